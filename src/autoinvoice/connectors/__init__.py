@@ -1,0 +1,1 @@
+"""One module per platform plus the shared HTTP layer (``http``) they all use."""

@@ -1,0 +1,131 @@
+"""The contract every platform connector implements.
+
+A connector knows one platform and nothing of the database or the pipeline. It speaks the
+platform's documented API through ``connectors.http.HttpClient`` (never httpx directly), maps
+the vendor's errors into ``connectors.errors`` in one function, and takes frozen dataclasses in
+and out. Only the pipeline calls connectors.
+
+Idempotency: the pipeline hands every mutating call an ``IdempotencyKeys`` derived from
+(tenant, job, revision). ``keys.for_step("create")`` is deterministic, so a retry after a crash
+or a lost response sends the same key and the platform replays instead of creating twice.
+Platforms without keys rely on ``find_by_reference``, which the pipeline calls before any
+retried create.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from autoinvoice.domain.invoice import Invoice
+from autoinvoice.domain.job import Customer
+from autoinvoice.domain.money import Money
+from autoinvoice.connectors.errors import AuthError
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKeys:
+    """Deterministic per-step keys for one invoice revision."""
+
+    base: str
+
+    @classmethod
+    def derive(cls, tenant: str, job_id: str, revision: int) -> IdempotencyKeys:
+        digest = hashlib.sha256(f"{tenant}\x1f{job_id}\x1f{revision}".encode()).hexdigest()
+        return cls(f"ai-{digest[:32]}")
+
+    def for_step(self, step: str) -> str:
+        return f"{self.base}-{step}"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteCustomer:
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteInvoice:
+    id: str
+    total: Money
+    status: str
+    number: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteStatus:
+    status: str
+    total: Money
+    amount_paid: Money
+    balance: Money
+    paid_at: datetime | None = None
+
+
+class Connector(Protocol):
+    platform: str
+    #: True when the platform e-mails the invoice itself; otherwise the pipeline delivers
+    #: our own PDF by SMTP after ``send_invoice`` has done any platform-side step.
+    delivers_itself: bool
+
+    def check_auth(self) -> None: ...
+
+    def ensure_customer(self, customer: Customer, keys: IdempotencyKeys) -> RemoteCustomer:
+        """Find the customer by our id (or e-mail) on the platform, creating it if missing."""
+        ...
+
+    def create_invoice(
+        self, invoice: Invoice, customer: RemoteCustomer, keys: IdempotencyKeys
+    ) -> RemoteInvoice:
+        """Create the invoice with all its lines; return the platform's view of its total."""
+        ...
+
+    def send_invoice(self, remote: RemoteInvoice, keys: IdempotencyKeys) -> RemoteInvoice:
+        """Any prerequisite (finalize, authorise, post) and the platform's own send."""
+        ...
+
+    def fetch_status(self, remote_id: str) -> RemoteStatus: ...
+
+    def find_by_reference(self, invoice: Invoice) -> RemoteInvoice | None:
+        """The invoice we created earlier for this job and revision, if the platform has it."""
+        ...
+
+
+class Secret(Protocol):
+    def reveal(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class ConnectorSettings:
+    """What a connector is built from: the tenant's platform section of the config.
+
+    ``transport`` (an ``httpx.BaseTransport``) and ``recorder`` exist for tests and for
+    ``autoinvoice preview``; in production both are None and real HTTP is used.
+    """
+
+    tenant: str
+    currency: str
+    base_url: str | None = None
+    credentials: Mapping[str, Secret] = field(default_factory=dict)
+    transport: Any = None
+    recorder: Callable[[RecordedRequest], None] | None = None
+    sleep: Callable[[float], None] = time.sleep
+
+    def secret(self, name: str) -> str:
+        try:
+            return self.credentials[name].reveal()
+        except KeyError:
+            raise AuthError(f"credential {name!r} is not configured") from None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One outgoing request as ``preview`` shows it: secrets already masked."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: str
