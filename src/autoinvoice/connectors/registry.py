@@ -1,0 +1,56 @@
+"""Every platform slug we know, and how to build its connector.
+
+A plain dict of slug -> module path and class name, imported lazily so that building one
+connector never imports the others. Platforms still without a connector are listed with
+``None``: asking for them raises ``ConnectorUnavailable`` with a clear message.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from autoinvoice.connectors.base import Connector, ConnectorSettings
+from autoinvoice.connectors.errors import ConnectorUnavailable
+
+CONNECTORS: dict[str, tuple[str, str] | None] = {
+    "sandbox": ("autoinvoice.connectors.sandbox", "SandboxConnector"),
+    "stripe": ("autoinvoice.connectors.stripe", "StripeConnector"),
+    "quickbooks": None,
+    "xero": None,
+    "freshbooks": None,
+    "zoho_books": None,
+    "business_central": None,
+    "square": None,
+    "wave": None,
+    "sage": None,
+    "paypal": None,
+    "odoo": None,
+    "sap_business_one": None,
+    "invoicely": None,
+    "bill_com": None,
+    "kashflow": None,
+    "invoice_ninja": None,
+    "harvest": None,
+    "financialforce": None,
+    "netsuite": None,
+    "myob": None,
+    "servicetitan": None,
+    "jobber": None,
+}
+
+
+def build_connector(platform: str, settings: ConnectorSettings) -> Connector:
+    if platform not in CONNECTORS:
+        raise ConnectorUnavailable(
+            f"unknown platform {platform!r}; known: {', '.join(sorted(CONNECTORS))}",
+            platform=platform,
+        )
+    target = CONNECTORS[platform]
+    if target is None:
+        raise ConnectorUnavailable(
+            f"platform {platform!r} has no connector yet (see the README's platform table)",
+            platform=platform,
+        )
+    module = importlib.import_module(target[0])
+    connector: Connector = getattr(module, target[1])(settings)
+    return connector
