@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import time
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -26,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from autoinvoice.billing.rules import BillingRules, PriceEntry, TaxRules
+from autoinvoice.domain.invoice import Seller
 from autoinvoice.domain.job import Address
 from autoinvoice.validation import InputError, problems_from, reject_float
 
@@ -197,6 +201,16 @@ class TenantConfig(_Model):
             raise ValueError(f"unknown ISO 4217 currency {value!r}")
         return value
 
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
     @field_validator("invoice_series")
     @classmethod
     def _series(cls, value: str) -> str:
@@ -265,3 +279,31 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     if not file.is_file():
         raise InputError([f"config file {str(file)!r} does not exist"], source="config")
     return parse_config(file.read_text("utf-8"), str(file))
+
+
+def billing_rules(tenant: TenantConfig) -> BillingRules:
+    """The pure billing rules of one tenant (what ``billing.engine`` needs, nothing else)."""
+    r, t = tenant.rates, tenant.tax
+    start, end = (time.fromisoformat(x) for x in r.overtime_window)
+    return BillingRules(
+        seller=Seller(tenant.legal_name, tenant.address.to_domain(), tenant.tax_id, tenant.email),
+        currency=tenant.currency,
+        payment_terms_days=tenant.payment_terms_days,
+        grade_rates=dict(r.grades),
+        travel_factor=r.travel_factor,
+        overtime_factor=r.overtime_factor,
+        weekend_factor=r.weekend_factor,
+        emergency_callout_fee=r.emergency_callout_fee,
+        minimum_onsite_hours=r.minimum_onsite_hours,
+        mileage_price=r.mileage_rate.price if r.mileage_rate else None,
+        mileage_unit=r.mileage_rate.per if r.mileage_rate else "mi",
+        day_start=start,
+        day_end=end,
+        timezone=ZoneInfo(tenant.timezone) if tenant.timezone else None,
+        tax=TaxRules(
+            rate=t.rate, labor_taxable=t.labor_taxable, parts_taxable=t.parts_taxable,
+            travel_taxable=t.labor_taxable if t.travel_taxable is None else t.travel_taxable,
+            fees_taxable=t.labor_taxable if t.fees_taxable is None else t.fees_taxable,
+        ),
+        pricebook={k: PriceEntry(v.price, v.description, v.unit) for k, v in tenant.pricebook.items()},
+    )

@@ -1,0 +1,76 @@
+"""The composition root: config in, store, connectors, clock and mailer out. Nothing in the
+package does work at import time; everything is built here, and tests call the same function
+with their own clock and HTTP transports."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from autoinvoice.billing.rules import BillingRules
+from autoinvoice.config import Config, SmtpConfig, billing_rules
+from autoinvoice.connectors.base import Connector, ConnectorSettings
+from autoinvoice.connectors.registry import build_connector
+from autoinvoice.store.db import make_engine, migrate, session_factory
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class App:
+    config: Config
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Clock = utcnow
+    #: per-tenant httpx transports (tests and preview point connectors at in-process stand-ins)
+    transports: dict[str, Any] = field(default_factory=dict)
+    sleep: Callable[[float], None] | None = None
+    _connectors: dict[str, Connector] = field(default_factory=dict)
+    _rules: dict[str, BillingRules] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def rules(self, tenant: str) -> BillingRules:
+        if tenant not in self._rules:
+            self._rules[tenant] = billing_rules(self.config.tenant(tenant))
+        return self._rules[tenant]
+
+    def connector(self, tenant: str) -> Connector:
+        with self._lock:
+            if tenant not in self._connectors:
+                self._connectors[tenant] = build_connector(
+                    self.config.tenant(tenant).platform.name, self.connector_settings(tenant))
+            return self._connectors[tenant]
+
+    def connector_settings(self, tenant: str, **overrides: Any) -> ConnectorSettings:
+        t = self.config.tenant(tenant)
+        extra: dict[str, Any] = {"sleep": self.sleep} if self.sleep else {}
+        return ConnectorSettings(
+            tenant=tenant, currency=t.currency, base_url=t.platform.base_url,
+            credentials=t.platform.credentials, transport=self.transports.get(tenant),
+            **{**extra, **overrides})
+
+    def smtp(self, tenant: str) -> SmtpConfig:
+        return self.config.smtp_for(tenant)
+
+    def documents_dir(self, tenant: str) -> Path:
+        return Path(self.config.documents_dir) / tenant
+
+
+def bootstrap(config: Config, *, clock: Clock = utcnow, engine: Engine | None = None,
+              transports: dict[str, Any] | None = None,
+              sleep: Callable[[float], None] | None = None) -> App:
+    engine = engine or make_engine(config.database.url)
+    migrate(engine)
+    return App(config=config, engine=engine, sessions=session_factory(engine), clock=clock,
+               transports=transports or {}, sleep=sleep)

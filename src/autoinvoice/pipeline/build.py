@@ -1,0 +1,65 @@
+"""Turning a job's stored events into a built invoice on its row (the pending_triggers step)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from autoinvoice.billing.engine import build_invoice
+from autoinvoice.bootstrap import App
+from autoinvoice.domain.invoice import InvoiceFlag
+from autoinvoice.pipeline.intake import COMPLETION_TYPES, schedule
+from autoinvoice.pipeline.states import DocState
+from autoinvoice.store import repo
+from autoinvoice.store.models import EventRow, InvoiceRow
+from autoinvoice.triggers.events import JobCompleted, JobSigned, parse_event
+
+
+def job_from_events(events: Sequence[EventRow]) -> tuple[JobCompleted | None, JobSigned | None]:
+    """The newest completion event and the newest signature among a job's events."""
+    completion: JobCompleted | None = None
+    signed: JobSigned | None = None
+    for row in events:
+        event = parse_event(json.loads(row.payload, parse_float=Decimal))
+        if row.type in COMPLETION_TYPES and isinstance(event, JobCompleted):
+            completion = event
+        elif isinstance(event, JobSigned):
+            signed = event
+    return completion, signed
+
+
+def build_step(app: App, session: Session, row: InvoiceRow, now: datetime) -> None:
+    events = repo.job_events(session, row.tenant, row.job_id)
+    policy = app.config.tenant(row.tenant).triggers
+    seen = {e.type for e in events}
+    missing = [t for t in policy.require if t not in seen]
+    completion, signed = job_from_events(events)
+    flags: frozenset[InvoiceFlag] = frozenset()
+    if missing or completion is None:
+        deadline_passed = row.signature_deadline is not None and row.signature_deadline <= now
+        if not (missing == ["job.signed"] and completion and deadline_passed):
+            schedule(row, events, policy, now)  # not due after all: wait for the events
+            return
+        flags = frozenset({InvoiceFlag.UNSIGNED})
+    assert completion is not None
+    job = completion.job.domain(signed.signature.domain() if signed else None)
+    tz = app.rules(row.tenant).timezone
+    result = build_invoice(job, app.rules(row.tenant), tenant=row.tenant,
+                           revision=row.revision, issue_date=now.astimezone(tz).date(),
+                           flags=flags)
+    repo.store_invoice(row, result.invoice)
+    repo.record(session, row, now, "built", to_state=DocState.READY,
+                total=str(result.invoice.total), lines=len(result.invoice.lines),
+                flags=sorted(flags))
+    if result.problems:
+        first = result.problems[0]
+        row.hold_code, row.hold_message = first.code, "; ".join(p.message for p in result.problems)
+        repo.record(session, row, now, "held", to_state=DocState.ON_HOLD,
+                    reasons=[{"code": p.code, "message": p.message} for p in result.problems])
+        row.next_attempt_at = None
+    else:
+        row.next_attempt_at = now

@@ -1,0 +1,96 @@
+"""Accepting events: stored once per event id, then the job's trigger policy is evaluated.
+
+The event row and the invoice row's new schedule are written in one transaction: either the
+event is in and the job knows about it, or nothing was written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from autoinvoice.bootstrap import App
+from autoinvoice.config import TriggerConfig
+from autoinvoice.pipeline.states import DocState
+from autoinvoice.store import repo
+from autoinvoice.store.models import EventRow, InvoiceRow
+from autoinvoice.triggers.events import JobCompleted, JobSigned
+from autoinvoice.validation import InputError
+
+COMPLETION_TYPES = ("job.completed", "work_order.finalized")
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResult:
+    status: str  # "accepted" | "duplicate"
+    tenant: str
+    event_id: str
+    job_id: str
+    doc_state: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "tenant": self.tenant, "event_id": self.event_id,
+                "job_id": self.job_id, "invoice_state": self.doc_state}
+
+
+def accept(app: App, event: JobCompleted | JobSigned, raw: str, *, actor: str = "api"
+           ) -> IntakeResult:
+    """Store ``event`` (``raw`` is its JSON text exactly as received, kept for the audit)."""
+    if event.tenant not in app.config.tenants:
+        raise InputError([f"tenant: unknown tenant {event.tenant!r}"], source="event")
+    now = app.clock()
+    with app.sessions.begin() as session:
+        if repo.find_event(session, event.tenant, event.event_id):
+            return IntakeResult("duplicate", event.tenant, event.event_id, event.job_id)
+        session.add(EventRow(
+            tenant=event.tenant, event_id=event.event_id, type=event.type, job_id=event.job_id,
+            occurred_at=event.occurred_at, received_at=now,
+            payload=raw))
+        try:
+            session.flush()
+        except IntegrityError:  # a concurrent request stored the same event first
+            session.rollback()
+            return IntakeResult("duplicate", event.tenant, event.event_id, event.job_id)
+        row = _invoice_row(app, session, event, now)
+        repo.record(session, row, now, "event_received", actor=actor,
+                    event_id=event.event_id, type=event.type)
+        schedule(row, repo.job_events(session, event.tenant, event.job_id),
+                 app.config.tenant(event.tenant).triggers, now)
+        return IntakeResult("accepted", event.tenant, event.event_id, event.job_id,
+                            row.doc_state)
+
+
+def _invoice_row(app: App, session: Session, event: JobCompleted | JobSigned, now: datetime
+                 ) -> InvoiceRow:
+    row = repo.latest_invoice(session, event.tenant, event.job_id)
+    if row is None:
+        row = InvoiceRow(
+            tenant=event.tenant, job_id=event.job_id, revision=1,
+            doc_state=DocState.PENDING_TRIGGERS, pay_state="unpaid", flags=[],
+            platform=app.config.tenant(event.tenant).platform.name, attempts=0,
+            amount_paid_minor=0, accepted_at=now, updated_at=now)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def schedule(row: InvoiceRow, events: Any, policy: TriggerConfig, now: datetime) -> None:
+    """Make the row due now once every required event is in; otherwise due at the signature
+    deadline (when the tenant invoices unsigned jobs after a wait), or not due at all."""
+    if row.doc_state != DocState.PENDING_TRIGGERS:
+        return
+    seen = {e.type for e in events}
+    completion = next((e for e in events if e.type in COMPLETION_TYPES), None)
+    missing = [t for t in policy.require if t not in seen]
+    if not missing and completion is not None:
+        row.next_attempt_at = now
+    elif missing == ["job.signed"] and completion and policy.signature_wait_hours is not None:
+        wait = timedelta(seconds=int(policy.signature_wait_hours * 3600))
+        deadline = completion.received_at + wait
+        row.signature_deadline = deadline
+        row.next_attempt_at = deadline
+    else:
+        row.next_attempt_at = None

@@ -1,0 +1,172 @@
+"""One step per document state. Each reads what it needs in a short transaction, makes its
+external call outside any transaction, and records the outcome in another, so a crash at any
+point leaves a row that is simply claimed again and repeats the step with the same keys."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from autoinvoice.bootstrap import App
+from autoinvoice.connectors.base import IdempotencyKeys, RemoteCustomer, RemoteInvoice
+from autoinvoice.documents.email import SmtpSettings, deliver_invoice
+from autoinvoice.documents.pdf import render_invoice_pdf
+from autoinvoice.domain.invoice import Invoice
+from autoinvoice.domain.money import Money
+from autoinvoice.pipeline.states import DocState, pay_state_for
+from autoinvoice.store import repo
+from autoinvoice.store.models import InvoiceRow, PaymentRow
+
+#: Platforms keep idempotency keys about 24 h (Stripe): past this, search before creating.
+KEY_TRUST = timedelta(hours=23)
+
+
+def number_step(app: App, row_id: int) -> None:
+    """Assign the gap-free number (when the invoice leaves ``ready``) and the idempotency base."""
+    now = app.clock()
+    with app.sessions.begin() as session:
+        row = session.get_one(InvoiceRow, row_id)
+        if row.number is None:
+            invoice = repo.load_invoice(row)
+            template = app.config.tenant(row.tenant).invoice_series
+            row.number = repo.next_number(session, row.tenant, template, invoice.issue_date)
+            repo.record(session, row, now, "numbered", number=row.number)
+        if row.idempotency_base is None:
+            row.idempotency_base = IdempotencyKeys.derive(row.tenant, row.job_id, row.revision).base
+        if row.create_started_at is None:
+            row.create_started_at = now
+
+
+def create_step(app: App, row_id: int) -> None:
+    number_step(app, row_id)
+    with app.sessions() as session:
+        row = session.get_one(InvoiceRow, row_id)
+        invoice, keys = repo.load_invoice(row), IdempotencyKeys(row.idempotency_base or "")
+        known_customer = repo.remote_customer(session, row.tenant, row.platform, row.customer_id or "")
+        stale = row.create_started_at is not None and app.clock() - row.create_started_at > KEY_TRUST
+    connector = app.connector(row.tenant)
+    remote = connector.find_by_reference(invoice) if stale else None
+    customer = RemoteCustomer(known_customer) if known_customer else None
+    if remote is None:
+        customer = customer or connector.ensure_customer(invoice.customer, keys)
+        remote = connector.create_invoice(invoice, customer, keys)
+    _record_created(app, row_id, invoice, remote, customer)
+
+
+def _record_created(app: App, row_id: int, invoice: Invoice, remote: RemoteInvoice,
+                    customer: RemoteCustomer | None) -> None:
+    now = app.clock()
+    with app.sessions.begin() as session:
+        row = session.get_one(InvoiceRow, row_id)
+        if customer is not None:
+            repo.remember_customer(session, row.tenant, row.platform, invoice.customer.id,
+                                   customer.id)
+            row.remote_customer_id = customer.id
+        row.remote_id, row.remote_number = remote.id, remote.number
+        row.remote_url, row.remote_total_minor = remote.url, remote.total.minor
+        row.attempts, row.last_error = 0, None
+        repo.record(session, row, now, "created_on_platform", to_state=DocState.CREATED,
+                    remote_id=remote.id, remote_total=str(remote.total))
+        if remote.total != invoice.total:
+            row.hold_code = "total_mismatch"
+            row.hold_message = (f"the platform computed {remote.total}, we computed "
+                                f"{invoice.total}; not sent")
+            repo.record(session, row, now, "held", to_state=DocState.ON_HOLD,
+                        reasons=[{"code": row.hold_code, "message": row.hold_message}])
+            row.next_attempt_at = None
+        else:
+            row.next_attempt_at = now
+
+
+def send_step(app: App, row_id: int) -> None:
+    with app.sessions() as session:
+        row = session.get_one(InvoiceRow, row_id)
+        invoice, keys = repo.load_invoice(row), IdempotencyKeys(row.idempotency_base or "")
+        remote = RemoteInvoice(row.remote_id or "", Money.from_minor(row.remote_total_minor or 0,
+                               invoice.currency), "created", row.remote_number, row.remote_url)
+        platform_done = row.platform_sent_at is not None
+    connector = app.connector(row.tenant)
+    if not platform_done:
+        remote = connector.send_invoice(remote, keys)
+        with app.sessions.begin() as session:
+            row = session.get_one(InvoiceRow, row_id)
+            row.platform_sent_at = app.clock()
+            row.remote_number, row.remote_url = remote.number, remote.url or row.remote_url
+            repo.record(session, row, row.platform_sent_at, "sent_on_platform",
+                        remote_number=remote.number)
+    if connector.delivers_itself:
+        _record_sent(app, row_id, "platform")
+    else:
+        _deliver_by_email(app, row_id, invoice, remote.url)
+
+
+def _deliver_by_email(app: App, row_id: int, invoice: Invoice, pay_url: str | None) -> None:
+    tenant = app.config.tenant(invoice.tenant)
+    pdf = render_invoice_pdf(invoice, pay_url=pay_url)
+    path = app.documents_dir(invoice.tenant) / f"{invoice.number}.pdf"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pdf)
+    smtp = app.smtp(invoice.tenant)
+    settings = SmtpSettings(
+        host=smtp.host, port=smtp.port,
+        username=smtp.username.reveal() if smtp.username else None,
+        password=smtp.password.reveal() if smtp.password else None,
+        starttls=smtp.starttls, ssl=smtp.ssl, timeout=float(smtp.timeout_seconds))
+    receipt = deliver_invoice(settings, invoice, sender=tenant.email or "invoices@localhost",
+                              pay_url=pay_url, pdf=pdf)
+    _record_sent(app, row_id, "email", message_id=receipt.message_id, pdf_path=path,
+                 pdf_sha256=hashlib.sha256(pdf).hexdigest())
+
+
+def _record_sent(app: App, row_id: int, via: str, *, message_id: str | None = None,
+                 pdf_path: Path | None = None, pdf_sha256: str | None = None) -> None:
+    now = app.clock()
+    with app.sessions.begin() as session:
+        row = session.get_one(InvoiceRow, row_id)
+        row.delivered_via, row.message_id, row.sent_at = via, message_id, now
+        row.pdf_path = str(pdf_path) if pdf_path else None
+        row.attempts, row.last_error = 0, None
+        repo.record(session, row, now, "delivered", to_state=DocState.SENT, via=via,
+                    message_id=message_id, pdf_sha256=pdf_sha256)
+        row.payment_checked_at = now
+        row.next_attempt_at = now + _poll_interval(app)
+
+
+def _poll_interval(app: App) -> timedelta:
+    return timedelta(seconds=int(app.config.worker.payment_poll_minutes * 60))
+
+
+def poll_payment_step(app: App, row_id: int) -> None:
+    """The sweep that catches payments whose webhook never arrived."""
+    with app.sessions() as session:
+        row = session.get_one(InvoiceRow, row_id)
+        tenant, remote_id = row.tenant, row.remote_id or ""
+    status = app.connector(tenant).fetch_status(remote_id)
+    apply_payment(app, row_id, status.amount_paid, status.paid_at, source="poll",
+                  external_id=f"{remote_id}:{status.amount_paid.minor}")
+
+
+def apply_payment(app: App, row_id: int, amount_paid: Money, paid_at: datetime | None, *,
+                  source: str, external_id: str, actor: str = "worker") -> bool:
+    """Record the platform's cumulative paid amount; returns True when something changed."""
+    now = app.clock()
+    with app.sessions.begin() as session:
+        row = session.get_one(InvoiceRow, row_id)
+        row.payment_checked_at = now
+        changed = amount_paid.minor != row.amount_paid_minor
+        if changed:
+            before = row.pay_state
+            row.amount_paid_minor = amount_paid.minor
+            row.pay_state = pay_state_for(amount_paid.minor, row.total_minor or 0)
+            row.paid_at = paid_at if row.pay_state in ("paid", "overpaid") else None
+            session.add(PaymentRow(invoice_id=row.id, source=source, external_id=external_id,
+                                   amount_paid_minor=amount_paid.minor,
+                                   currency=amount_paid.currency, observed_at=now,
+                                   paid_at=paid_at))
+            repo.record(session, row, now, "payment", actor=actor, source=source,
+                        amount_paid=str(amount_paid), pay_state=row.pay_state,
+                        previous=before)
+        done = row.pay_state in ("paid", "overpaid", "refunded")
+        row.next_attempt_at = None if done else now + _poll_interval(app)
+        return changed

@@ -1,0 +1,139 @@
+"""The worker: claims due rows, advances each by one step, and decides by error type alone
+whether to retry (exponential backoff with jitter, ``Retry-After`` honoured), hold or fail."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from autoinvoice.bootstrap import App
+from autoinvoice.connectors.errors import ConnectorError, RateLimited, TransientError
+from autoinvoice.documents.email import DeliveryError
+from autoinvoice.pipeline import steps
+from autoinvoice.pipeline.build import build_step
+from autoinvoice.pipeline.states import WORKABLE, DocState
+from autoinvoice.store import repo
+from autoinvoice.store.models import InvoiceRow
+
+log = logging.getLogger("autoinvoice.worker")
+LEASE = timedelta(minutes=5)
+
+
+@dataclass
+class Worker:
+    app: App
+    batch: int = 50
+    concurrency: int = 1
+    rng: random.Random = field(default_factory=random.Random)
+    processed: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run_until_idle(self, max_rounds: int = 10_000) -> int:
+        """Do everything that is due now; returns the number of steps taken."""
+        start = self.processed
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            for _ in range(max_rounds):
+                ids = self._claim()
+                if not ids:
+                    break
+                list(pool.map(self.advance, ids))
+        return self.processed - start
+
+    def run_forever(self, stop: threading.Event, poll_seconds: float = 1.0) -> None:
+        while not stop.is_set():
+            if not self.run_until_idle():
+                stop.wait(poll_seconds)
+
+    def _claim(self) -> list[int]:
+        with self.app.sessions.begin() as session:
+            return repo.claim_due(session, WORKABLE, self.app.clock(), LEASE, self.batch)
+
+    def advance(self, row_id: int) -> None:
+        """Run steps for one row until it is no longer due (or fails)."""
+        for _ in range(6):
+            with self.app.sessions() as session:
+                state = session.get_one(InvoiceRow, row_id).doc_state
+            step = self._step_for(state)
+            if step is None:
+                return
+            if not self._attempt(row_id, state, step):
+                return
+            if not self._due_now(row_id) or state == DocState.SENT:
+                return
+
+    def _step_for(self, state: str) -> Callable[[App, int], None] | None:
+        return {
+            DocState.PENDING_TRIGGERS: self._build,
+            DocState.READY: steps.create_step,
+            DocState.CREATED: steps.send_step,
+            DocState.SENT: steps.poll_payment_step,
+        }.get(DocState(state))
+
+    @staticmethod
+    def _build(app: App, row_id: int) -> None:
+        now = app.clock()
+        with app.sessions.begin() as session:
+            build_step(app, session, session.get_one(InvoiceRow, row_id), now)
+
+    def _due_now(self, row_id: int) -> bool:
+        with self.app.sessions() as session:
+            row = session.get_one(InvoiceRow, row_id)
+            return row.next_attempt_at is not None and row.next_attempt_at <= self.app.clock()
+
+    def _attempt(self, row_id: int, state: str, step: Callable[[App, int], None]) -> bool:
+        try:
+            step(self.app, row_id)
+        except (TransientError, DeliveryError) as exc:
+            transient = isinstance(exc, TransientError) or getattr(exc, "transient", False)
+            self._failed_attempt(row_id, state, exc, retry=transient)
+            return False
+        except ConnectorError as exc:
+            self._failed_attempt(row_id, state, exc, retry=False)
+            return False
+        except Exception as exc:  # a bug or bad data: kept on the row for an operator
+            log.exception("job row %s: unexpected error in step %s", row_id, state)
+            self._failed_attempt(row_id, state, exc, retry=False)
+            return False
+        with self._lock:
+            self.processed += 1
+        return True
+
+    def _failed_attempt(self, row_id: int, state: str, exc: Exception, *, retry: bool) -> None:
+        now = self.app.clock()
+        policy = self.app.config.worker
+        with self.app.sessions.begin() as session:
+            row = session.get_one(InvoiceRow, row_id)
+            row.attempts += 1
+            row.last_error = f"{type(exc).__name__}: {exc}"
+            request_id = getattr(exc, "request_id", None)
+            log.warning("job %s step %s failed (attempt %d): %s", row.job_id, state,
+                        row.attempts, row.last_error)
+            if state == DocState.SENT:  # the invoice is out; only its payment check failed
+                row.next_attempt_at = now + self._delay(row.attempts, exc)
+                repo.record(session, row, now, "payment_check_failed", error=row.last_error,
+                            request_id=request_id)
+                return
+            if retry and row.attempts < policy.max_attempts:
+                row.next_attempt_at = now + self._delay(row.attempts, exc)
+                repo.record(session, row, now, "retry_scheduled", error=row.last_error,
+                            attempt=row.attempts, at=row.next_attempt_at.isoformat(),
+                            request_id=request_id)
+                return
+            row.next_attempt_at = None
+            repo.record(session, row, now, "failed", to_state=DocState.FAILED,
+                        error=row.last_error, attempts=row.attempts, step=state,
+                        request_id=request_id)
+
+    def _delay(self, attempts: int, exc: Exception) -> timedelta:
+        """Exponential backoff with full jitter in [half, whole]; ``Retry-After`` wins."""
+        policy = self.app.config.worker
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            return timedelta(seconds=exc.retry_after)
+        ceiling = min(float(policy.backoff_max_seconds),
+                      float(policy.backoff_base_seconds) * 2 ** (attempts - 1))
+        return timedelta(seconds=self.rng.uniform(ceiling / 2, ceiling))
