@@ -1,0 +1,280 @@
+"""The ``autoinvoice`` command. Exit codes: 0 done, 1 failed, 2 bad input (nothing stored)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from autoinvoice.config import load_config
+from autoinvoice.validation import InputError
+
+EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
+
+
+def _app(args: argparse.Namespace) -> Any:
+    from autoinvoice.bootstrap import bootstrap
+
+    return bootstrap(load_config(args.config))
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+# -- ingest ------------------------------------------------------------------------------
+def read_events(path: str) -> list[tuple[str, str]]:
+    """(label, JSON text) for each event in a file: one JSON document, or NDJSON."""
+    text = sys.stdin.read() if path == "-" else _read_file(path)
+    source = "stdin" if path == "-" else path
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return [(f"{source}:{n}", line) for n, line in enumerate(text.splitlines(), 1)
+                if line.strip()]
+    return [(source, text)]
+
+
+def _read_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise InputError([f"cannot read {path!r}: {exc.strerror}"], source="ingest") from None
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from autoinvoice.pipeline.intake import accept
+    from autoinvoice.triggers.events import decode_json, parse_event
+
+    app = _app(args)
+    parsed, problems = [], []
+    for label, text in read_events(args.path):
+        try:
+            event = parse_event(decode_json(text, label), label)
+            app.config.tenant(event.tenant)
+            parsed.append((event, text))
+        except InputError as exc:
+            problems.extend(f"{label}: {p}" for p in exc.problems)
+    if problems:  # validate everything first: a bad stream stores nothing
+        print("invalid input, nothing stored:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return EXIT_INPUT
+    for event, text in parsed:
+        result = accept(app, event, text, actor="cli")
+        print(json.dumps(result.as_dict()) if args.json else
+              f"{result.status:9} {result.tenant}/{result.job_id} event {result.event_id}")
+    return EXIT_OK
+
+
+# -- worker / serve ----------------------------------------------------------------------
+def cmd_worker(args: argparse.Namespace) -> int:
+    from autoinvoice.pipeline.worker import Worker
+
+    app = _app(args)
+    worker = Worker(app, concurrency=args.concurrency)
+    if args.until_idle:
+        steps = worker.run_until_idle()
+        print(f"worker: {steps} step(s) done, nothing more is due")
+        return EXIT_OK
+    stop = threading.Event()
+    print("worker: running (Ctrl-C to stop)")
+    try:
+        worker.run_forever(stop, float(app.config.worker.poll_interval_seconds))
+    except KeyboardInterrupt:
+        stop.set()
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from autoinvoice.api.app import create_app
+    from autoinvoice.pipeline.worker import Worker
+
+    app = _app(args)
+    stop = threading.Event()
+    if args.with_worker:
+        worker = Worker(app)
+        threading.Thread(target=worker.run_forever, args=(stop, 1.0), daemon=True).start()
+    uvicorn.run(create_app(app), host=args.host, port=args.port, log_level="info")
+    stop.set()
+    return EXIT_OK
+
+
+# -- invoices ----------------------------------------------------------------------------
+def cmd_invoices_list(args: argparse.Namespace) -> int:
+    from autoinvoice.pipeline import views
+
+    app = _app(args)
+    with app.sessions() as session:
+        rows = [views.summary(r) for r in views.list_rows(session, args.tenant, args.state)]
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    print(format_table(rows, ["job_id", "number", "customer", "total", "currency", "state",
+                              "payment_state"]))
+    return EXIT_OK
+
+
+def cmd_invoices_show(args: argparse.Namespace) -> int:
+    from autoinvoice.pipeline import views
+
+    app = _app(args)
+    with app.sessions() as session:
+        rows = views.find_job(session, args.job_id, args.tenant)
+        if not rows:
+            print(f"no invoice for job {args.job_id!r}", file=sys.stderr)
+            return EXIT_INPUT
+        if len({r.tenant for r in rows}) > 1:
+            print(f"job {args.job_id!r} exists for several tenants; add --tenant",
+                  file=sys.stderr)
+            return EXIT_INPUT
+        data = views.detail(session, rows[0])
+    if args.json:
+        _print_json(data)
+    else:
+        print(format_detail(data))
+    return EXIT_OK
+
+
+def cmd_invoices_retry(args: argparse.Namespace) -> int:
+    from autoinvoice.pipeline.admin import retry
+
+    app = _app(args)
+    print(retry(app, args.job_id, args.tenant))
+    return EXIT_OK
+
+
+def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    cells = [[str(r.get(c) if r.get(c) is not None else "-") for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(lines)
+
+
+def format_detail(d: dict[str, Any]) -> str:
+    out = [f"{d['tenant']}/{d['job_id']} rev {d['revision']}  number {d['number'] or '-'}",
+           f"state {d['state']}  payment {d['payment_state']}  platform {d['platform']} "
+           f"remote {d['remote']['id'] or '-'}",
+           f"customer {d['customer']}  issue {d['issue_date']}  due {d['due_date']}"]
+    if d["hold"]:
+        out.append(f"ON HOLD {d['hold']['code']}: {d['hold']['message']}")
+    if d["last_error"]:
+        out.append(f"last error: {d['last_error']}")
+    out.append(format_table(d["lines"], ["no", "description", "quantity", "unit",
+                                         "unit_price", "amount", "tax_rate", "tax"]))
+    out.append(f"subtotal {d['subtotal']}  tax {d['tax']}  total {d['total']} {d['currency']}"
+               f"  paid {d['payment']['amount_paid']}")
+    out += [f"  {h['at']}  {h['actor']:10} {h['action']:20} {h['to'] or ''}"
+            for h in d["history"]]
+    return "\n".join(out)
+
+
+# -- preview / demo ------------------------------------------------------------------------
+def cmd_preview(args: argparse.Namespace) -> int:
+    from autoinvoice.preview import preview
+
+    result = preview(load_config(args.config), _read_file(args.event), args.event, args.tenant)
+    if args.json:
+        _print_json(result)
+    else:
+        print(format_table(result["invoice"]["lines"], ["description", "quantity",
+                                                         "unit_price", "amount", "tax"]))
+        print(f"total {result['invoice']['total']} {result['invoice']['currency']}")
+        for req in result["requests"] or []:
+            print(f"{req['method']} {req['url']}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from autoinvoice.demo import run_demo
+
+    return run_demo(out_dir=args.out, platform=args.platform)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    app = _app(args)
+    print(f"database at {app.config.database.url} is up to date")
+    return EXIT_OK
+
+
+def cmd_sandbox_serve(args: argparse.Namespace) -> int:
+    from autoinvoice.sandbox.registry import serve_standin
+
+    serve_standin(args.platform, args.host, args.port)
+    return EXIT_OK
+
+
+# -- parser ------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="TOML config (default: $AUTOINVOICE_CONFIG, "
+                        "./autoinvoice.toml, else the embedded demo default)")
+    parser = argparse.ArgumentParser(prog="autoinvoice", parents=[common], description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str,
+            into: Any = sub) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = into.add_parser(name, parents=[common], help=help_)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("serve", cmd_serve, "run the HTTP API (events, webhooks, invoices)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--with-worker", action="store_true", help="also run a worker thread")
+    p = add("ingest", cmd_ingest, "ingest one JSON event, an NDJSON stream, or - for stdin")
+    p.add_argument("path")
+    p.add_argument("--json", action="store_true")
+    p = add("worker", cmd_worker, "advance invoices through the pipeline")
+    p.add_argument("--until-idle", action="store_true", help="do everything due, then exit")
+    p.add_argument("--concurrency", type=int, default=1)
+    p = add("preview", cmd_preview, "show the invoice and the exact requests, sending nothing")
+    p.add_argument("event")
+    p.add_argument("--tenant")
+    p.add_argument("--json", action="store_true")
+    p = add("demo", cmd_demo, "run a day of compressor jobs through the local sandbox")
+    p.add_argument("--out", default="demo-output")
+    p.add_argument("--platform", default="sandbox", choices=["sandbox", "stripe"])
+    inv = add("invoices", lambda a: EXIT_INPUT, "list and inspect invoices")
+    isub = inv.add_subparsers(dest="invoices_command", required=True)
+    p = add("list", cmd_invoices_list, "all invoices", isub)
+    p.add_argument("--tenant")
+    p.add_argument("--state")
+    p.add_argument("--json", action="store_true")
+    p = add("show", cmd_invoices_show, "one invoice with lines, payment and history", isub)
+    p.add_argument("job_id")
+    p.add_argument("--tenant")
+    p.add_argument("--json", action="store_true")
+    p = add("retry", cmd_invoices_retry, "re-queue a failed invoice now", isub)
+    p.add_argument("job_id")
+    p.add_argument("--tenant")
+    db = add("db", lambda a: EXIT_INPUT, "database maintenance")
+    add("upgrade", cmd_db_upgrade, "apply migrations", db.add_subparsers(required=True))
+    sb = add("sandbox", lambda a: EXIT_INPUT, "run a local platform stand-in")
+    p = add("serve", cmd_sandbox_serve, "serve a stand-in over HTTP",
+            sb.add_subparsers(required=True))
+    p.add_argument("--platform", default="sandbox", choices=["sandbox", "stripe"])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8766)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

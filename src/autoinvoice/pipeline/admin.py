@@ -1,0 +1,33 @@
+"""Operator actions on invoices."""
+
+from __future__ import annotations
+
+from autoinvoice.bootstrap import App
+from autoinvoice.pipeline import views
+from autoinvoice.pipeline.states import DocState
+from autoinvoice.store import repo
+from autoinvoice.validation import InputError
+
+
+def retry(app: App, job_id: str, tenant: str | None = None, actor: str = "cli") -> str:
+    """Put a failed invoice back where it failed, due now, with a fresh attempt budget."""
+    now = app.clock()
+    with app.sessions.begin() as session:
+        rows = views.find_job(session, job_id, tenant)
+        if not rows:
+            raise InputError([f"job_id: no invoice for job {job_id!r}"])
+        row = rows[0]
+        if row.doc_state != DocState.FAILED:
+            raise InputError([f"job_id: invoice for {job_id} is {row.doc_state}, not failed"])
+        back = _state_before_failure(row)
+        row.attempts, row.next_attempt_at = 0, now
+        repo.record(session, row, now, "retry_requested", actor=actor, to_state=back)
+        return f"{row.tenant}/{job_id}: back to {back}, due now"
+
+
+def _state_before_failure(row: object) -> str:
+    if getattr(row, "remote_id", None):
+        return DocState.CREATED
+    if getattr(row, "invoice_json", None):
+        return DocState.READY
+    return DocState.PENDING_TRIGGERS

@@ -1,0 +1,43 @@
+"""The local stand-ins, by platform slug: in-process (preview, tests) or served over HTTP."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+STANDINS: dict[str, tuple[str, str]] = {
+    "sandbox": ("autoinvoice.sandbox.generic", "GenericSandbox"),
+    "stripe": ("autoinvoice.sandbox.stripe", "StripeSandbox"),
+}
+
+
+def _module(platform: str) -> ModuleType:
+    if platform not in STANDINS:
+        raise LookupError(f"no local stand-in for platform {platform!r}")
+    return importlib.import_module(STANDINS[platform][0])
+
+
+def make_standin(platform: str, **kwargs: Any) -> Any:
+    """A fresh, empty stand-in core for ``platform``."""
+    module = _module(platform)
+    return getattr(module, STANDINS[platform][1])(**kwargs)
+
+
+def standin_transport(platform: str, core: Any) -> Any:
+    """An ``httpx.MockTransport`` that lets a connector talk to ``core`` in-process."""
+    return _module(platform).mock_transport(core)
+
+
+def standin_app(platform: str, core: Any) -> Any:
+    """The ASGI app serving ``core`` over real HTTP."""
+    return _module(platform).asgi_app(core)
+
+
+def serve_standin(platform: str, host: str, port: int, api_key: str | None = None) -> None:
+    from autoinvoice.sandbox.server import serve_forever
+
+    kwargs = {"api_key": api_key} if api_key else {}
+    core = make_standin(platform, **kwargs)
+    print(f"{platform} stand-in on http://{host}:{port}")
+    serve_forever(standin_app(platform, core), host, port)
