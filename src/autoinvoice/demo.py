@@ -28,6 +28,7 @@ from autoinvoice.config import (
 )
 from autoinvoice.demo_jobs import day_of_jobs, shared_examples
 from autoinvoice.domain.money import Money
+from autoinvoice.netutil import free_port
 from autoinvoice.pipeline import views
 from autoinvoice.pipeline.intake import accept
 from autoinvoice.pipeline.worker import Worker
@@ -82,7 +83,7 @@ def mail_sink(folder: Path) -> Iterator[Any]:
             (folder / f"{Handler.count:03d}.eml").write_bytes(envelope.content)
             return "250 Message accepted"
 
-    controller = Controller(Handler(), hostname="127.0.0.1", port=0)
+    controller = Controller(Handler(), hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
         yield controller
