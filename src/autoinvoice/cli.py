@@ -206,7 +206,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     from autoinvoice.sandbox.registry import serve_standin
 
-    serve_standin(args.platform, args.host, args.port)
+    serve_standin(args.platform, args.host, args.port, args.api_key)
     return EXIT_OK
 
 
@@ -262,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--platform", default="sandbox", choices=["sandbox", "stripe"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8766)
+    p.add_argument("--api-key", help="the key the stand-in accepts (default: its built-in one)")
     return parser
 
 
