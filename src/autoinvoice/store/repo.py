@@ -9,6 +9,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from autoinvoice.domain.invoice import Invoice
@@ -78,16 +80,20 @@ def next_number(session: Session, tenant: str, template: str, issue: date) -> st
     """The next number of the series, gap-free: the counter row is incremented in the
     caller's transaction, so a rollback gives the number back and nothing skips."""
     key = series_key(template, issue)
-    bumped = session.execute(
+    _ensure_series(session, tenant, key)
+    seq = session.execute(
         update(NumberSeriesRow)
         .where(NumberSeriesRow.tenant == tenant, NumberSeriesRow.series == key)
         .values(last_seq=NumberSeriesRow.last_seq + 1)
-        .returning(NumberSeriesRow.last_seq)).scalar()
-    if bumped is None:
-        session.add(NumberSeriesRow(tenant=tenant, series=key, last_seq=1))
-        session.flush()
-        bumped = 1
-    return template.format(year=issue.year, month=issue.month, seq=bumped)
+        .returning(NumberSeriesRow.last_seq)).scalar_one()
+    return template.format(year=issue.year, month=issue.month, seq=seq)
+
+
+def _ensure_series(session: Session, tenant: str, key: str) -> None:
+    """Create the counter row if missing, without racing another worker doing the same."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(NumberSeriesRow).values(tenant=tenant, series=key, last_seq=0)
+                    .on_conflict_do_nothing())
 
 
 def store_invoice(row: InvoiceRow, invoice: Invoice) -> None:
