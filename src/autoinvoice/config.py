@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from datetime import time
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -305,5 +305,6 @@ def billing_rules(tenant: TenantConfig) -> BillingRules:
             travel_taxable=t.labor_taxable if t.travel_taxable is None else t.travel_taxable,
             fees_taxable=t.labor_taxable if t.fees_taxable is None else t.fees_taxable,
         ),
-        pricebook={k: PriceEntry(v.price, v.description, v.unit) for k, v in tenant.pricebook.items()},
+        pricebook={k: PriceEntry(v.price, v.description, v.unit)
+                   for k, v in tenant.pricebook.items()},
     )

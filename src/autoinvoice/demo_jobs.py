@@ -85,7 +85,8 @@ def _job(rng: random.Random, n: int, tenant: str) -> list[dict[str, Any]]:
         "id": job_id, "service_type": service, "summary": f"{service.replace('_', ' ')} on "
         f"{make} {model}", "customer": customer, "po_number": f"PO-{4400 + n}" if n % 2 else None,
         "site": {"id": f"S-{cust[0]}", "name": f"{cust[1]} plant", "address": address},
-        "asset": {"type": kind, "make": make, "model": model, "serial": f"SN{rng.randint(10**6, 10**7)}",
+        "asset": {"type": kind, "make": make, "model": model,
+                  "serial": f"SN{rng.randint(10**6, 10**7)}",
                   "running_hours": rng.randint(2000, 60000)},
         "technicians": [{"id": tech[0], "name": tech[1], "grade": tech[2]}],
         "labor": [

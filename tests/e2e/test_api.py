@@ -44,7 +44,8 @@ def test_invalid_event_is_422_naming_every_bad_field_and_stores_nothing(client, 
     assert any(p.startswith("job.parts[0].quantity:") for p in problems)
     assert any(p.startswith("occurred_at:") for p in problems)
     assert "Traceback" not in response.text
-    assert _count(harness, EventRow) == 0 and _count(harness, InvoiceRow) == 0
+    assert _count(harness, EventRow) == 0
+    assert _count(harness, InvoiceRow) == 0
 
 
 def test_body_that_is_not_json_is_422(client):

@@ -89,7 +89,8 @@ def test_invalid_event_exits_2_names_fields_and_stores_nothing(tmp_path, config_
 
 def test_missing_file_and_bad_config_are_clear_errors(tmp_path, config_file):
     missing = run("ingest", str(tmp_path / "nope.json"), config=config_file)
-    assert missing.returncode == 2 and "cannot read" in missing.stderr
+    assert missing.returncode == 2
+    assert "cannot read" in missing.stderr
     bad_config = tmp_path / "bad.toml"
     bad_config.write_text('[tenants.x]\nlegal_name = "X"\n')
     result = run("invoices", "list", config=bad_config)
@@ -124,4 +125,5 @@ def test_preview_of_a_platform_without_connector_still_shows_the_invoice(tmp_pat
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["invoice"]["total"] == "2519.50"
-    assert data["requests"] is None and "quickbooks" in data["requests_note"]
+    assert data["requests"] is None
+    assert "quickbooks" in data["requests_note"]

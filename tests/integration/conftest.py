@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from autoinvoice.sandbox.stripe import StripeSandbox
+from autoinvoice.sandbox.stripe import mock_transport as stripe_transport
 
 from autoinvoice.bootstrap import App, bootstrap
 from autoinvoice.config import parse_config
@@ -14,8 +16,6 @@ from autoinvoice.pipeline.intake import accept
 from autoinvoice.pipeline.worker import Worker
 from autoinvoice.sandbox.generic import GenericSandbox
 from autoinvoice.sandbox.generic import mock_transport as generic_transport
-from autoinvoice.sandbox.stripe import StripeSandbox
-from autoinvoice.sandbox.stripe import mock_transport as stripe_transport
 from autoinvoice.triggers.events import decode_json, parse_event
 from tests.helpers import dumps
 
@@ -46,7 +46,8 @@ def tenant_toml(name: str, platform: str, extra_platform: str = "") -> str:
 legal_name = "Northwind Compressed Air Services LLC"
 tax_id = "73-1234567"
 email = "billing@northwind.example"
-address = {{ line1 = "410 W 7th St", city = "Tulsa", region = "OK", postal_code = "74119", country = "US" }}
+address = {{ line1 = "410 W 7th St", city = "Tulsa", region = "OK", postal_code = "74119", \
+country = "US" }}
 currency = "USD"
 payment_terms_days = 30
 invoice_series = "NW-{{year}}-{{seq:05d}}"

@@ -140,7 +140,8 @@ def test_persistent_outage_ends_failed_with_the_last_error_visible_then_retry_wo
     assert shown["attempts"] == 4
     assert "503" in shown["last_error"]
     actions = [h["action"] for h in shown["history"]]
-    assert actions.count("retry_scheduled") == 3 and actions[-1] == "failed"
+    assert actions.count("retry_scheduled") == 3
+    assert actions[-1] == "failed"
     # the operator fixes things and retries
     harness.stripe.faults.clear()
     from autoinvoice.pipeline.admin import retry

@@ -79,7 +79,8 @@ def test_replayed_webhook_changes_nothing(harness, sent):
     assert harness.row("WO-W").pay_state == "paid"
     # the old partial-payment event, captured and sent again, must not undo the payment
     again = _post(harness, partial, header)
-    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    assert again.status_code == 200
+    assert again.json()["status"] == "duplicate"
     row = harness.row("WO-W")
     assert (row.pay_state, row.amount_paid_minor) == ("paid", 251950)
 

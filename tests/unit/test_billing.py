@@ -7,7 +7,6 @@ import pytest
 
 from autoinvoice.billing.engine import build_invoice
 from autoinvoice.config import billing_rules, load_config, parse_config
-from autoinvoice.domain.invoice import LineKind
 from autoinvoice.triggers.events import decode_json, parse_event
 from autoinvoice.validation import InputError
 from tests.helpers import completed, dumps, read_example

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from autoinvoice.connectors.errors import AuthError
 from autoinvoice.domain.invoice import Invoice
 from autoinvoice.domain.job import Customer
 from autoinvoice.domain.money import Money
-from autoinvoice.connectors.errors import AuthError
 
 
 @dataclass(frozen=True, slots=True)

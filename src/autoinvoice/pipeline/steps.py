@@ -43,8 +43,10 @@ def create_step(app: App, row_id: int) -> None:
     with app.sessions() as session:
         row = session.get_one(InvoiceRow, row_id)
         invoice, keys = repo.load_invoice(row), IdempotencyKeys(row.idempotency_base or "")
-        known_customer = repo.remote_customer(session, row.tenant, row.platform, row.customer_id or "")
-        stale = row.create_started_at is not None and app.clock() - row.create_started_at > KEY_TRUST
+        known_customer = repo.remote_customer(session, row.tenant, row.platform,
+                                              row.customer_id or "")
+        started = row.create_started_at
+        stale = started is not None and app.clock() - started > KEY_TRUST
     connector = app.connector(row.tenant)
     remote = connector.find_by_reference(invoice) if stale else None
     customer = RemoteCustomer(known_customer) if known_customer else None

@@ -36,7 +36,8 @@ class Base(DeclarativeBase):
 
 class EventRow(Base):
     __tablename__ = "events"
-    __table_args__ = (UniqueConstraint("tenant", "event_id"), Index("ix_events_job", "tenant", "job_id"))
+    __table_args__ = (UniqueConstraint("tenant", "event_id"),
+                      Index("ix_events_job", "tenant", "job_id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tenant: Mapped[str] = mapped_column(String(100))
