@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -81,7 +82,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         print(f"worker: {steps} step(s) done, nothing more is due")
         return EXIT_OK
     stop = threading.Event()
-    print("worker: running (Ctrl-C to stop)")
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print("worker: running (Ctrl-C or SIGTERM to stop)")
     try:
         worker.run_forever(stop, float(app.config.worker.poll_interval_seconds))
     except KeyboardInterrupt:
