@@ -1,0 +1,285 @@
+"""Connector for the generic "sandbox" platform: autoinvoice's own small invoicing API.
+
+- API docs: the docstring of ``autoinvoice.sandbox.generic`` (JSON over HTTP under ``/api/v1``;
+  amounts, quantities and rates travel as decimal strings).
+- Base URL: ``settings.base_url`` (the server root), default ``http://127.0.0.1:8766``, which is
+  where ``autoinvoice sandbox serve`` listens; tests use ``sandbox.generic.mock_transport``.
+- Auth: optional Bearer API key, credential ``api_key``; without one no Authorization is sent.
+- Idempotency: ``Idempotency-Key`` on every POST (Stripe-like replay; the same key with another
+  body is a 409), from ``keys.for_step("customer" | "create" | "send")``.
+  ``find_by_reference`` searches by our reference (job id) and revision.
+- Rate limit: none of its own; 429 with ``Retry-After`` only when a fault is injected.
+- Delivery: ``delivers_itself = False``: ``send_invoice`` only issues the invoice on the platform,
+  the pipeline e-mails our own PDF afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from autoinvoice.connectors.base import (
+    ConnectorSettings,
+    IdempotencyKeys,
+    RecordedRequest,
+    RemoteCustomer,
+    RemoteInvoice,
+    RemoteStatus,
+)
+from autoinvoice.connectors.errors import (
+    AuthError,
+    ConnectorError,
+    NotFound,
+    PermanentError,
+    RateLimited,
+    TransientError,
+    ValidationRejected,
+)
+from autoinvoice.domain.invoice import Invoice, InvoiceLine
+from autoinvoice.domain.job import Address, Customer
+from autoinvoice.domain.money import Money
+
+PLATFORM = "sandbox"
+DEFAULT_BASE_URL = "http://127.0.0.1:8766"
+API_PREFIX = "/api/v1"
+Json = dict[str, Any]
+
+log = logging.getLogger(__name__)
+
+
+class SandboxConnector:
+    platform = PLATFORM
+    delivers_itself = False
+
+    def __init__(self, settings: ConnectorSettings) -> None:
+        headers = {"Accept": "application/json"}
+        secrets: tuple[str, ...] = ()
+        if "api_key" in settings.credentials:
+            api_key = settings.secret("api_key")
+            headers["Authorization"] = f"Bearer {api_key}"
+            secrets = (api_key,)
+        self._http = HttpClient(
+            platform=PLATFORM,
+            base_url=(settings.base_url or DEFAULT_BASE_URL).rstrip("/") + API_PREFIX,
+            default_headers=headers,
+            error_mapper=_map_error,
+            transport=settings.transport,
+            recorder=settings.recorder,
+            secrets=secrets,
+            sleep=settings.sleep,
+        )
+
+    def check_auth(self) -> None:
+        self._get("/account")
+
+    def ensure_customer(self, customer: Customer, keys: IdempotencyKeys) -> RemoteCustomer:
+        found = self._get("/customers", {"external_id": customer.id})["data"]
+        if found:
+            return RemoteCustomer(str(found[0]["id"]))
+        created = self._post("/customers", _customer_payload(customer), keys.for_step("customer"))
+        log.info("sandbox customer %s created for %s", created["id"], customer.id)
+        return RemoteCustomer(str(created["id"]))
+
+    def create_invoice(
+        self, invoice: Invoice, customer: RemoteCustomer, keys: IdempotencyKeys
+    ) -> RemoteInvoice:
+        created = self._post("/invoices", _invoice_payload(invoice, customer),
+                             keys.for_step("create"))
+        remote = _remote_invoice(created)
+        log.info("sandbox invoice %s created for job %s rev %s, total %s",
+                 remote.id, invoice.job_id, invoice.revision, remote.total)
+        return remote
+
+    def send_invoice(self, remote: RemoteInvoice, keys: IdempotencyKeys) -> RemoteInvoice:
+        issued = self._post(f"/invoices/{remote.id}/issue", {}, keys.for_step("send"))
+        return _remote_invoice(issued)
+
+    def fetch_status(self, remote_id: str) -> RemoteStatus:
+        data = self._get(f"/invoices/{remote_id}")
+        paid_at = data.get("paid_at")
+        return RemoteStatus(
+            status=str(data["status"]),
+            total=_money(data, "total"),
+            amount_paid=_money(data, "amount_paid"),
+            balance=_money(data, "balance"),
+            paid_at=datetime.fromisoformat(paid_at) if paid_at else None,
+        )
+
+    def find_by_reference(self, invoice: Invoice) -> RemoteInvoice | None:
+        query = {"reference": invoice.reference, "revision": str(invoice.revision)}
+        found: list[Json] = self._get("/invoices", query)["data"]
+        live = [item for item in found if item.get("status") != "void"]
+        return _remote_invoice((live or found)[0]) if found else None
+
+    def _get(self, path: str, params: Mapping[str, str] | None = None) -> Json:
+        return _json(self._http.request("GET", path, params=params))
+
+    def _post(self, path: str, payload: Json, key: str) -> Json:
+        return _json(self._http.request("POST", path, json=payload, idempotency_key=key))
+
+
+# -- the wire format -----------------------------------------------------------------------
+def _dec(value: Decimal) -> str:
+    """A Decimal as a plain string: never a float, never exponent notation."""
+    return format(value, "f")
+
+
+def _address_payload(address: Address) -> dict[str, str]:
+    return {"line1": address.line1, "line2": address.line2, "city": address.city,
+            "region": address.region, "postal_code": address.postal_code,
+            "country": address.country}
+
+
+def _customer_payload(customer: Customer) -> Json:
+    return {"external_id": customer.id, "name": customer.name, "email": customer.email,
+            "address": _address_payload(customer.billing_address)}
+
+
+def _line_payload(line: InvoiceLine) -> Json:
+    return {"description": line.description, "quantity": _dec(line.quantity),
+            "unit_price": _dec(line.unit_price), "amount": _dec(line.amount.amount),
+            "tax_rate": _dec(line.tax_rate), "tax": _dec(line.tax.amount)}
+
+
+def _invoice_payload(invoice: Invoice, customer: RemoteCustomer) -> Json:
+    return {
+        "customer_id": customer.id,
+        "reference": invoice.reference,
+        "revision": invoice.revision,
+        "number": invoice.number,
+        "currency": invoice.currency,
+        "issue_date": invoice.issue_date.isoformat(),
+        "due_date": invoice.due_date.isoformat(),
+        "po_number": invoice.po_number,
+        "lines": [_line_payload(line) for line in invoice.lines],
+    }
+
+
+def _json(response: httpx.Response) -> Json:
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise PermanentError("response is not a JSON object", platform=PLATFORM,
+                             status=response.status_code, request_id=_request_id(response))
+    return data
+
+
+def _money(data: Json, name: str) -> Money:
+    try:
+        return Money(Decimal(str(data[name])), str(data["currency"]))
+    except (KeyError, InvalidOperation, ValueError) as exc:
+        raise PermanentError(f"response has no valid {name!r}: {exc!r}",
+                             platform=PLATFORM) from None
+
+
+def _remote_invoice(data: Json) -> RemoteInvoice:
+    return RemoteInvoice(id=str(data["id"]), total=_money(data, "total"),
+                         status=str(data["status"]), number=data.get("number"))
+
+
+# -- errors --------------------------------------------------------------------------------
+def _request_id(response: httpx.Response) -> str | None:
+    value = response.headers.get("x-request-id")
+    return str(value) if value is not None else None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    raw = response.headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _map_error(response: httpx.Response) -> ConnectorError:
+    """The one place sandbox errors become our error tree (by status, then vendor code)."""
+    try:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        error = {}
+    code, status = error.get("code"), response.status_code
+    message = error.get("message") or response.reason_phrase or f"HTTP {status}"
+    if error.get("field"):
+        message = f"{message} (field {error['field']})"
+    kw: dict[str, Any] = {"platform": PLATFORM, "status": status, "code": code,
+                          "request_id": _request_id(response)}
+    if status == 429:
+        return RateLimited(message, retry_after=_retry_after(response), **kw)
+    if status in (401, 403):
+        return AuthError(message, **kw)
+    if status == 404:
+        return NotFound(message, **kw)
+    if status in (400, 422):
+        return ValidationRejected(message, **kw)
+    if status >= 500 or status == 408:
+        return TransientError(message, **kw)
+    # 409 (idempotency key reused with another body, invalid state) and any other 4xx:
+    # sending the same request again cannot succeed.
+    return PermanentError(message, **kw)
+
+
+# -- stand-in for connectors.http.HttpClient until the shared layer lands ------------------
+class _RetryPolicy:
+    attempts = 4
+    base_delay = 0.25
+    max_delay = 8.0
+
+
+class HttpClient:
+    """Minimal stand-in with the interface of ``connectors.http.HttpClient``."""
+
+    def __init__(
+        self, *, platform: str, base_url: str, default_headers: Mapping[str, str],
+        error_mapper: Callable[[httpx.Response], ConnectorError], transport: Any = None,
+        recorder: Callable[[RecordedRequest], None] | None = None,
+        secrets: tuple[str, ...] = (), sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._platform = platform
+        self._map = error_mapper
+        self._secrets = secrets
+        self._sleep = sleep
+        self._client = httpx.Client(base_url=base_url, headers=dict(default_headers),
+                                    transport=transport, timeout=10.0)
+
+    def request(
+        self, method: str, path: str, *, params: Mapping[str, str] | None = None,
+        json: Any = None, idempotency_key: str | None = None,
+    ) -> httpx.Response:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        for attempt in range(1, _RetryPolicy.attempts + 1):
+            last = attempt == _RetryPolicy.attempts
+            delay = min(_RetryPolicy.max_delay, _RetryPolicy.base_delay * 2 ** (attempt - 1))
+            try:
+                response = self._client.request(method, path, params=params, json=json,
+                                                headers=headers)
+            except httpx.TransportError as exc:
+                if last:
+                    raise TransientError(f"{type(exc).__name__}: {exc}",
+                                         platform=self._platform) from exc
+                self._sleep(delay)
+                continue
+            log.debug("%s %s %s -> %s (request %s)", self._platform, method, path,
+                      response.status_code, response.headers.get("x-request-id"))
+            if response.is_success:
+                return response
+            error = self._map(response)
+            if last or not isinstance(error, TransientError):
+                raise error
+            retry_after = error.retry_after if isinstance(error, RateLimited) else None
+            self._sleep(retry_after if retry_after is not None else delay)
+        raise AssertionError("unreachable")
