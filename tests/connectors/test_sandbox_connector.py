@@ -364,5 +364,21 @@ def test_no_secret_in_any_log_line_or_recorded_request(
     texts += [str(rate_limited.value), str(auth.value)]
     texts += [repr(r) for r in wire.recorded]
     assert all_logs.records, "expected the HTTP layer to log"
+    assert wire.recorded, "expected the HTTP layer to record requests"
+    assert {r.headers.get("authorization", r.headers.get("Authorization"))
+            for r in wire.recorded} == {"***"}
     for secret in (API_KEY, "sbx_wrong_key_123"):
         assert not [t for t in texts if secret in t]
+
+
+def test_a_proxy_error_page_without_json_is_still_transient(wire: Wire) -> None:
+    html = httpx.MockTransport(lambda request: httpx.Response(502, text="<html>Bad gateway</html>"))
+    with pytest.raises(TransientError) as caught:
+        SandboxConnector(settings_for(html, wire)).fetch_status("inv_000001")
+    assert (caught.value.status, caught.value.code) == (502, None)
+
+
+def test_a_success_with_an_unexpected_body_is_permanent(wire: Wire) -> None:
+    odd = httpx.MockTransport(lambda request: httpx.Response(200, json={"id": "inv_1"}))
+    with pytest.raises(PermanentError, match="status"):
+        SandboxConnector(settings_for(odd, wire)).fetch_status("inv_1")

@@ -16,11 +16,9 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -28,7 +26,6 @@ import httpx
 from autoinvoice.connectors.base import (
     ConnectorSettings,
     IdempotencyKeys,
-    RecordedRequest,
     RemoteCustomer,
     RemoteInvoice,
     RemoteStatus,
@@ -42,6 +39,7 @@ from autoinvoice.connectors.errors import (
     TransientError,
     ValidationRejected,
 )
+from autoinvoice.connectors.http import HttpClient, retry_after_seconds
 from autoinvoice.domain.invoice import Invoice, InvoiceLine
 from autoinvoice.domain.job import Address, Customer
 from autoinvoice.domain.money import Money
@@ -80,12 +78,12 @@ class SandboxConnector:
         self._get("/account")
 
     def ensure_customer(self, customer: Customer, keys: IdempotencyKeys) -> RemoteCustomer:
-        found = self._get("/customers", {"external_id": customer.id})["data"]
+        found = _items(self._get("/customers", {"external_id": customer.id}))
         if found:
-            return RemoteCustomer(str(found[0]["id"]))
+            return RemoteCustomer(_text(found[0], "id"))
         created = self._post("/customers", _customer_payload(customer), keys.for_step("customer"))
-        log.info("sandbox customer %s created for %s", created["id"], customer.id)
-        return RemoteCustomer(str(created["id"]))
+        log.info("sandbox customer %s created for %s", created.get("id"), customer.id)
+        return RemoteCustomer(_text(created, "id"))
 
     def create_invoice(
         self, invoice: Invoice, customer: RemoteCustomer, keys: IdempotencyKeys
@@ -103,18 +101,17 @@ class SandboxConnector:
 
     def fetch_status(self, remote_id: str) -> RemoteStatus:
         data = self._get(f"/invoices/{remote_id}")
-        paid_at = data.get("paid_at")
         return RemoteStatus(
-            status=str(data["status"]),
+            status=_text(data, "status"),
             total=_money(data, "total"),
             amount_paid=_money(data, "amount_paid"),
             balance=_money(data, "balance"),
-            paid_at=datetime.fromisoformat(paid_at) if paid_at else None,
+            paid_at=_moment(data, "paid_at"),
         )
 
     def find_by_reference(self, invoice: Invoice) -> RemoteInvoice | None:
         query = {"reference": invoice.reference, "revision": str(invoice.revision)}
-        found: list[Json] = self._get("/invoices", query)["data"]
+        found = _items(self._get("/invoices", query))
         live = [item for item in found if item.get("status") != "void"]
         return _remote_invoice((live or found)[0]) if found else None
 
@@ -173,17 +170,45 @@ def _json(response: httpx.Response) -> Json:
     return data
 
 
+def _unexpected(data: Json, name: str) -> PermanentError:
+    return PermanentError(f"response has no valid {name!r}: {data.get(name)!r}",
+                          platform=PLATFORM)
+
+
+def _text(data: Json, name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value:
+        raise _unexpected(data, name)
+    return value
+
+
+def _items(listing: Json) -> list[Json]:
+    data = listing.get("data")
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise _unexpected(listing, "data")
+    return data
+
+
 def _money(data: Json, name: str) -> Money:
     try:
-        return Money(Decimal(str(data[name])), str(data["currency"]))
-    except (KeyError, InvalidOperation, ValueError) as exc:
-        raise PermanentError(f"response has no valid {name!r}: {exc!r}",
-                             platform=PLATFORM) from None
+        return Money(Decimal(str(data[name])), _text(data, "currency"))
+    except (KeyError, InvalidOperation, ValueError):
+        raise _unexpected(data, name) from None
+
+
+def _moment(data: Json, name: str) -> datetime | None:
+    value = data.get(name)
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except (TypeError, ValueError):
+        raise _unexpected(data, name) from None
 
 
 def _remote_invoice(data: Json) -> RemoteInvoice:
-    return RemoteInvoice(id=str(data["id"]), total=_money(data, "total"),
-                         status=str(data["status"]), number=data.get("number"))
+    number = data.get("number")
+    return RemoteInvoice(id=_text(data, "id"), total=_money(data, "total"),
+                         status=_text(data, "status"),
+                         number=number if isinstance(number, str) else None)
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -192,25 +217,14 @@ def _request_id(response: httpx.Response) -> str | None:
     return str(value) if value is not None else None
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
 def _map_error(response: httpx.Response) -> ConnectorError:
     """The one place sandbox errors become our error tree (by status, then vendor code)."""
     try:
-        error = response.json().get("error") or {}
-    except (ValueError, AttributeError):
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
         error = {}
     code, status = error.get("code"), response.status_code
     message = error.get("message") or response.reason_phrase or f"HTTP {status}"
@@ -219,7 +233,7 @@ def _map_error(response: httpx.Response) -> ConnectorError:
     kw: dict[str, Any] = {"platform": PLATFORM, "status": status, "code": code,
                           "request_id": _request_id(response)}
     if status == 429:
-        return RateLimited(message, retry_after=_retry_after(response), **kw)
+        return RateLimited(message, retry_after=retry_after_seconds(response), **kw)
     if status in (401, 403):
         return AuthError(message, **kw)
     if status == 404:
@@ -231,55 +245,3 @@ def _map_error(response: httpx.Response) -> ConnectorError:
     # 409 (idempotency key reused with another body, invalid state) and any other 4xx:
     # sending the same request again cannot succeed.
     return PermanentError(message, **kw)
-
-
-# -- stand-in for connectors.http.HttpClient until the shared layer lands ------------------
-class _RetryPolicy:
-    attempts = 4
-    base_delay = 0.25
-    max_delay = 8.0
-
-
-class HttpClient:
-    """Minimal stand-in with the interface of ``connectors.http.HttpClient``."""
-
-    def __init__(
-        self, *, platform: str, base_url: str, default_headers: Mapping[str, str],
-        error_mapper: Callable[[httpx.Response], ConnectorError], transport: Any = None,
-        recorder: Callable[[RecordedRequest], None] | None = None,
-        secrets: tuple[str, ...] = (), sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._platform = platform
-        self._map = error_mapper
-        self._secrets = secrets
-        self._sleep = sleep
-        self._client = httpx.Client(base_url=base_url, headers=dict(default_headers),
-                                    transport=transport, timeout=10.0)
-
-    def request(
-        self, method: str, path: str, *, params: Mapping[str, str] | None = None,
-        json: Any = None, idempotency_key: str | None = None,
-    ) -> httpx.Response:
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        for attempt in range(1, _RetryPolicy.attempts + 1):
-            last = attempt == _RetryPolicy.attempts
-            delay = min(_RetryPolicy.max_delay, _RetryPolicy.base_delay * 2 ** (attempt - 1))
-            try:
-                response = self._client.request(method, path, params=params, json=json,
-                                                headers=headers)
-            except httpx.TransportError as exc:
-                if last:
-                    raise TransientError(f"{type(exc).__name__}: {exc}",
-                                         platform=self._platform) from exc
-                self._sleep(delay)
-                continue
-            log.debug("%s %s %s -> %s (request %s)", self._platform, method, path,
-                      response.status_code, response.headers.get("x-request-id"))
-            if response.is_success:
-                return response
-            error = self._map(response)
-            if last or not isinstance(error, TransientError):
-                raise error
-            retry_after = error.retry_after if isinstance(error, RateLimited) else None
-            self._sleep(retry_after if retry_after is not None else delay)
-        raise AssertionError("unreachable")
