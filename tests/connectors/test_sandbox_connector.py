@@ -382,3 +382,77 @@ def test_a_success_with_an_unexpected_body_is_permanent(wire: Wire) -> None:
     odd = httpx.MockTransport(lambda request: httpx.Response(200, json={"id": "inv_1"}))
     with pytest.raises(PermanentError, match="status"):
         SandboxConnector(settings_for(odd, wire)).fetch_status("inv_1")
+
+
+# -- the sandbox API itself (what the connector and the demo rely on) ----------------------
+def call(sandbox: GenericSandbox, method: str, path: str, body: object = None,
+         key: str | None = None) -> tuple[int, dict[str, str], dict[str, object]]:
+    headers = {"Authorization": f"Bearer {API_KEY}", **({"Idempotency-Key": key} if key else {})}
+    raw = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    status, out, answer = sandbox.handle(method, f"/api/v1{path}", {}, headers, raw)
+    return status, out, json.loads(answer)
+
+
+def draft_body(sandbox: GenericSandbox, **changes: object) -> dict[str, object]:
+    _, _, customer = call(sandbox, "POST", "/customers", {"external_id": "C1", "name": "Acme"})
+    return {"customer_id": customer["id"], "reference": "JOB-1", "revision": 1,
+            "currency": "USD", "issue_date": "2025-03-05", "due_date": "2025-04-04",
+            "lines": [{"description": "Labor", "quantity": "1", "unit_price": "100.00",
+                       "amount": "100.00", "tax_rate": "0.05"}], **changes}
+
+
+@pytest.mark.parametrize(("change", "code", "field"), [
+    ({"lines": [{"description": "x", "quantity": "1", "unit_price": "1", "amount": 1.5,
+                 "tax_rate": "0"}]}, "invalid_request", "lines[0].amount"),
+    ({"lines": [{"description": "x", "quantity": "1", "unit_price": "1", "amount": "1.005",
+                 "tax_rate": "0"}]}, "invalid_amount", "lines[0].amount"),
+    ({"currency": "XXX"}, "invalid_currency", "currency"),
+    ({"customer_id": "cus_nobody"}, "no_such_customer", "customer_id"),
+    ({"discount": "5"}, "unknown_field", "discount"),
+    ({"lines": []}, "missing_field", "lines"),
+])
+def test_sandbox_rejects_bad_invoices_naming_the_field(change: dict[str, object], code: str,
+                                                       field: str) -> None:
+    sandbox = GenericSandbox(api_key=API_KEY)
+    status, headers, answer = call(sandbox, "POST", "/invoices", draft_body(sandbox, **change))
+    error = answer["error"]
+    assert isinstance(error, dict)
+    assert (status, error["code"], error["field"]) == (400, code, field)
+    assert headers["x-request-id"].startswith("req_")
+
+
+def test_sandbox_does_not_store_a_rejected_request_under_its_key() -> None:
+    sandbox = GenericSandbox(api_key=API_KEY)
+    bad = draft_body(sandbox, currency="XXX")
+    assert call(sandbox, "POST", "/invoices", bad, key="k1")[0] == 400
+    assert call(sandbox, "POST", "/invoices", {**bad, "currency": "USD"}, key="k1")[0] == 201
+
+
+def test_sandbox_payment_lifecycle_and_state_rules() -> None:
+    sandbox = GenericSandbox(api_key=API_KEY)
+    _, _, invoice = call(sandbox, "POST", "/invoices", draft_body(sandbox))
+    path = f"/invoices/{invoice['id']}"
+    assert invoice["total"] == "105.00"
+    assert call(sandbox, "POST", f"{path}/payments", {"amount": "5.00"})[0] == 409  # draft
+    assert call(sandbox, "POST", f"{path}/issue")[2]["status"] == "issued"
+    assert call(sandbox, "POST", f"{path}/payments", {"amount": "105.01"})[0] == 400
+    assert call(sandbox, "POST", f"{path}/payments", {"amount": "5.00"})[2]["status"] == (
+        "partially_paid")
+    assert call(sandbox, "POST", f"{path}/void")[0] == 409  # money received
+    paid = call(sandbox, "POST", f"{path}/payments",
+                {"amount": "100.00", "paid_at": "2025-03-09T10:00:00+01:00"})[2]
+    assert (paid["status"], paid["balance"], paid["paid_at"]) == (
+        "paid", "0.00", "2025-03-09T10:00:00+01:00")
+
+
+def test_sandbox_answers_unknown_routes_and_methods_in_its_error_format() -> None:
+    sandbox = GenericSandbox(api_key=API_KEY)
+    missing, wrong_method, garbage = (call(sandbox, "GET", "/nothing"),
+                                      call(sandbox, "DELETE", "/invoices"),
+                                      call(sandbox, "POST", "/customers", b"{not json"))
+    assert missing[0::2] == (404, {"error": {"code": "not_found", "field": None,
+                                             "message": "no route GET /api/v1/nothing"}})
+    assert (wrong_method[0], garbage[0]) == (405, 400)
+    error = garbage[2]["error"]
+    assert isinstance(error, dict)
+    assert (error["code"], error["field"]) == ("invalid_json", None)

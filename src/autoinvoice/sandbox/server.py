@@ -39,7 +39,8 @@ class RunningServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     def stop(self, timeout: float = 5.0) -> None:
         """Ask uvicorn to exit, close open connections, and wait for the thread."""
@@ -67,6 +68,7 @@ def _config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
         log_level="warning",
         access_log=False,
         lifespan="auto",
+        ws="none",  # stand-ins speak plain HTTP; skips importing a websockets implementation
         timeout_graceful_shutdown=1,
         # The main loop polls should_exit; keep-alive connections are closed on shutdown.
         timeout_keep_alive=5,
