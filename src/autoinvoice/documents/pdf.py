@@ -1,0 +1,553 @@
+"""The invoice as a PDF: ``render_invoice_pdf(invoice) -> bytes``.
+
+One A4 page (Letter for US/CA sellers) for an ordinary job; long line tables continue on
+further pages, each with the line-table header and "Page n of m". Text is drawn with
+DejaVu Sans (bundled in ``fonts/``, Bitstream Vera licence) so umlauts, "ß" and "€" render;
+the PDF core fonts cannot. Labels are English; numbers, dates and the currency symbol follow
+the seller's country (``Formats``). The output is deterministic: the creation date is the
+issue date, so the same invoice always gives the same bytes.
+
+Speed: fonts are prepared once per process (``documents.fonts``), and text is placed with
+``FPDF.text`` and measured from the font's width table (``cell`` and ``get_string_width``
+cost 8x more). A document that needs a character outside the fast faces is drawn again
+with the full faces, so nothing is ever lost, only slower.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from io import BytesIO
+
+from fpdf import FPDF
+
+from autoinvoice.documents.fonts import FAMILY, install_fonts, missing_glyphs, preload_fonts
+from autoinvoice.domain.invoice import Invoice, InvoiceFlag, InvoiceLine
+from autoinvoice.domain.job import Address
+from autoinvoice.domain.money import Money, exponent
+
+__all__ = ["Formats", "preload_fonts", "render_invoice_pdf"]
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------- formats
+_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$",
+            "NZD": "NZ$", "INR": "₹", "ILS": "₪", "KRW": "₩", "VND": "₫", "TRY": "₺",
+            "PLN": "zł", "BRL": "R$", "MXN": "MX$", "CNY": "CN¥"}
+_DECIMAL_COMMA = frozenset("DE AT NL BE LU IT ES PT DK GR TR BR ID SI HR RO RS".split())
+_SPACE_GROUPED = frozenset("FR SE NO FI PL CZ SK HU EE LV LT BG".split())
+_EU = frozenset("AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO "
+                "SE SI SK".split())
+_MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+
+
+@dataclass(frozen=True, slots=True)
+class Formats:
+    """How numbers, money and dates are written for one seller country (labels stay English)."""
+
+    country: str
+
+    @classmethod
+    def for_invoice(cls, invoice: Invoice) -> Formats:
+        return cls(invoice.seller.address.country.upper())
+
+    def number(self, value: Decimal, places: int | None = None) -> str:
+        """``value`` grouped by thousands; ``places`` fixed, else as many as it has."""
+        if places is None:
+            whole = value == value.to_integral()
+            text = f"{value.quantize(Decimal(1)) if whole else value.normalize():,f}"
+        else:
+            text = f"{value:,.{places}f}"
+        if self.country in _DECIMAL_COMMA:
+            return text.replace(",", "_").replace(".", ",").replace("_", ".")
+        if self.country in _SPACE_GROUPED:
+            return text.replace(",", " ").replace(".", ",")
+        if self.country == "CH":
+            return text.replace(",", "'")
+        return text
+
+    def amount(self, money: Money) -> str:
+        """The number alone, at the currency's precision: ``1,234.56``."""
+        return self.number(money.amount, exponent(money.currency))
+
+    def money(self, money: Money) -> str:
+        """With the currency: ``$1,234.56``, ``1.234,56 €``, ``CHF 1'234.50``."""
+        sign, digits = ("-", self.amount(-money)) if money.amount < 0 else ("", self.amount(money))
+        symbol = _SYMBOLS.get(money.currency)
+        if self.country in _DECIMAL_COMMA or self.country in _SPACE_GROUPED:
+            return f"{sign}{digits} {symbol or money.currency}"
+        return f"{sign}{symbol}{digits}" if symbol else f"{sign}{money.currency} {digits}"
+
+    def price(self, value: Decimal, currency: str) -> str:
+        """A unit price: at least the currency's precision, more when it has more."""
+        digits = value.normalize().as_tuple().exponent
+        extra = -digits if isinstance(digits, int) else 0
+        return self.number(value, max(exponent(currency), extra))
+
+    def rate(self, rate: Decimal) -> str:
+        text = self.number(rate * 100)
+        return f"{text} %" if self.country in _DECIMAL_COMMA | _SPACE_GROUPED else f"{text}%"
+
+    def date(self, day: date) -> str:
+        if self.country in ("US", "CA"):
+            return f"{_MONTHS[day.month - 1]} {day.day}, {day.year}"
+        if self.country in _DECIMAL_COMMA or self.country in _SPACE_GROUPED:
+            return f"{day.day:02d}.{day.month:02d}.{day.year}"
+        return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+    def moment(self, when: datetime) -> str:
+        """Date and time in the moment's own UTC offset: ``Nov 20, 2026 21:35 (UTC-06:00)``."""
+        offset = when.strftime("%z")
+        zone = f" (UTC{offset[:3]}:{offset[3:]})" if offset else ""
+        return f"{self.date(when.date())} {when:%H:%M}{zone}"
+
+    def tax_label(self) -> str:
+        return "VAT" if self.country in _EU or self.country in ("GB", "CH", "NO") else (
+            "Sales tax" if self.country == "US" else "Tax")
+
+    def tax_id_label(self) -> str:
+        return "VAT ID" if self.country in _EU or self.country == "GB" else "Tax ID"
+
+
+def humanize(slug: str) -> str:
+    """``emergency_repair`` -> ``Emergency repair``."""
+    return slug.replace("_", " ").replace("-", " ").strip().capitalize()
+
+
+def address_lines(address: Address, home: str = "") -> list[str]:
+    """Postal lines; the country is left out when it is ``home`` (the seller's)."""
+    city = " ".join(x for x in (address.postal_code, address.city) if x)
+    if address.country.upper() in ("US", "CA"):
+        state_zip = f"{address.region} {address.postal_code}".strip()
+        city = ", ".join(x for x in (address.city, state_zip) if x)
+    elif address.region:
+        city = f"{city}, {address.region}"
+    country = "" if address.country.upper() == home.upper() else address.country.upper()
+    return [x for x in (address.line1, address.line2, city, country) if x]
+
+
+# --------------------------------------------------------------------------- layout
+RGB = tuple[int, int, int]
+INK: RGB = (33, 37, 41)
+MUTED: RGB = (108, 117, 125)
+ACCENT: RGB = (24, 62, 110)
+RULE: RGB = (206, 212, 218)
+SHADE: RGB = (237, 241, 246)
+WARN: RGB = (176, 74, 0)
+LINK: RGB = (13, 88, 170)
+MM_PER_PT = 25.4 / 72
+
+
+@dataclass(frozen=True, slots=True)
+class _Column:
+    label: str
+    width: float
+    align: str  # "L" or "R"
+
+
+class _Document(FPDF):
+    """fpdf2 calls ``header``/``footer`` at each page break; the renderer fills them in."""
+
+    on_header: Callable[[], None] | None = None
+    on_footer: Callable[[], None] | None = None
+
+    def header(self) -> None:
+        if self.on_header:
+            self.on_header()
+
+    def footer(self) -> None:
+        if self.on_footer:
+            self.on_footer()
+
+
+class _Renderer:
+    LEFT, RIGHT, TOP, BOTTOM = 16.0, 16.0, 14.0, 20.0
+
+    def __init__(self, invoice: Invoice, pay_url: str | None, logo_png: bytes | None,
+                 full_fonts: bool) -> None:
+        self.inv, self.pay_url, self.logo = invoice, pay_url, logo_png
+        self.fmt = Formats.for_invoice(invoice)
+        letter = self.fmt.country in ("US", "CA")
+        self.pdf = _Document(unit="mm", format="letter" if letter else "A4")
+        install_fonts(self.pdf, full=full_fonts)
+        self.pdf.set_auto_page_break(False)
+        self.pdf.set_margins(self.LEFT, self.TOP, self.RIGHT)
+        self.pdf.c_margin = 0
+        self.x0, self.x1 = self.LEFT, self.pdf.w - self.RIGHT
+        self.y_max = self.pdf.h - self.BOTTOM
+        self.y = self.TOP
+        self.in_table = False
+        self.columns = self._columns()
+
+    # ---- primitives ----------------------------------------------------------------
+    def font(self, size: float, bold: bool = False, color: RGB = INK) -> None:
+        self.pdf.set_font(FAMILY, "B" if bold else "", size)
+        self.pdf.set_text_color(*color)
+
+    def text(self, x: float, baseline: float, s: str, size: float = 9, bold: bool = False,
+             color: RGB = INK, align: str = "L") -> float:
+        self.font(size, bold, color)
+        width = self.width(s)
+        self.pdf.text(x - (width if align == "R" else 0), baseline, s)
+        return width
+
+    def width(self, s: str) -> float:
+        """``s`` in the current font, in mm (fpdf2's get_string_width minus bidi/markdown)."""
+        font = self.pdf.current_font
+        assert font is not None
+        return font.get_text_width(s, self.pdf.font_size_pt, None)[1] / self.pdf.k
+
+    @staticmethod
+    def lead(size: float) -> float:
+        return size * MM_PER_PT * 1.32
+
+    def wrap(self, s: str, width: float, size: float = 9, bold: bool = False) -> list[str]:
+        self.font(size, bold)
+        fits = self.width
+        lines: list[str] = []
+        for para in s.splitlines() or [""]:
+            line = ""
+            for word in para.split(" "):
+                candidate = f"{line} {word}" if line else word
+                if fits(candidate) <= width:
+                    line = candidate
+                    continue
+                if line:
+                    lines.append(line)
+                while len(word) > 1 and fits(word) > width:
+                    cut = self._cut(word, width)
+                    lines.append(word[:cut])
+                    word = word[cut:]
+                line = word
+            lines.append(line)
+        return lines
+
+    def _cut(self, word: str, width: float) -> int:
+        """Where to break a word too long for a line: after "@", "/", "-" or "." if possible."""
+        fit = next((i for i in range(len(word), 1, -1) if self.width(word[:i]) <= width), 1)
+        soft = max(word.rfind(c, 0, fit) for c in "@/-.?&")
+        return soft + 1 if soft > fit // 3 else fit
+
+    def lines(self, x: float, top: float, lines: Sequence[str], size: float = 9,
+              bold: bool = False, color: RGB = INK, align: str = "L") -> float:
+        """Draws ``lines`` from ``top`` down; returns the y below them."""
+        step = self.lead(size)
+        for i, line in enumerate(lines):
+            self.text(x, top + step * i + size * MM_PER_PT * 0.85, line, size, bold, color, align)
+        return top + step * len(lines)
+
+    def rule(self, y: float, x0: float | None = None, x1: float | None = None,
+             color: RGB = RULE, width: float = 0.25) -> None:
+        self.pdf.set_draw_color(*color)
+        self.pdf.set_line_width(width)
+        self.pdf.line(x0 if x0 is not None else self.x0, y, x1 if x1 is not None else self.x1, y)
+
+    def box(self, x: float, y: float, w: float, h: float, fill: RGB | None = SHADE,
+            border: RGB | None = None) -> None:
+        if fill:
+            self.pdf.set_fill_color(*fill)
+        if border:
+            self.pdf.set_draw_color(*border)
+            self.pdf.set_line_width(0.4)
+        style = ("F" if fill else "") + ("D" if border else "")
+        self.pdf.rect(x, y, w, h, style=style)
+
+    def caption(self, x: float, top: float, s: str, align: str = "L") -> float:
+        self.text(x, top + 2.4, s.upper(), 7, True, MUTED, align)
+        return top + 4.2
+
+    def ensure(self, height: float) -> None:
+        if self.y + height > self.y_max:
+            self.new_page(in_table=False)
+
+    def new_page(self, in_table: bool) -> None:
+        self.in_table = in_table
+        self.pdf.add_page()
+
+    # ---- document --------------------------------------------------------------------
+    def render(self) -> _Document:
+        inv, pdf = self.inv, self.pdf
+        pdf.set_creation_date(datetime.combine(inv.issue_date, time(0), tzinfo=UTC))
+        pdf.set_title(f"Invoice {inv.number or 'draft'}")
+        pdf.set_author(inv.seller.legal_name)
+        pdf.set_subject(f"Service job {inv.job_id}")
+        pdf.set_creator("autoinvoice")
+        pdf.set_lang("en")
+        pdf.on_header, pdf.on_footer = self.continuation_header, self.footer
+        pdf.add_page()
+        self.masthead()
+        self.parties()
+        self.job_block()
+        self.table()
+        self.totals()
+        self.payment()
+        self.notes()
+        self.signature()
+        return pdf
+
+    def continuation_header(self) -> None:
+        if self.pdf.page_no() == 1:
+            return
+        self.text(self.x0, self.TOP + 3, self.inv.seller.legal_name, 9, True)
+        self.text(self.x1, self.TOP + 3, f"Invoice {self.inv.number or 'draft'} (continued)",
+                  9, False, MUTED, "R")
+        self.rule(self.TOP + 5.5)
+        self.y = self.TOP + 9
+        if self.in_table:
+            self.table_header()
+
+    def footer(self) -> None:
+        y = self.pdf.h - 12
+        self.rule(y - 3.5)
+        seller, fmt = self.inv.seller, self.fmt
+        parts = [seller.legal_name]
+        if seller.tax_id:
+            parts.append(f"{fmt.tax_id_label()} {seller.tax_id}")
+        parts.append(f"Invoice {self.inv.number or 'draft'}")
+        self.text(self.x0, y, " · ".join(parts), 7, False, MUTED)
+        self.font(7, False, MUTED)
+        self.pdf.set_xy(self.x1 - 40, y - 2.6)
+        self.pdf.cell(40, 3.4, f"Page {self.pdf.page_no()} of {{nb}}", align="R")
+
+    def masthead(self) -> None:
+        inv, fmt, seller = self.inv, self.fmt, self.inv.seller
+        top = self.y
+        if self.logo:
+            self.pdf.image(BytesIO(self.logo), x=self.x0, y=top, h=14, keep_aspect_ratio=True,
+                           w=48)
+            top += 17
+        left = self.lines(self.x0, top, [seller.legal_name], 12, True, ACCENT)
+        details = address_lines(seller.address, inv.customer.billing_address.country)
+        if seller.tax_id:
+            details.append(f"{fmt.tax_id_label()}: {seller.tax_id}")
+        if seller.email:
+            details.append(seller.email)
+        left = self.lines(self.x0, left + 0.6, details, 8.5, False, MUTED)
+
+        right = self.lines(self.x1, self.y, ["INVOICE"], 22, True, ACCENT, "R") + 1.5
+        terms = f"Net {inv.payment_terms_days} days" if inv.payment_terms_days else "Due on receipt"
+        meta = [("Invoice no.", inv.number or "Draft"), ("Issue date", fmt.date(inv.issue_date)),
+                ("Due date", fmt.date(inv.due_date)), ("Terms", terms)]
+        if inv.po_number:
+            meta.append(("PO number", inv.po_number))
+        meta.append(("Job", inv.job_id))
+        for i, (label, value) in enumerate(meta):
+            base = right + self.lead(9) * i + 3.2
+            self.text(self.x1 - 62, base, label, 8.5, False, MUTED)
+            self.text(self.x1, base, value, 9, i == 0, INK, "R")
+        right += self.lead(9) * len(meta)
+        self.y = max(left, right) + 4
+        self.rule(self.y, color=ACCENT, width=0.5)
+        self.y += 5
+
+    def parties(self) -> None:
+        inv, fmt = self.inv, self.fmt
+        width = (self.x1 - self.x0 - 8) / 3
+        blocks: list[tuple[str, list[tuple[str, bool]]]] = []
+        customer = inv.customer
+        bill = [(customer.name, True)]
+        bill += [(x, False) for x in address_lines(customer.billing_address, fmt.country)]
+        if customer.vat_id:
+            bill.append((f"VAT ID: {customer.vat_id}", False))
+        if customer.tax_exempt_certificate:
+            bill.append((f"Tax exempt: {customer.tax_exempt_certificate}", False))
+        bill.append((customer.email, False))
+        blocks.append(("Bill to", bill))
+        site = inv.job.site
+        if site:
+            blocks.append(("Service site", [(site.name, True)]
+                           + [(x, False) for x in address_lines(site.address, fmt.country)]))
+        asset = inv.job.asset
+        if asset:
+            equipment = [(f"{asset.make} {asset.model}", True), (humanize(asset.type), False),
+                         (f"Serial no. {asset.serial}", False)]
+            if asset.running_hours is not None:
+                hours = fmt.number(Decimal(asset.running_hours))
+                equipment.append((f"Running hours: {hours} h", False))
+            blocks.append(("Equipment", equipment))
+        bottom = self.y
+        for i, (title, rows) in enumerate(blocks):
+            x = self.x0 + i * (width + 4)
+            y = self.caption(x, self.y, title)
+            for value, bold in rows:
+                y = self.lines(x, y, self.wrap(value, width, 9, bold), 9, bold)
+            bottom = max(bottom, y)
+        self.y = bottom + 4
+
+    def job_block(self) -> None:
+        inv, fmt, job = self.inv, self.fmt, self.inv.job
+        width = self.x1 - self.x0 - 8
+        title = (f"Job {job.id} · {humanize(job.service_type)} · "
+                 f"completed {fmt.moment(job.completed_at)}")
+        rows = [(self.wrap(title, width, 9, True), 9.0, True, INK)]
+        if job.summary:
+            rows.append((self.wrap(job.summary, width, 9), 9.0, False, INK))
+        facts = []
+        if job.technicians:
+            crew = ", ".join(f"{t.name} ({t.grade})" for t in job.technicians)
+            facts.append(f"Technician{'s' if len(job.technicians) > 1 else ''}: {crew}")
+        if job.contract_id:
+            facts.append(f"Contract: {job.contract_id}")
+        if inv.po_number:
+            facts.append(f"PO: {inv.po_number}")
+        if facts:
+            rows.append((self.wrap("   ·   ".join(facts), width, 8.5), 8.5, False, MUTED))
+        height = sum(len(lines) * self.lead(size) for lines, size, _, _ in rows)
+        height += 2 * (len(rows) - 1) + 6
+        self.ensure(height)
+        self.box(self.x0, self.y, self.x1 - self.x0, height)
+        y = self.y + 3
+        for lines, size, bold, color in rows:
+            y = self.lines(self.x0 + 4, y, lines, size, bold, color) + 2
+        self.y += height + 6
+
+    # ---- line table ------------------------------------------------------------------
+    def _columns(self) -> list[_Column]:
+        fixed = [_Column("SKU", 24, "L"), _Column("Qty", 13, "R"), _Column("Unit", 11, "L"),
+                 _Column("Unit price", 22, "R"), _Column("Tax", 14, "R"),
+                 _Column(f"Amount ({self.inv.currency})", 27, "R")]
+        rest = self.x1 - self.x0 - sum(c.width for c in fixed)
+        return [_Column("Description", rest, "L"), *fixed]
+
+    def table_header(self) -> None:
+        height = 6.5
+        self.box(self.x0, self.y, self.x1 - self.x0, height)
+        x = self.x0
+        for col in self.columns:
+            anchor = x + col.width - 1.5 if col.align == "R" else x + 1.5
+            self.text(anchor, self.y + 4.3, col.label, 7.5, True, INK, col.align)
+            x += col.width
+        self.y += height
+
+    def row_cells(self, line: InvoiceLine) -> list[list[str]]:
+        fmt, cols = self.fmt, self.columns
+        price = fmt.price(line.unit_price, line.amount.currency)
+        return [self.wrap(line.description, cols[0].width - 3, 8.5),
+                self.wrap(line.sku or "", cols[1].width - 3, 8), [fmt.number(line.quantity)],
+                [line.unit], [price], [fmt.rate(line.tax_rate)], [fmt.amount(line.amount)]]
+
+    def table(self) -> None:
+        self.ensure(6.5 + 12)
+        self.in_table = True
+        self.table_header()
+        step = self.lead(8.5)
+        for line in self.inv.lines:
+            cells = self.row_cells(line)
+            height = max(len(c) for c in cells) * step + 2.6
+            if self.y + height > self.y_max:
+                self.new_page(in_table=True)
+            x = self.x0
+            for col, cell in zip(self.columns, cells, strict=True):
+                anchor = x + col.width - 1.5 if col.align == "R" else x + 1.5
+                size = 8 if col.label == "SKU" else 8.5
+                self.lines(anchor, self.y + 1.3, cell, size, False, INK if col.width > 40 or
+                           col.align == "R" else MUTED, col.align)
+                x += col.width
+            self.y += height
+            self.rule(self.y)
+        self.in_table = False
+        self.y += 5
+
+    # ---- after the table -------------------------------------------------------------
+    def totals(self) -> None:
+        inv, fmt = self.inv, self.fmt
+        breakdown = inv.tax_breakdown()
+        height = max(4.2 + 5 * (len(breakdown) + 1), 5.2 * 2 + 12) + 6
+        self.ensure(height)
+        top = self.y
+        # tax summary, left
+        cols = [(self.x0, "Rate", "L"), (self.x0 + 62, "Taxable amount", "R"),
+                (self.x0 + 92, fmt.tax_label(), "R")]
+        y = self.caption(self.x0, top, f"{fmt.tax_label()} summary")
+        for x, label, align in cols:
+            self.text(x, y + 2.8, label, 7.5, True, MUTED, align)
+        y += 4.6
+        for sub in breakdown:
+            values = (fmt.rate(sub.rate), fmt.money(sub.taxable_amount), fmt.money(sub.tax))
+            for (x, _, align), value in zip(cols, values, strict=True):
+                self.text(x, y + 3, value, 8.5, False, INK, align)
+            y += 4.6
+        # totals, right
+        label_x, y = self.x1 - 78, top
+        for label, money in (("Subtotal", inv.subtotal), (fmt.tax_label(), inv.tax_total)):
+            self.text(label_x, y + 3.5, label, 9, False, MUTED)
+            self.text(self.x1, y + 3.5, fmt.money(money), 9, False, INK, "R")
+            y += 5.2
+        self.rule(y + 0.8, label_x, self.x1, ACCENT, 0.5)
+        self.text(label_x, y + 6.8, f"Total {inv.currency}", 11, True, ACCENT)
+        self.text(self.x1, y + 6.8, fmt.money(inv.total), 12, True, ACCENT, "R")
+        self.text(self.x1, y + 11, f"Due {fmt.date(inv.due_date)}", 8, False, MUTED, "R")
+        self.y = top + height
+
+    def payment(self) -> None:
+        inv, fmt = self.inv, self.fmt
+        width = self.x1 - self.x0
+        days = inv.payment_terms_days
+        terms = (f"Payment terms: net {days} days. Please pay by {fmt.date(inv.due_date)}"
+                 if days else f"Payment terms: due on receipt ({fmt.date(inv.due_date)})")
+        ref = f", quoting invoice {inv.number}." if inv.number else "."
+        body = self.wrap(terms + ref, width, 9)
+        link = self.wrap(self.pay_url, width - 22, 9) if self.pay_url else []
+        self.ensure(4.2 + self.lead(9) * (len(body) + len(link)) + 5)
+        y = self.caption(self.x0, self.y, "Payment")
+        y = self.lines(self.x0, y, body, 9)
+        if self.pay_url:
+            self.text(self.x0, y + self.lead(9) * 0.7, "Pay online:", 9, True)
+            step = self.lead(9)
+            for i, part in enumerate(link):
+                w = self.text(self.x0 + 22, y + step * i + 2.6, part, 9, False, LINK)
+                self.pdf.link(self.x0 + 22, y + step * i, w, step, self.pay_url)
+            y += step * len(link)
+        self.y = y + 5
+
+    def notes(self) -> None:
+        if not self.inv.job.notes:
+            return
+        body = self.wrap(self.inv.job.notes, self.x1 - self.x0, 9)
+        self.ensure(4.2 + self.lead(9) * len(body) + 5)
+        y = self.caption(self.x0, self.y, "Notes")
+        self.y = self.lines(self.x0, y, body, 9) + 5
+
+    def signature(self) -> None:
+        sig, fmt = self.inv.job.signature, self.fmt
+        if sig:
+            self.ensure(4.2 + 22 + 4)
+            y = self.caption(self.x0, self.y, "Client signature")
+            self.box(self.x0, y, 52, 20, fill=None, border=RULE)
+            self.signature_image(sig.image_png_base64, self.x0 + 1, y + 1, 50, 18)
+            facts = [sig.signer_role or "", f"Signed {fmt.moment(sig.signed_at)}",
+                     f"Method: {humanize(sig.method)}"]
+            below = self.lines(self.x0 + 57, y + 1, [sig.signer_name], 10, True)
+            self.lines(self.x0 + 57, below + 0.5, [f for f in facts if f], 8.5, False, MUTED)
+            self.y = y + 24
+        if InvoiceFlag.UNSIGNED in self.inv.flags:
+            self.ensure(18)
+            self.box(self.x0, self.y, self.x1 - self.x0, 14, fill=(255, 244, 229), border=WARN)
+            self.text(self.x0 + 4, self.y + 5.6, "Not signed by the client", 10, True, WARN)
+            self.text(self.x0 + 4, self.y + 10.4, "The service report was not signed on site; "
+                      "this invoice was issued without the client's signature.", 8.5, False, INK)
+            self.y += 18
+
+    def signature_image(self, png_b64: str | None, x: float, y: float, w: float, h: float) -> None:
+        if not png_b64:
+            self.text(x + w / 2 - 14, y + h / 2 + 1, "(no signature image)", 8, False, MUTED)
+            return
+        try:
+            png = base64.b64decode(png_b64, validate=True)
+            self.pdf.image(BytesIO(png), x=x, y=y, w=w, h=h, keep_aspect_ratio=True)
+        except (binascii.Error, ValueError, OSError, RuntimeError):
+            log.warning("invoice %s: unreadable signature image", self.inv.job_id)
+            self.text(x + 2, y + h / 2 + 1, "(signature image unreadable)", 8, False, MUTED)
+
+
+def render_invoice_pdf(invoice: Invoice, *, pay_url: str | None = None,
+                       logo_png: bytes | None = None) -> bytes:
+    """The invoice as PDF bytes (A4, or Letter for US/CA sellers)."""
+    pdf = _Renderer(invoice, pay_url, logo_png, full_fonts=False).render()
+    if missing_glyphs(pdf):
+        pdf = _Renderer(invoice, pay_url, logo_png, full_fonts=True).render()
+    return bytes(pdf.output())
