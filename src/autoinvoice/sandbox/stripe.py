@@ -39,7 +39,6 @@ aborts the connection before any byte of the response is written).
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import hmac
 import itertools
@@ -135,8 +134,12 @@ _KEY_PART = re.compile(r"\[([^\[\]]*)\]")
 
 def decode_form(text: str) -> Obj:
     """``a[b][0][c]=x`` pairs into nested dicts; dicts keyed 0..n become lists."""
+    return decode_pairs(parse_qsl(text, keep_blank_values=True))
+
+
+def decode_pairs(pairs: list[tuple[str, str]]) -> Obj:
     root: Obj = {}
-    for key, value in parse_qsl(text, keep_blank_values=True):
+    for key, value in pairs:
         parts = _split_key(key)
         node = root
         for part in parts[:-1]:
@@ -302,10 +305,13 @@ def _list(data: list[Obj], url: str, has_more: bool = False) -> Obj:
 # The sandbox
 
 
+Fingerprint: TypeAlias = tuple[str, str, tuple[tuple[str, str], ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class _Saved:
     at: float
-    fingerprint: tuple[str, str, tuple[tuple[str, str], ...]]
+    fingerprint: Fingerprint
     status: int
     body: bytes
     request_id: str
@@ -368,20 +374,22 @@ class StripeSandbox:
     def _dispatch(self, method: str, path: str, query: str, headers: Mapping[str, str],
                   body: bytes, request_id: str) -> tuple[int, dict[str, str], bytes]:
         key = headers.get("idempotency-key") if method == "POST" else None
-        raw = body.decode("utf-8", "replace") if method == "POST" else query
+        pairs = parse_qsl(body.decode("utf-8", "replace") if method == "POST" else query,
+                          keep_blank_values=True)
+        fingerprint: Fingerprint = (method, path, tuple(sorted(pairs)) if key else ())
         try:
             self._authenticate(headers.get("authorization"))
             if key is not None:
-                replay = self._replay(key, method, path, raw)
+                replay = self._replay(key, fingerprint)
                 if replay is not None:
                     return replay
-            result = self._route(method, path, decode_form(raw), request_id, key)
+            result = self._route(method, path, decode_pairs(pairs), request_id, key)
             status, payload, saved = 200, json.dumps(result).encode(), True
         except StripeError as err:
             status, payload, saved = err.status, json.dumps(err.body(request_id)).encode(), \
                 err.saved
         if key is not None and saved:
-            self._save(key, method, path, raw, status, payload, request_id)
+            self._saved[key] = _Saved(self._clock(), fingerprint, status, payload, request_id)
             return status, {"Idempotency-Key": key}, payload
         return status, {}, payload
 
@@ -398,29 +406,21 @@ class StripeSandbox:
 
     # -- idempotency --------------------------------------------------------------------------
 
-    def _fingerprint(self, method: str, path: str, raw: str) -> tuple[str, str, tuple[Any, ...]]:
-        return method, path, tuple(sorted(parse_qsl(raw, keep_blank_values=True)))
-
-    def _replay(self, key: str, method: str, path: str,
-                raw: str) -> tuple[int, dict[str, str], bytes] | None:
+    def _replay(self, key: str,
+                fingerprint: Fingerprint) -> tuple[int, dict[str, str], bytes] | None:
         if len(key) > 255:
             raise StripeError(400, "Idempotency key is too long (at most 255 characters)")
         self._expire_keys()
         saved = self._saved.get(key)
         if saved is None:
             return None
-        if saved.fingerprint != self._fingerprint(method, path, raw):
+        if saved.fingerprint != fingerprint:
             raise StripeError(400, "Keys for idempotent requests can only be used with the same "
                               f"parameters they were first used with. Try using a key other "
                               f"than '{key}' if you meant to execute a different request.",
                               type="idempotency_error")
         return saved.status, {"Idempotency-Key": key, "Idempotent-Replayed": "true",
                               "Original-Request": saved.request_id}, saved.body
-
-    def _save(self, key: str, method: str, path: str, raw: str, status: int, body: bytes,
-              request_id: str) -> None:
-        self._saved[key] = _Saved(self._clock(), self._fingerprint(method, path, raw), status,
-                                  body, request_id)
 
     def _expire_keys(self) -> None:
         horizon = self._clock() - KEY_TTL
@@ -853,7 +853,7 @@ class StripeSandbox:
     def _emit(self, event_type: str, invoice: Obj) -> None:
         event = {"id": "evt_" + self._new_suffix(), "object": "event",
                  "api_version": API_VERSION, "created": self._now(),
-                 "data": {"object": _public(invoice)}, "livemode": False,
+                 "data": {"object": _snapshot(invoice)}, "livemode": False,
                  "pending_webhooks": 1 if self.webhook_url else 0,
                  "request": dict(self._event_context), "type": event_type}
         self.events.append(event)
@@ -951,9 +951,19 @@ def _invoice_filter(params: Obj) -> Callable[[Obj], bool]:
                       and (status is None or i["status"] == status))
 
 
+def _snapshot(invoice: Obj) -> Obj:
+    """A cheap copy for events: handlers replace top-level values and mutate in place only
+    ``status_transitions`` and ``lines`` (while a draft), so those are the ones copied."""
+    lines = invoice["lines"]
+    return {**invoice, "status_transitions": dict(invoice["status_transitions"]),
+            "lines": {**lines, "data": list(lines["data"])}}
+
+
 def _public(obj: Obj) -> Obj:
-    """A snapshot, safe to hand out while the sandbox keeps changing the original."""
-    return copy.deepcopy(obj)
+    """A snapshot, safe to hand out while the sandbox keeps changing the original (a JSON
+    round trip: objects are JSON anyway, and it is ten times faster than ``deepcopy``)."""
+    snapshot: Obj = json.loads(json.dumps(obj))
+    return snapshot
 
 
 def stripe_signature(payload: bytes, secret: str, timestamp: int) -> str:
