@@ -290,6 +290,28 @@ def test_webhooks_are_signed_and_verifiable_with_stripes_sdk(clock) -> None:
     assert event["request"]["idempotency_key"] == "fin-1"
 
 
+def test_background_delivery_posts_events_as_they_happen() -> None:
+    delivered = threading.Event()
+    types: list[str] = []
+
+    def endpoint(request: httpx.Request) -> httpx.Response:
+        types.append(json.loads(request.content)["type"])
+        delivered.set()
+        return httpx.Response(204)
+
+    sandbox = StripeSandbox(webhook_url="https://hooks.test/stripe", webhook_secret="whsec_x")
+    with httpx.Client(transport=httpx.MockTransport(endpoint)) as hooks:
+        sandbox.start_webhook_delivery(interval=0.01, client=hooks)
+        try:
+            with httpx.Client(base_url="https://api.stripe.test", headers=AUTH,
+                              transport=mock_transport(sandbox)) as api:
+                post(api, f"/v1/invoices/{draft(api, 1000)['id']}/finalize")
+            assert delivered.wait(5)
+        finally:
+            sandbox.stop_webhook_delivery()
+    assert types == ["invoice.finalized"]
+
+
 def test_signature_format() -> None:
     assert stripe_signature(b"{}", "whsec_x", 1700000000).startswith("t=1700000000,v1=")
 

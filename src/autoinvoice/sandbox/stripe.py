@@ -32,8 +32,8 @@ Sandbox-only helpers: ``record_payment(invoice_id, amount_minor)`` (a partial or
 ``invoice(id)``, ``count(kind)``, ``emails_sent(invoice_id)``.
 
 Adapters: ``mock_transport(sandbox)`` (an ``httpx.MockTransport``; a lost response raises
-``httpx.RemoteProtocolError``) and ``asgi_app(sandbox)`` (raw ASGI for uvicorn; a lost response
-aborts the connection before any byte of the response is written).
+``httpx.RemoteProtocolError``) and ``asgi_app(sandbox)`` (raw ASGI, served by uvicorn through
+``sandbox.server``; a lost response closes the connection before any byte is written).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ import string
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, TypeAlias
@@ -58,6 +58,15 @@ from urllib.parse import parse_qsl
 import httpx
 
 from autoinvoice.sandbox.faults import Fault, FaultKind, Faults, ResponseLost
+from autoinvoice.sandbox.server import (
+    ASGIApp,
+    Receive,
+    Scope,
+    Send,
+    answer_lifespan,
+    drop_connection,
+    read_body,
+)
 
 API_VERSION = "2023-08-16"
 KEY_TTL = 24 * 3600
@@ -889,16 +898,22 @@ class StripeSandbox:
             return False
         return response.is_success
 
-    def start_webhook_delivery(self, interval: float = 0.2) -> None:
-        """Deliver queued events from a daemon thread every ``interval`` seconds."""
+    def start_webhook_delivery(self, interval: float = 0.2,
+                               client: httpx.Client | None = None) -> None:
+        """Deliver queued events from a daemon thread every ``interval`` seconds (with
+        ``client`` when given, which the caller then owns)."""
         if self._delivery is not None:
             return
         stop = threading.Event()
 
         def loop() -> None:
-            with httpx.Client(timeout=5.0) as http:
+            http = client or httpx.Client(timeout=5.0)
+            try:
                 while not stop.wait(interval):
                     self.deliver_webhooks(http)
+            finally:
+                if client is None:
+                    http.close()
 
         thread = threading.Thread(target=loop, name="stripe-sandbox-webhooks", daemon=True)
         self._delivery = (thread, stop)
@@ -976,11 +991,6 @@ def stripe_signature(payload: bytes, secret: str, timestamp: int) -> str:
 # ---------------------------------------------------------------------------------------------
 # Adapters
 
-Scope: TypeAlias = MutableMapping[str, Any]
-Receive: TypeAlias = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send: TypeAlias = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-
-
 def mock_transport(sandbox: StripeSandbox) -> httpx.MockTransport:
     """An httpx transport served by ``sandbox`` in-process (tests, preview)."""
 
@@ -996,70 +1006,28 @@ def mock_transport(sandbox: StripeSandbox) -> httpx.MockTransport:
     return httpx.MockTransport(handler)
 
 
-def asgi_app(sandbox: StripeSandbox) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-    """A raw ASGI application serving ``sandbox`` (``uvicorn.run(asgi_app(sandbox))``)."""
+def asgi_app(sandbox: StripeSandbox) -> ASGIApp:
+    """A raw ASGI application serving ``sandbox`` (``sandbox.server.serve_in_thread`` or
+    ``serve_forever``); a lost response closes the connection before any byte is sent."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await answer_lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             status, out, payload = sandbox.handle(scope["method"], scope["path"],
                                                   scope["query_string"].decode("latin-1"),
                                                   headers, body)
         except ResponseLost:
-            await _abort(send)
-            raise
+            await drop_connection(receive, send)
+            return
         raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in out.items()]
         raw.append((b"content-length", str(len(payload)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": payload})
 
     return app
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def _abort(send: Send) -> None:
-    """Make the server drop the connection with nothing written.
-
-    ASGI has no "abort": a server answers 500 when an app raises before starting a response,
-    and closes the connection when it raises after. Starting a response whose header value is
-    invalid makes uvicorn (httptools and h11 alike) mark the response started and raise before
-    writing a byte; the app then raises too and uvicorn closes the transport.
-    """
-    try:
-        await send({"type": "http.response.start", "status": 500,
-                    "headers": [(b"x-sandbox-lost", b"\r\n")]})
-    except Exception:  # the server refused the header: exactly what we wanted
-        return
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
-def serve(sandbox: StripeSandbox, host: str = "127.0.0.1", port: int = 12111,
-          **uvicorn_options: Any) -> None:
-    """Run the sandbox with uvicorn (blocking); ``uvicorn`` is imported only here."""
-    import uvicorn
-
-    uvicorn.run(asgi_app(sandbox), host=host, port=port, log_level="warning",
-                **uvicorn_options)
