@@ -184,7 +184,7 @@ def test_partial_payment_shows_the_balance(stripe, sandbox) -> None:
 
 def test_the_invoice_carries_our_references(stripe, sandbox) -> None:
     remote = create(stripe, make_invoice())
-    obj = sandbox.invoice(remote.id)
+    obj = sandbox.get_invoice(remote.id)
     assert obj["metadata"] == {"job_id": "WO-T-1", "revision": "1", "tenant": "northwind",
                                "invoice_number": "NW-2026-0001"}
     assert obj["custom_fields"] == [{"name": "Invoice no.", "value": "NW-2026-0001"},

@@ -246,6 +246,15 @@ def test_search_by_metadata_with_and_or_negation_and_escapes(api) -> None:
     assert bad.status_code == 400
 
 
+def test_find_invoices_by_metadata_returns_copies(api, sandbox) -> None:
+    invoice = draft(api, 1000)
+    found = sandbox.find_invoices(job_id="J1")
+    assert [i["id"] for i in found] == [invoice["id"]]
+    assert sandbox.find_invoices(job_id="J1", revision="2") == []
+    found[0]["status"] = "tampered"
+    assert sandbox.get_invoice(invoice["id"])["status"] == "draft"
+
+
 def test_lists_filter_and_paginate(api) -> None:
     for n in range(3):
         post(api, "/v1/tax_rates", {"display_name": "T", "percentage": n, "inclusive": "false"})

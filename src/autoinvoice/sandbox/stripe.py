@@ -29,7 +29,7 @@ connector runs against it unchanged. What it implements:
   Every event is also kept in ``sandbox.events``.
 
 Sandbox-only helpers: ``record_payment(invoice_id, amount_minor)`` (a partial or full payment),
-``invoice(id)``, ``count(kind)``, ``emails_sent(invoice_id)``.
+``get_invoice(id)``, ``find_invoices(**metadata)``, ``count(kind)``, ``emails_sent(invoice_id)``.
 
 Adapters: ``mock_transport(sandbox)`` (an ``httpx.MockTransport``; a lost response raises
 ``httpx.RemoteProtocolError``) and ``asgi_app(sandbox)`` (raw ASGI, served by uvicorn through
@@ -843,10 +843,17 @@ class StripeSandbox:
                 self._emit("invoice.payment_succeeded", invoice)
             return _public(invoice)
 
-    def invoice(self, invoice_id: str) -> Obj:
+    def get_invoice(self, invoice_id: str) -> Obj:
         """A copy of the invoice as the API would return it."""
         with self._lock:
             return _public(self._get("invoice", invoice_id))
+
+    def find_invoices(self, **metadata: str) -> list[Obj]:
+        """Copies of the invoices whose metadata has all these values, newest first."""
+        with self._lock:
+            ids = self._candidates("invoice", [Clause(False, f"metadata.{k}", ":", v)
+                                               for k, v in metadata.items()], any_of=False)
+            return [_public(self._store["invoice"][i]) for i in ids]
 
     def count(self, kind: str) -> int:
         """How many ``customer``, ``tax_rate``, ``invoice`` or ``invoiceitem`` objects exist."""
