@@ -8,6 +8,7 @@ import io
 import logging
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -254,6 +255,27 @@ def test_draft_without_number_and_with_logo() -> None:
     text = " ".join(pdf_text(pdf))
     assert "Draft" in text
     assert len(PdfReader(io.BytesIO(pdf)).pages[0].images) == 1
+
+
+def test_unreadable_signature_and_logo_do_not_stop_the_invoice(
+        caplog: pytest.LogCaptureFixture) -> None:
+    invoice = german_invoice()
+    assert invoice.job.signature is not None
+    broken = dataclasses.replace(invoice.job.signature, image_png_base64="bm90IGEgcG5n")
+    invoice = dataclasses.replace(invoice, job=dataclasses.replace(invoice.job, signature=broken))
+    with caplog.at_level(logging.WARNING):
+        pdf = render_invoice_pdf(invoice, logo_png=b"not an image")
+    text = " ".join(pdf_text(pdf))
+    assert "(signature image unreadable)" in text
+    assert "Thomas Feldmann" in text
+    assert len(caplog.records) == 2
+
+
+def test_concurrent_renders_match_sequential_ones() -> None:
+    invoices = [us_invoice(), german_invoice(), unsigned_invoice(), long_invoice(30)] * 2
+    expected = [render_invoice_pdf(invoice) for invoice in invoices]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(render_invoice_pdf, invoices)) == expected
 
 
 @pytest.mark.parametrize(

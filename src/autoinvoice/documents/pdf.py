@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from decimal import Decimal
 from io import BytesIO
 
 from fpdf import FPDF
+from fpdf.drawing_primitives import DeviceRGB
+from PIL import Image
 
 from autoinvoice.documents.fonts import FAMILY, install_fonts, missing_glyphs, preload_fonts
 from autoinvoice.domain.invoice import Invoice, InvoiceFlag, InvoiceLine
@@ -142,6 +145,11 @@ LINK: RGB = (13, 88, 170)
 MM_PER_PT = 25.4 / 72
 
 
+@functools.cache
+def _device(color: RGB) -> DeviceRGB:
+    return DeviceRGB(*(c / 255 for c in color))
+
+
 @dataclass(frozen=True, slots=True)
 class _Column:
     label: str
@@ -185,14 +193,18 @@ class _Renderer:
 
     # ---- primitives ----------------------------------------------------------------
     def font(self, size: float, bold: bool = False, color: RGB = INK) -> None:
-        self.pdf.set_font(FAMILY, "B" if bold else "", size)
-        self.pdf.set_text_color(*color)
+        pdf, style = self.pdf, "B" if bold else ""
+        if pdf.font_size_pt != size or pdf.font_style != style or pdf.font_family != FAMILY:
+            pdf.set_font(FAMILY, style, size)
+        if pdf.text_color != _device(color):
+            pdf.set_text_color(*color)
 
     def text(self, x: float, baseline: float, s: str, size: float = 9, bold: bool = False,
              color: RGB = INK, align: str = "L") -> float:
         self.font(size, bold, color)
         width = self.width(s)
-        self.pdf.text(x - (width if align == "R" else 0), baseline, s)
+        shift = {"R": width, "C": width / 2}.get(align, 0.0)
+        self.pdf.text(x - shift, baseline, s)
         return width
 
     def width(self, s: str) -> float:
@@ -206,23 +218,25 @@ class _Renderer:
         return size * MM_PER_PT * 1.32
 
     def wrap(self, s: str, width: float, size: float = 9, bold: bool = False) -> list[str]:
+        """``s`` broken into lines no wider than ``width`` mm (long words broken too)."""
         self.font(size, bold)
-        fits = self.width
+        space = self.width(" ")
         lines: list[str] = []
         for para in s.splitlines() or [""]:
-            line = ""
+            line, used = "", 0.0
             for word in para.split(" "):
-                candidate = f"{line} {word}" if line else word
-                if fits(candidate) <= width:
-                    line = candidate
+                wide = self.width(word)
+                if used + wide + (space if line else 0) <= width:
+                    line, used = (f"{line} {word}", used + space + wide) if line else (word, wide)
                     continue
                 if line:
                     lines.append(line)
-                while len(word) > 1 and fits(word) > width:
+                while len(word) > 1 and wide > width:
                     cut = self._cut(word, width)
                     lines.append(word[:cut])
                     word = word[cut:]
-                line = word
+                    wide = self.width(word)
+                line, used = word, wide
             lines.append(line)
         return lines
 
@@ -316,9 +330,7 @@ class _Renderer:
     def masthead(self) -> None:
         inv, fmt, seller = self.inv, self.fmt, self.inv.seller
         top = self.y
-        if self.logo:
-            self.pdf.image(BytesIO(self.logo), x=self.x0, y=top, h=14, keep_aspect_ratio=True,
-                           w=48)
+        if self.logo and self.image(self.logo, self.x0, top, 60, 14, center=False):
             top += 17
         left = self.lines(self.x0, top, [seller.legal_name], 12, True, ACCENT)
         details = address_lines(seller.address, inv.customer.billing_address.country)
@@ -533,15 +545,31 @@ class _Renderer:
             self.y += 18
 
     def signature_image(self, png_b64: str | None, x: float, y: float, w: float, h: float) -> None:
-        if not png_b64:
-            self.text(x + w / 2 - 14, y + h / 2 + 1, "(no signature image)", 8, False, MUTED)
-            return
         try:
-            png = base64.b64decode(png_b64, validate=True)
-            self.pdf.image(BytesIO(png), x=x, y=y, w=w, h=h, keep_aspect_ratio=True)
-        except (binascii.Error, ValueError, OSError, RuntimeError):
-            log.warning("invoice %s: unreadable signature image", self.inv.job_id)
-            self.text(x + 2, y + h / 2 + 1, "(signature image unreadable)", 8, False, MUTED)
+            png = base64.b64decode(png_b64 or "", validate=True)
+        except binascii.Error:
+            png = b""
+        if not png_b64:
+            self.text(x + w / 2, y + h / 2 + 1, "(no signature image)", 8, False, MUTED, "C")
+        elif not self.image(png, x, y, w, h, center=True):
+            self.text(x + w / 2, y + h / 2 + 1, "(signature image unreadable)", 8, False, MUTED,
+                      "C")
+
+    def image(self, data: bytes, x: float, y: float, w: float, h: float, *, center: bool
+              ) -> bool:
+        """Fits ``data`` (PNG/JPEG) into the box; False (and a warning) when it is unreadable."""
+        try:
+            with Image.open(BytesIO(data)) as img:
+                width, height = img.size
+            scale = min(w / width, h / height)
+            iw, ih = width * scale, height * scale
+            if center:
+                x, y = x + (w - iw) / 2, y + (h - ih) / 2
+            self.pdf.image(BytesIO(data), x=x, y=y, w=iw, h=ih)
+        except (ValueError, OSError, RuntimeError, ZeroDivisionError):
+            log.warning("invoice for job %s: unreadable image skipped", self.inv.job_id)
+            return False
+        return True
 
 
 def render_invoice_pdf(invoice: Invoice, *, pay_url: str | None = None,

@@ -4,7 +4,7 @@ fpdf2 parses a TrueType file on every ``add_font`` and subsets it again on every
 ``output``: about 170 ms per document for the full DejaVu faces. Here, once per process,
 each face is cut down to the characters invoices use (``DOCUMENT_RANGES``: Latin,
 punctuation, currency signs) and parsed into a template ``TTFFont``; each document then
-gets a cheap copy with its own glyph map and a fresh lazy ``TTFont`` over the cut-down
+gets a cheap copy with its own glyph map and a fresh ``TTFont`` over the cut-down
 bytes (``recalcBBoxes=False``: outlines are never edited, so the stored boxes stay right).
 ``missing_glyphs`` tells the caller to draw again with ``full=True`` when a document needs a
 character outside the cut-down set.
@@ -98,7 +98,8 @@ def install_fonts(pdf: FPDF, *, full: bool = False) -> None:
         for style, face in _faces(full).items():
             font = copy.copy(face.template)
             font.i = len(pdf.fonts) + 1
-            font.ttfont = ttLib.TTFont(BytesIO(face.data), lazy=True, recalcBBoxes=False,
+            # lazy=None: tables are read when first used; lazy=True (per glyph) is slower here
+            font.ttfont = ttLib.TTFont(BytesIO(face.data), recalcBBoxes=False,
                                        recalcTimestamp=False)
             font.cw = copy.copy(face.template.cw)
             font.desc = copy.copy(face.template.desc)
