@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -276,6 +277,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except Exception as exc:  # the user gets one line; AUTOINVOICE_DEBUG=1 shows the trace
+        if os.environ.get("AUTOINVOICE_DEBUG"):
+            raise
+        print(f"error: {type(exc).__name__}: {exc} (set AUTOINVOICE_DEBUG=1 for details)",
+              file=sys.stderr)
+        return EXIT_FAIL
     return code
 
 

@@ -67,9 +67,10 @@ class SecretRef:
     def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
         from pydantic_core import core_schema
 
-        return core_schema.no_info_after_validator_function(
-            lambda v: v if isinstance(v, SecretRef) else cls(v), core_schema.str_schema()
-        )
+        return core_schema.union_schema([
+            core_schema.is_instance_schema(cls),
+            core_schema.no_info_after_validator_function(cls, core_schema.str_schema()),
+        ])
 
 
 class _Model(BaseModel):

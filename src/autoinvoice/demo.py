@@ -61,8 +61,6 @@ def demo_config(out: Path, platform: str, base_url: str, smtp_port: int) -> Conf
         "tenants": tenants,
         "database": base.database.model_copy(update={"url": f"sqlite:///{out}/autoinvoice.db"}),
         "smtp": base.smtp.model_copy(update={"port": smtp_port}),
-        "worker": base.worker.model_copy(update={"payment_poll_minutes": 0,
-                                                 "backoff_base_seconds": 0}),
         "documents_dir": str(out / "invoices"),
         "source": "embedded default (demo)",
     })
@@ -135,7 +133,8 @@ def run_demo(out_dir: str = "demo-output", platform: str = "sandbox") -> int:
         clock.offset = timedelta(hours=49)  # the unsigned jobs' signature wait runs out
         worker.run_until_idle()
         paid = _pay(app, platform, core, server.base_url)
-        worker.run_until_idle()  # the payment sweep sees who paid
+        clock.offset += timedelta(minutes=61)  # the hourly payment sweep comes round
+        worker.run_until_idle()
         _summary(app, out, platform, len(examples), paid, time.perf_counter() - started)
     return 0
 
@@ -152,7 +151,7 @@ def _summary(app: App, out: Path, platform: str, n_examples: int, paid: int,
     for r in rows:
         states[r["state"]] = states.get(r["state"], 0) + 1
     mails = len(list((out / "mail").glob("*.eml")))
-    print(f"\n{len(rows)} jobs ({n_examples} from ../shared/examples) on the local "
+    print(f"\n{len(rows)} jobs ({n_examples} events read from ../shared/examples) on the local "
           f"{platform} stand-in: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
     print(f"{paid} client payments simulated; e-mails delivered over SMTP: {mails} "
           f"(saved in {out / 'mail'})")

@@ -1,1 +1,1 @@
-from tests.integration.conftest import env, harness, smtp_sink  # noqa: F401 - shared fixtures
+from tests.integration.conftest import api, env, harness, smtp_sink  # noqa: F401

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from autoinvoice.api.app import create_app
 from autoinvoice.store.models import EventRow, InvoiceRow
 from tests.helpers import completed, dumps, read_example
 
 
 @pytest.fixture
-def client(harness):
-    return TestClient(create_app(harness.app))
+def client(api):
+    return api
 
 
 AUTH = {"Authorization": "Bearer nw-key-123"}

@@ -175,3 +175,16 @@ def smtp_sink() -> Any:
         yield SmtpSink(controller.port, received)
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def api(harness: Harness) -> Any:
+    """The FastAPI app served over real HTTP on loopback; an httpx client pointed at it."""
+    import httpx
+
+    from autoinvoice.api.app import create_app
+    from autoinvoice.sandbox.server import serve_in_thread
+
+    with serve_in_thread(create_app(harness.app)) as server, \
+            httpx.Client(base_url=server.base_url, timeout=10) as client:
+        yield client

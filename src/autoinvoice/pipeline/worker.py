@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from autoinvoice.bootstrap import App
 from autoinvoice.connectors.errors import ConnectorError, RateLimited, TransientError
@@ -33,14 +33,13 @@ class Worker:
     processed: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def run_until_idle(self, max_rounds: int = 10_000) -> int:
-        """Do everything that is due now; returns the number of steps taken."""
-        start = self.processed
+    def run_until_idle(self) -> int:
+        """Do everything due now; returns the number of steps taken. Work that becomes due
+        while this runs (a retry, the next payment check) is left for the next run, so this
+        always ends."""
+        start, cutoff = self.processed, self.app.clock()
         with ThreadPoolExecutor(self.concurrency) as pool:
-            for _ in range(max_rounds):
-                ids = self._claim()
-                if not ids:
-                    break
+            while ids := self._claim(cutoff):
                 list(pool.map(self.advance, ids))
         return self.processed - start
 
@@ -49,9 +48,10 @@ class Worker:
             if not self.run_until_idle():
                 stop.wait(poll_seconds)
 
-    def _claim(self) -> list[int]:
+    def _claim(self, cutoff: datetime) -> list[int]:
         with self.app.sessions.begin() as session:
-            return repo.claim_due(session, WORKABLE, self.app.clock(), LEASE, self.batch)
+            return repo.claim_due(session, WORKABLE, cutoff, self.app.clock() + LEASE,
+                                  self.batch)
 
     def advance(self, row_id: int) -> None:
         """Run steps for one row until it is no longer due (or fails)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -137,18 +137,18 @@ def remember_customer(session: Session, tenant: str, platform: str, customer_id:
                                    remote_id=remote_id))
 
 
-def claim_due(session: Session, states: Sequence[str], now: datetime, lease: timedelta,
-              limit: int) -> list[int]:
-    """Ids of rows due now, leased to this worker: ``next_attempt_at`` moves past the lease,
-    so a crashed worker's rows come back by themselves. SKIP LOCKED on PostgreSQL."""
+def claim_due(session: Session, states: Sequence[str], due_by: datetime,
+              lease_until: datetime, limit: int) -> list[int]:
+    """Ids of rows due by ``due_by``, leased to this worker: ``next_attempt_at`` moves to the
+    lease's end, so a crashed worker's rows come back by themselves. SKIP LOCKED on PostgreSQL."""
     ids = list(session.scalars(
         select(InvoiceRow.id)
-        .where(InvoiceRow.doc_state.in_(states), InvoiceRow.next_attempt_at <= now)
+        .where(InvoiceRow.doc_state.in_(states), InvoiceRow.next_attempt_at <= due_by)
         .order_by(InvoiceRow.next_attempt_at).limit(limit)
         .with_for_update(skip_locked=True)))
     if ids:
         session.execute(update(InvoiceRow).where(InvoiceRow.id.in_(ids))
-                        .values(next_attempt_at=now + lease))
+                        .values(next_attempt_at=lease_until))
     return ids
 
 
