@@ -65,10 +65,11 @@ payment_poll_minutes = "100000"
     return parse_config(text, "bench")
 
 
-def events(n: int) -> list[str]:
+def events(n: int, prefix: str) -> list[str]:
+    """``n`` jobs with ids unique to this run (the stand-in outlives each phase's database)."""
     out = []
     for i in range(n):
-        event = completed(f"WO-B{i:06d}")
+        event = completed(f"WO-{prefix}{i:06d}")
         event["job"]["customer"]["id"] = f"CUST-{i % 50:04d}"  # 50 customers, found once each
         out.append(dumps(event))
     return out
@@ -87,7 +88,7 @@ def pct(values: list[float], p: float) -> float:
 def drain(n: int, concurrency: int, base_url: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
         app = bootstrap(config(folder, base_url))
-        texts = events(n)
+        texts = events(n, f"D{time.time_ns()}-")
         for text in texts:
             accept(app, parse_event(decode_json(text)), text)
         start = time.perf_counter()
@@ -106,7 +107,7 @@ def steady(n: int, concurrency: int, rate: float, base_url: str) -> None:
         thread = threading.Thread(target=worker.run_forever, args=(stop, 0.005))
         thread.start()
         start = time.perf_counter()
-        for i, text in enumerate(events(n)):
+        for i, text in enumerate(events(n, f"S{time.time_ns()}-")):
             delay = start + i / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
