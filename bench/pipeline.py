@@ -33,13 +33,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.helpers import completed, dumps  # noqa: E402
 
 KEY = "sk_test_bench"
+CONFIG_TEXT: list[str] = [""]
 
 
 def start_standin() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "autoinvoice.cli", "sandbox", "serve", "--platform", "stripe",
-         "--port", str(port), "--api-key", KEY], stdout=subprocess.DEVNULL)
+         "--port", str(port), "--api-key", KEY],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
@@ -60,8 +62,10 @@ url = "sqlite:///{folder}/bench.db"
 [worker]
 payment_poll_minutes = "100000"
 """ + tenant_toml("northwind", "stripe", f'base_url = "{base_url}"\n'
-                  'credentials = { api_key = "env:BENCH_STRIPE_KEY" }').replace(
+                  'credentials = { api_key = "env:BENCH_STRIPE_KEY" }\n'
+                  'rate_limit_per_second = 100000').replace(  # the stand-in has no limit
         'require = ["job.completed", "job.signed"]', 'require = ["job.completed"]')
+    CONFIG_TEXT[:] = [text]
     return parse_config(text, "bench")
 
 
@@ -85,18 +89,33 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(len(values) * p))]
 
 
-def drain(n: int, concurrency: int, base_url: str) -> None:
+def drain(n: int, concurrency: int, base_url: str, processes: int = 1) -> None:
+    """All events queued first, then drained by ``processes`` worker processes."""
     with tempfile.TemporaryDirectory() as folder:
-        app = bootstrap(config(folder, base_url))
+        cfg = config(folder, base_url)
+        app = bootstrap(cfg)
         texts = events(n, f"D{time.time_ns()}-")
         for text in texts:
             accept(app, parse_event(decode_json(text)), text)
         start = time.perf_counter()
-        Worker(app, concurrency=concurrency, batch=200).run_until_idle()
+        if processes == 1:
+            Worker(app, concurrency=concurrency, batch=200).run_until_idle()
+        else:
+            _worker_processes(folder, base_url, processes, concurrency)
         seconds = time.perf_counter() - start
         sent = len(latencies(app))
         print(f"throughput: {sent} invoices sent in {seconds:.2f} s = {sent / seconds:.0f} "
-              f"invoices/s (concurrency {concurrency}, all events queued first)")
+              f"invoices/s ({processes} worker process(es) x {concurrency} thread(s))")
+
+
+def _worker_processes(folder: str, base_url: str, processes: int, concurrency: int) -> None:
+    path = Path(folder) / "bench.toml"
+    path.write_text(CONFIG_TEXT[0], encoding="utf-8")
+    procs = [subprocess.Popen([sys.executable, "-m", "autoinvoice.cli", "worker", "--until-idle",
+                               "--concurrency", str(concurrency), "--config", str(path)],
+                              stdout=subprocess.DEVNULL) for _ in range(processes)]
+    for proc in procs:
+        proc.wait()
 
 
 def steady(n: int, concurrency: int, rate: float, base_url: str) -> None:
@@ -123,16 +142,23 @@ def steady(n: int, concurrency: int, rate: float, base_url: str) -> None:
 
 
 def main() -> None:
+    if os.environ.get("BENCH_TRACE"):
+        import faulthandler
+
+        faulthandler.dump_traceback_later(float(os.environ["BENCH_TRACE"]), exit=True)
     parser = argparse.ArgumentParser()
     parser.add_argument("--invoices", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rate", type=float, default=150.0)
+    parser.add_argument("--processes", type=int, default=1)
     args = parser.parse_args()
     os.environ["BENCH_STRIPE_KEY"] = KEY
     proc, url = start_standin()
     try:
         print(f"machine: {os.cpu_count()} cores; Stripe stand-in in its own process at {url}")
         drain(args.invoices, args.concurrency, url)
+        if args.processes > 1:
+            drain(args.invoices, args.concurrency, url, args.processes)
         steady(args.invoices // 2, args.concurrency, args.rate, url)
     finally:
         proc.terminate()

@@ -58,6 +58,8 @@ class App:
         return ConnectorSettings(
             tenant=tenant, currency=t.currency, base_url=t.platform.base_url,
             credentials=t.platform.credentials, transport=self.transports.get(tenant),
+            rate_limit_per_second=float(t.platform.rate_limit_per_second)
+            if t.platform.rate_limit_per_second else None,
             **{**extra, **overrides})
 
     def smtp(self, tenant: str) -> SmtpConfig:

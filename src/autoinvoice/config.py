@@ -94,6 +94,7 @@ class PlatformConfig(_Model):
     base_url: str | None = None
     credentials: dict[str, SecretRef] = Field(default_factory=dict)
     webhook_secret: SecretRef | None = None
+    rate_limit_per_second: Dec | None = Field(default=None, gt=0)
 
 
 class TriggerConfig(_Model):

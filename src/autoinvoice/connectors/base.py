@@ -113,6 +113,8 @@ class ConnectorSettings:
     transport: Any = None
     recorder: Callable[[RecordedRequest], None] | None = None
     sleep: Callable[[float], None] = time.sleep
+    #: overrides the platform's documented limit (e.g. a stand-in, or a plan with a higher one)
+    rate_limit_per_second: float | None = None
 
     def secret(self, name: str) -> str:
         try:

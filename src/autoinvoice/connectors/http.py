@@ -385,6 +385,8 @@ class HttpClient:
             level = logging.INFO if outcome.is_success else logging.WARNING
         else:
             status, request_id, level = type(outcome).__name__, "-", logging.WARNING
+        if not log.isEnabledFor(level):
+            return
         log.log(level, self.mask(
             f"{self.platform} {request.method} {request.url.path} -> {status} "
             f"in {ms:.0f} ms request_id={request_id} attempt={attempt}"))

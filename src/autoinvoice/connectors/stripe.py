@@ -25,7 +25,8 @@ only the safety net behind the keys; customer look-up falls back to the (consist
 endpoint filtered by e-mail.
 
 Rate limits: 100 requests/s live, 25/s in test mode, 25/s per endpoint by default, 20/s for
-search; we keep each tenant under 25/s with a shared token bucket. 429 and 409
+search; we keep each tenant under 25/s in test mode and 100/s live (``sk_live_`` keys) with
+a shared token bucket, or under ``platform.rate_limit_per_second`` when the tenant sets it. 429 and 409
 (``lock_timeout``) are retried by the HTTP layer, like network errors and 5xx.
 
 Errors: ``{"error": {type, code, message, param}}`` plus the ``Request-Id`` header, mapped in
@@ -68,7 +69,8 @@ from autoinvoice.domain.money import Money, exponent
 PLATFORM = "stripe"
 DEFAULT_BASE_URL = "https://api.stripe.com"
 API_VERSION = "2023-08-16"
-RATE_PER_SECOND = 25
+RATE_PER_SECOND = 25  # test mode
+LIVE_RATE_PER_SECOND = 100
 CUSTOMER_REF = "autoinvoice_customer_id"
 TAX_REF = "autoinvoice_percentage"
 CUSTOM_FIELD_MAX = 30  # Stripe: custom_fields name/value at most 30 characters
@@ -82,6 +84,8 @@ class StripeConnector:
 
     def __init__(self, settings: ConnectorSettings) -> None:
         api_key = settings.secret("api_key")
+        rate = settings.rate_limit_per_second or (
+            LIVE_RATE_PER_SECOND if api_key.startswith(("sk_live_", "rk_live_")) else RATE_PER_SECOND)
         self._currency = settings.currency
         self._tax_rates: dict[Decimal, str] | None = None
         self._http = HttpClient(
@@ -93,8 +97,8 @@ class StripeConnector:
             transport=settings.transport,
             recorder=settings.recorder,
             secrets=[api_key],
-            limiter=limiter_for(f"{settings.tenant}:{PLATFORM}", RATE_PER_SECOND,
-                                RATE_PER_SECOND, sleep=settings.sleep),
+            limiter=limiter_for(f"{settings.tenant}:{PLATFORM}", rate, max(1, int(rate)),
+                                sleep=settings.sleep),
             sleep=settings.sleep,
             request_id_header="Request-Id",
         )

@@ -32,7 +32,8 @@ def job_from_events(events: Sequence[EventRow]) -> tuple[JobCompleted | None, Jo
     return completion, signed
 
 
-def build_step(app: App, session: Session, row: InvoiceRow, now: datetime) -> None:
+def build_step(app: App, session: Session, row: InvoiceRow, now: datetime) -> str | None:
+    """Build the invoice once its triggers are in; returns READY when it may go on at once."""
     events = repo.job_events(session, row.tenant, row.job_id)
     policy = app.config.tenant(row.tenant).triggers
     seen = {e.type for e in events}
@@ -43,7 +44,7 @@ def build_step(app: App, session: Session, row: InvoiceRow, now: datetime) -> No
         deadline_passed = row.signature_deadline is not None and row.signature_deadline <= now
         if not (missing == ["job.signed"] and completion and deadline_passed):
             schedule(row, events, policy, now)  # not due after all: wait for the events
-            return
+            return None
         flags = frozenset({InvoiceFlag.UNSIGNED})
     assert completion is not None
     job = completion.job.domain(signed.signature.domain() if signed else None)
@@ -61,5 +62,6 @@ def build_step(app: App, session: Session, row: InvoiceRow, now: datetime) -> No
         repo.record(session, row, now, "held", to_state=DocState.ON_HOLD,
                     reasons=[{"code": p.code, "message": p.message} for p in result.problems])
         row.next_attempt_at = None
-    else:
-        row.next_attempt_at = now
+        return None
+    row.next_attempt_at = now
+    return DocState.READY

@@ -38,7 +38,7 @@ def number_step(app: App, row_id: int) -> None:
             row.create_started_at = now
 
 
-def create_step(app: App, row_id: int) -> None:
+def create_step(app: App, row_id: int) -> str | None:
     number_step(app, row_id)
     with app.sessions() as session:
         row = session.get_one(InvoiceRow, row_id)
@@ -53,11 +53,11 @@ def create_step(app: App, row_id: int) -> None:
     if remote is None:
         customer = customer or connector.ensure_customer(invoice.customer, keys)
         remote = connector.create_invoice(invoice, customer, keys)
-    _record_created(app, row_id, invoice, remote, customer)
+    return _record_created(app, row_id, invoice, remote, customer)
 
 
 def _record_created(app: App, row_id: int, invoice: Invoice, remote: RemoteInvoice,
-                    customer: RemoteCustomer | None) -> None:
+                    customer: RemoteCustomer | None) -> str | None:
     now = app.clock()
     with app.sessions.begin() as session:
         row = session.get_one(InvoiceRow, row_id)
@@ -77,11 +77,12 @@ def _record_created(app: App, row_id: int, invoice: Invoice, remote: RemoteInvoi
             repo.record(session, row, now, "held", to_state=DocState.ON_HOLD,
                         reasons=[{"code": row.hold_code, "message": row.hold_message}])
             row.next_attempt_at = None
-        else:
-            row.next_attempt_at = now
+            return None
+        row.next_attempt_at = now
+        return DocState.CREATED
 
 
-def send_step(app: App, row_id: int) -> None:
+def send_step(app: App, row_id: int) -> None:  # sent: the next step is due later
     with app.sessions() as session:
         row = session.get_one(InvoiceRow, row_id)
         invoice, keys = repo.load_invoice(row), IdempotencyKeys(row.idempotency_base or "")
@@ -139,7 +140,7 @@ def _poll_interval(app: App) -> timedelta:
     return timedelta(seconds=int(app.config.worker.payment_poll_minutes * 60))
 
 
-def poll_payment_step(app: App, row_id: int) -> None:
+def poll_payment_step(app: App, row_id: int) -> None:  # the next check is due later
     """The sweep that catches payments whose webhook never arrived."""
     with app.sessions() as session:
         row = session.get_one(InvoiceRow, row_id)

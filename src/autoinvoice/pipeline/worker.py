@@ -21,6 +21,8 @@ from autoinvoice.store import repo
 from autoinvoice.store.models import InvoiceRow
 
 log = logging.getLogger("autoinvoice.worker")
+#: A step advances one row; it returns the state to run next at once, or None to stop.
+Step = Callable[[App, int], "str | None"]
 LEASE = timedelta(minutes=5)
 
 
@@ -38,9 +40,14 @@ class Worker:
         while this runs (a retry, the next payment check) is left for the next run, so this
         always ends."""
         start, cutoff = self.processed, self.app.clock()
-        with ThreadPoolExecutor(self.concurrency) as pool:
+        if self.concurrency == 1:
             while ids := self._claim(cutoff):
-                list(pool.map(self.advance, ids))
+                for row_id in ids:
+                    self.advance(row_id)
+        else:
+            with ThreadPoolExecutor(self.concurrency) as pool:
+                while ids := self._claim(cutoff):
+                    list(pool.map(self.advance, ids))
         return self.processed - start
 
     def run_forever(self, stop: threading.Event, poll_seconds: float = 1.0) -> None:
@@ -54,19 +61,16 @@ class Worker:
                                   self.batch)
 
     def advance(self, row_id: int) -> None:
-        """Run steps for one row until it is no longer due (or fails)."""
-        for _ in range(6):
-            with self.app.sessions() as session:
-                state = session.get_one(InvoiceRow, row_id).doc_state
+        """Run steps for one row while each leaves it due at once (or until one fails)."""
+        with self.app.sessions() as session:
+            state: str | None = session.get_one(InvoiceRow, row_id).doc_state
+        while state is not None:
             step = self._step_for(state)
             if step is None:
                 return
-            if not self._attempt(row_id, state, step):
-                return
-            if not self._due_now(row_id) or state == DocState.SENT:
-                return
+            state = self._attempt(row_id, state, step)
 
-    def _step_for(self, state: str) -> Callable[[App, int], None] | None:
+    def _step_for(self, state: str) -> Step | None:
         return {
             DocState.PENDING_TRIGGERS: self._build,
             DocState.READY: steps.create_step,
@@ -75,33 +79,29 @@ class Worker:
         }.get(DocState(state))
 
     @staticmethod
-    def _build(app: App, row_id: int) -> None:
+    def _build(app: App, row_id: int) -> str | None:
         now = app.clock()
         with app.sessions.begin() as session:
-            build_step(app, session, session.get_one(InvoiceRow, row_id), now)
+            return build_step(app, session, session.get_one(InvoiceRow, row_id), now)
 
-    def _due_now(self, row_id: int) -> bool:
-        with self.app.sessions() as session:
-            row = session.get_one(InvoiceRow, row_id)
-            return row.next_attempt_at is not None and row.next_attempt_at <= self.app.clock()
-
-    def _attempt(self, row_id: int, state: str, step: Callable[[App, int], None]) -> bool:
+    def _attempt(self, row_id: int, state: str, step: Step) -> str | None:
+        """The step's outcome (the state to run next, now), or None when it failed."""
         try:
-            step(self.app, row_id)
+            following = step(self.app, row_id)
         except (TransientError, DeliveryError) as exc:
             transient = isinstance(exc, TransientError) or getattr(exc, "transient", False)
             self._failed_attempt(row_id, state, exc, retry=transient)
-            return False
+            return None
         except ConnectorError as exc:
             self._failed_attempt(row_id, state, exc, retry=False)
-            return False
+            return None
         except Exception as exc:  # a bug or bad data: kept on the row for an operator
             log.exception("job row %s: unexpected error in step %s", row_id, state)
             self._failed_attempt(row_id, state, exc, retry=False)
-            return False
+            return None
         with self._lock:
             self.processed += 1
-        return True
+        return following
 
     def _failed_attempt(self, row_id: int, state: str, exc: Exception, *, retry: bool) -> None:
         now = self.app.clock()

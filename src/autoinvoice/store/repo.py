@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from datetime import date, datetime
 from typing import Any
 
@@ -119,8 +120,15 @@ def store_invoice(row: InvoiceRow, invoice: Invoice) -> None:
 def load_invoice(row: InvoiceRow) -> Invoice:
     if row.invoice_json is None:
         raise LookupError(f"invoice for job {row.job_id} has not been built yet")
-    invoice: Invoice = from_jsonable(Invoice, json.loads(row.invoice_json))
+    invoice = _decode_invoice(row.invoice_json)
     return invoice.with_number(row.number) if row.number else invoice
+
+
+@lru_cache(maxsize=512)
+def _decode_invoice(snapshot: str) -> Invoice:
+    # Each step of one invoice reads the same snapshot; Invoice is frozen, so sharing is safe.
+    invoice: Invoice = from_jsonable(Invoice, json.loads(snapshot))
+    return invoice
 
 
 def remote_customer(session: Session, tenant: str, platform: str, customer_id: str
