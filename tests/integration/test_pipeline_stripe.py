@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,10 +11,6 @@ from autoinvoice.connectors.base import RemoteInvoice
 from autoinvoice.domain.money import Money
 from autoinvoice.pipeline import steps
 from tests.helpers import completed, signed
-
-
-def _stripe_invoices(harness):
-    return list(harness.stripe.invoices.values()) if hasattr(harness.stripe, "invoices") else []
 
 
 def test_completed_and_signed_job_is_created_sent_and_tracked_on_stripe(harness):
@@ -111,21 +108,39 @@ def test_lost_response_after_a_successful_create_is_retried_into_one_invoice(har
     assert len(harness.stripe.find_invoices(job_id="WO-6")) == 1
 
 
-def test_429_with_retry_after_is_honoured_and_then_succeeds(harness):
+def test_429_with_retry_after_is_honoured_in_the_call_then_by_the_pipeline(harness):
+    # given: Stripe answers three 429s with Retry-After: 30 to the invoice create
     harness.stripe.faults.inject("/v1/invoices", status=429, retry_after=30, times=3,
                                  method="POST")
     harness.ingest(completed("WO-7"))
     harness.ingest(signed("WO-7"))
+    # when
     harness.run()
+    # then: the HTTP layer waited exactly Retry-After between its attempts, then handed the
+    # wait to the pipeline, which schedules the row exactly 30 s later
     row = harness.row("WO-7")
-    if row.doc_state != "sent":  # in-call retries used up: the pipeline waits Retry-After
-        assert row.next_attempt_at == harness.clock.now.replace(microsecond=0) + \
-            __import__("datetime").timedelta(seconds=30)
-        harness.clock.advance(seconds=30)
-        harness.run()
-    assert 30.0 in harness.sleeps or harness.row("WO-7").attempts == 0
+    assert harness.sleeps == [30.0, 30.0]
+    assert (row.doc_state, row.attempts) == ("ready", 1)
+    assert row.next_attempt_at == harness.clock.now + timedelta(seconds=30)
+    assert "RateLimited" in row.last_error
+    harness.clock.advance(seconds=29)
+    harness.run()
+    assert harness.row("WO-7").doc_state == "ready"
+    harness.clock.advance(seconds=1)
+    harness.run()
     assert harness.row("WO-7").doc_state == "sent"
     assert len(harness.stripe.find_invoices(job_id="WO-7")) == 1
+
+
+def test_a_long_retry_after_goes_straight_to_the_pipeline_schedule(harness):
+    harness.stripe.faults.inject("/v1/invoices", status=429, retry_after=600, times=1,
+                                 method="POST")
+    harness.ingest(completed("WO-7b"))
+    harness.ingest(signed("WO-7b"))
+    harness.run()
+    row = harness.row("WO-7b")
+    assert harness.sleeps == []  # no worker thread blocked for ten minutes
+    assert row.next_attempt_at == harness.clock.now + timedelta(seconds=600)
 
 
 def test_persistent_outage_ends_failed_with_the_last_error_visible_then_retry_works(harness):
