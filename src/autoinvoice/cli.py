@@ -54,7 +54,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from autoinvoice.triggers.events import decode_json, parse_event
 
     app = _app(args)
-    parsed, problems = [], []
+    parsed: list[tuple[Any, str]] = []
+    problems: list[str] = []
     for label, text in read_events(args.path):
         try:
             event = parse_event(decode_json(text, label), label)

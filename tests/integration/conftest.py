@@ -6,8 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from autoinvoice.sandbox.stripe import StripeSandbox
-from autoinvoice.sandbox.stripe import mock_transport as stripe_transport
 
 from autoinvoice.bootstrap import App, bootstrap
 from autoinvoice.config import parse_config
@@ -16,6 +14,8 @@ from autoinvoice.pipeline.intake import accept
 from autoinvoice.pipeline.worker import Worker
 from autoinvoice.sandbox.generic import GenericSandbox
 from autoinvoice.sandbox.generic import mock_transport as generic_transport
+from autoinvoice.sandbox.stripe import StripeSandbox
+from autoinvoice.sandbox.stripe import mock_transport as stripe_transport
 from autoinvoice.triggers.events import decode_json, parse_event
 from tests.helpers import dumps
 

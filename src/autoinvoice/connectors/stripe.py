@@ -26,8 +26,8 @@ endpoint filtered by e-mail.
 
 Rate limits: 100 requests/s live, 25/s in test mode, 25/s per endpoint by default, 20/s for
 search; we keep each tenant under 25/s in test mode and 100/s live (``sk_live_`` keys) with
-a shared token bucket, or under ``platform.rate_limit_per_second`` when the tenant sets it. 429 and 409
-(``lock_timeout``) are retried by the HTTP layer, like network errors and 5xx.
+a shared token bucket, or under ``platform.rate_limit_per_second`` when the tenant sets it.
+429 and 409 (``lock_timeout``) are retried by the HTTP layer, like network errors and 5xx.
 
 Errors: ``{"error": {type, code, message, param}}`` plus the ``Request-Id`` header, mapped in
 ``_map_error`` (the only place vendor error fields are read).
@@ -84,8 +84,9 @@ class StripeConnector:
 
     def __init__(self, settings: ConnectorSettings) -> None:
         api_key = settings.secret("api_key")
+        live = api_key.startswith(("sk_live_", "rk_live_"))
         rate = settings.rate_limit_per_second or (
-            LIVE_RATE_PER_SECOND if api_key.startswith(("sk_live_", "rk_live_")) else RATE_PER_SECOND)
+            LIVE_RATE_PER_SECOND if live else RATE_PER_SECOND)
         self._currency = settings.currency
         self._tax_rates: dict[Decimal, str] | None = None
         self._http = HttpClient(

@@ -43,7 +43,7 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def from_jsonable(tp: Any, data: Any) -> Any:  # noqa: PLR0911 - one branch per kind of type
+def from_jsonable(tp: Any, data: Any) -> Any:  # one branch per kind of type
     if data is None:
         return None
     origin = typing.get_origin(tp)
@@ -54,7 +54,7 @@ def from_jsonable(tp: Any, data: Any) -> Any:  # noqa: PLR0911 - one branch per 
         return Money(Decimal(data["amount"]), data["currency"])
     if dataclasses.is_dataclass(tp):
         hints = _hints(tp)  # type: ignore[arg-type]
-        return tp(**{k: from_jsonable(hints[k], v) for k, v in data.items() if k in hints})
+        return tp(**{k: from_jsonable(hints[k], v) for k, v in data.items() if k in hints})  # type: ignore[operator]
     if origin in (tuple, list, frozenset):
         args = typing.get_args(tp)
         return origin(from_jsonable(args[0], v) for v in data)

@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
 from pydantic import (
     AwareDatetime,
@@ -221,12 +221,13 @@ def parse_event(data: Any, source: str = "event") -> JobCompleted | JobSigned:
             problems = problems_from(exc) + problems
         raise InputError(problems, source=source)
     try:
-        return _EVENT.validate_python(data)
+        event: JobCompleted | JobSigned = _EVENT.validate_python(data)
     except ValidationError as exc:
-        return _raise_named(exc, data, source)
+        _raise_named(exc, data, source)
+    return event
 
 
-def _raise_named(exc: ValidationError, data: dict[str, Any], source: str) -> Any:
+def _raise_named(exc: ValidationError, data: dict[str, Any], source: str) -> NoReturn:
     # pydantic prefixes discriminated-union errors with the tag; drop it from the path.
     problems = [p.removeprefix(f"{data['type']}.") for p in problems_from(exc)]
     raise InputError(problems, source=source)
