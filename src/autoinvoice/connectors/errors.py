@@ -72,3 +72,19 @@ class NotFound(ConnectorError):
 
 class ConnectorUnavailable(PermanentError):
     pass
+
+
+def class_for_status(status: int) -> type[ConnectorError]:
+    """What an HTTP status usually means; a connector's mapper handles only its vendor's
+    exceptions (e.g. Stripe's 409 lock timeout) and defers to this for the rest."""
+    if status == 429:
+        return RateLimited
+    if status in (401, 403):
+        return AuthError
+    if status == 404:
+        return NotFound
+    if status in (400, 422):
+        return ValidationRejected
+    if status == 408 or status >= 500:
+        return TransientError
+    return PermanentError  # 409 and other 4xx: the same request again cannot succeed

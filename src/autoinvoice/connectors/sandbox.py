@@ -31,13 +31,10 @@ from autoinvoice.connectors.base import (
     RemoteStatus,
 )
 from autoinvoice.connectors.errors import (
-    AuthError,
     ConnectorError,
-    NotFound,
     PermanentError,
     RateLimited,
-    TransientError,
-    ValidationRejected,
+    class_for_status,
 )
 from autoinvoice.connectors.http import HttpClient, retry_after_seconds
 from autoinvoice.domain.invoice import Invoice, InvoiceLine
@@ -234,14 +231,4 @@ def _map_error(response: httpx.Response) -> ConnectorError:
                           "request_id": _request_id(response)}
     if status == 429:
         return RateLimited(message, retry_after=retry_after_seconds(response), **kw)
-    if status in (401, 403):
-        return AuthError(message, **kw)
-    if status == 404:
-        return NotFound(message, **kw)
-    if status in (400, 422):
-        return ValidationRejected(message, **kw)
-    if status >= 500 or status == 408:
-        return TransientError(message, **kw)
-    # 409 (idempotency key reused with another body, invalid state) and any other 4xx:
-    # sending the same request again cannot succeed.
-    return PermanentError(message, **kw)
+    return class_for_status(status)(message, **kw)

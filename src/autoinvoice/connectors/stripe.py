@@ -53,13 +53,11 @@ from autoinvoice.connectors.base import (
     RemoteStatus,
 )
 from autoinvoice.connectors.errors import (
-    AuthError,
     ConnectorError,
-    NotFound,
     PermanentError,
     RateLimited,
     TransientError,
-    ValidationRejected,
+    class_for_status,
 )
 from autoinvoice.connectors.http import HttpClient, form_encode, limiter_for, retry_after_seconds
 from autoinvoice.domain.invoice import Invoice, InvoiceLine
@@ -351,15 +349,9 @@ def _map_error(response: httpx.Response) -> ConnectorError:
 def _error_class(status: int, error_type: str | None) -> type[ConnectorError]:
     if status == 400 and error_type == "idempotency_error":
         return PermanentError
-    if status == 400:
-        return ValidationRejected
-    if status in (401, 403):
-        return AuthError
-    if status == 404:
-        return NotFound
-    if status == 409 or status >= 500:
+    if status == 409:  # Stripe: another request with this key is in flight, or lock_timeout
         return TransientError
-    return PermanentError
+    return class_for_status(status)
 
 
 def _error_body(response: httpx.Response) -> Obj:
