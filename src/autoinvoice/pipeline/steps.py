@@ -5,8 +5,11 @@ point leaves a row that is simply claimed again and repeats the step with the sa
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+
+from sqlalchemy.orm import Session
 
 from autoinvoice.bootstrap import App
 from autoinvoice.connectors.base import IdempotencyKeys, RemoteCustomer, RemoteInvoice
@@ -22,38 +25,46 @@ from autoinvoice.store.models import InvoiceRow, PaymentRow
 KEY_TRUST = timedelta(hours=23)
 
 
-def number_step(app: App, row_id: int) -> None:
-    """Assign the gap-free number (when the invoice leaves ``ready``) and the idempotency base."""
+@dataclass(frozen=True, slots=True)
+class _CreateInput:
+    tenant: str
+    invoice: Invoice
+    keys: IdempotencyKeys
+    known_customer: str | None
+    search_first: bool
+
+
+def _prepare_create(app: App, row_id: int) -> _CreateInput:
+    """In one transaction: the gap-free number (given when the invoice leaves ``ready``), the
+    idempotency base, the start of the create, and what the create needs to know."""
     now = app.clock()
     with app.sessions.begin() as session:
         row = session.get_one(InvoiceRow, row_id)
         if row.number is None:
-            invoice = repo.load_invoice(row)
             template = app.config.tenant(row.tenant).invoice_series
-            row.number = repo.next_number(session, row.tenant, template, invoice.issue_date)
+            issue = repo.load_invoice(row).issue_date
+            row.number = repo.next_number(session, row.tenant, template, issue)
             repo.record(session, row, now, "numbered", number=row.number)
         if row.idempotency_base is None:
             row.idempotency_base = IdempotencyKeys.derive(row.tenant, row.job_id, row.revision).base
-        if row.create_started_at is None:
-            row.create_started_at = now
+        row.create_started_at = row.create_started_at or now
+        return _CreateInput(
+            tenant=row.tenant, invoice=repo.load_invoice(row),
+            keys=IdempotencyKeys(row.idempotency_base),
+            known_customer=repo.remote_customer(session, row.tenant, row.platform,
+                                                row.customer_id or ""),
+            search_first=now - row.create_started_at > KEY_TRUST)
 
 
 def create_step(app: App, row_id: int) -> str | None:
-    number_step(app, row_id)
-    with app.sessions() as session:
-        row = session.get_one(InvoiceRow, row_id)
-        invoice, keys = repo.load_invoice(row), IdempotencyKeys(row.idempotency_base or "")
-        known_customer = repo.remote_customer(session, row.tenant, row.platform,
-                                              row.customer_id or "")
-        started = row.create_started_at
-        stale = started is not None and app.clock() - started > KEY_TRUST
-    connector = app.connector(row.tenant)
-    remote = connector.find_by_reference(invoice) if stale else None
-    customer = RemoteCustomer(known_customer) if known_customer else None
+    job = _prepare_create(app, row_id)
+    connector = app.connector(job.tenant)
+    remote = connector.find_by_reference(job.invoice) if job.search_first else None
+    customer = RemoteCustomer(job.known_customer) if job.known_customer else None
     if remote is None:
-        customer = customer or connector.ensure_customer(invoice.customer, keys)
-        remote = connector.create_invoice(invoice, customer, keys)
-    return _record_created(app, row_id, invoice, remote, customer)
+        customer = customer or connector.ensure_customer(job.invoice.customer, job.keys)
+        remote = connector.create_invoice(job.invoice, customer, job.keys)
+    return _record_created(app, row_id, job.invoice, remote, customer)
 
 
 def _record_created(app: App, row_id: int, invoice: Invoice, remote: RemoteInvoice,
@@ -92,16 +103,26 @@ def send_step(app: App, row_id: int) -> None:  # sent: the next step is due late
     connector = app.connector(row.tenant)
     if not platform_done:
         remote = connector.send_invoice(remote, keys)
-        with app.sessions.begin() as session:
-            row = session.get_one(InvoiceRow, row_id)
-            row.platform_sent_at = app.clock()
-            row.remote_number, row.remote_url = remote.number, remote.url or row.remote_url
-            repo.record(session, row, row.platform_sent_at, "sent_on_platform",
-                        remote_number=remote.number)
+        if connector.delivers_itself:  # one transaction records both
+            _record_sent(app, row_id, "platform", remote=remote)
+            return
+        _record_platform_sent(app, row_id, remote)
     if connector.delivers_itself:
         _record_sent(app, row_id, "platform")
     else:
         _deliver_by_email(app, row_id, invoice, remote.url)
+
+
+def _record_platform_sent(app: App, row_id: int, remote: RemoteInvoice) -> None:
+    with app.sessions.begin() as session:
+        _mark_platform_sent(session, session.get_one(InvoiceRow, row_id), remote, app.clock())
+
+
+def _mark_platform_sent(session: Session, row: InvoiceRow, remote: RemoteInvoice,
+                        now: datetime) -> None:
+    row.platform_sent_at = now
+    row.remote_number, row.remote_url = remote.number, remote.url or row.remote_url
+    repo.record(session, row, now, "sent_on_platform", remote_number=remote.number)
 
 
 def _deliver_by_email(app: App, row_id: int, invoice: Invoice, pay_url: str | None) -> None:
@@ -123,10 +144,13 @@ def _deliver_by_email(app: App, row_id: int, invoice: Invoice, pay_url: str | No
 
 
 def _record_sent(app: App, row_id: int, via: str, *, message_id: str | None = None,
-                 pdf_path: Path | None = None, pdf_sha256: str | None = None) -> None:
+                 pdf_path: Path | None = None, pdf_sha256: str | None = None,
+                 remote: RemoteInvoice | None = None) -> None:
     now = app.clock()
     with app.sessions.begin() as session:
         row = session.get_one(InvoiceRow, row_id)
+        if remote is not None:
+            _mark_platform_sent(session, row, remote, now)
         row.delivered_via, row.message_id, row.sent_at = via, message_id, now
         row.pdf_path = str(pdf_path) if pdf_path else None
         row.attempts, row.last_error = 0, None

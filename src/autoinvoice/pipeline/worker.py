@@ -41,13 +41,13 @@ class Worker:
         always ends."""
         start, cutoff = self.processed, self.app.clock()
         if self.concurrency == 1:
-            while ids := self._claim(cutoff):
-                for row_id in ids:
-                    self.advance(row_id)
+            while claimed := self._claim(cutoff):
+                for row_id, state in claimed:
+                    self.advance(row_id, state)
         else:
             with ThreadPoolExecutor(self.concurrency) as pool:
-                while ids := self._claim(cutoff):
-                    list(pool.map(self.advance, ids))
+                while claimed := self._claim(cutoff):
+                    list(pool.map(lambda c: self.advance(*c), claimed))
         return self.processed - start
 
     def run_forever(self, stop: threading.Event, poll_seconds: float = 1.0) -> None:
@@ -55,15 +55,13 @@ class Worker:
             if not self.run_until_idle():
                 stop.wait(poll_seconds)
 
-    def _claim(self, cutoff: datetime) -> list[int]:
+    def _claim(self, cutoff: datetime) -> list[tuple[int, str]]:
         with self.app.sessions.begin() as session:
             return repo.claim_due(session, WORKABLE, cutoff, self.app.clock() + LEASE,
                                   self.batch)
 
-    def advance(self, row_id: int) -> None:
-        """Run steps for one row while each leaves it due at once (or until one fails)."""
-        with self.app.sessions() as session:
-            state: str | None = session.get_one(InvoiceRow, row_id).doc_state
+    def advance(self, row_id: int, state: str | None) -> None:
+        """Run steps for one claimed row while each leaves it due at once (or one fails)."""
         while state is not None:
             step = self._step_for(state)
             if step is None:

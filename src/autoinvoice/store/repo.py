@@ -146,18 +146,19 @@ def remember_customer(session: Session, tenant: str, platform: str, customer_id:
 
 
 def claim_due(session: Session, states: Sequence[str], due_by: datetime,
-              lease_until: datetime, limit: int) -> list[int]:
-    """Ids of rows due by ``due_by``, leased to this worker: ``next_attempt_at`` moves to the
-    lease's end, so a crashed worker's rows come back by themselves. SKIP LOCKED on PostgreSQL."""
-    ids = list(session.scalars(
-        select(InvoiceRow.id)
+              lease_until: datetime, limit: int) -> list[tuple[int, str]]:
+    """(id, document state) of rows due by ``due_by``, leased to this worker:
+    ``next_attempt_at`` moves to the lease's end, so a crashed worker's rows come back by
+    themselves. SKIP LOCKED on PostgreSQL."""
+    rows = [(row_id, state) for row_id, state in session.execute(
+        select(InvoiceRow.id, InvoiceRow.doc_state)
         .where(InvoiceRow.doc_state.in_(states), InvoiceRow.next_attempt_at <= due_by)
         .order_by(InvoiceRow.next_attempt_at).limit(limit)
-        .with_for_update(skip_locked=True)))
-    if ids:
-        session.execute(update(InvoiceRow).where(InvoiceRow.id.in_(ids))
+        .with_for_update(skip_locked=True))]
+    if rows:
+        session.execute(update(InvoiceRow).where(InvoiceRow.id.in_([r[0] for r in rows]))
                         .values(next_attempt_at=lease_until))
-    return ids
+    return rows
 
 
 def count_by_state(session: Session) -> dict[str, int]:
