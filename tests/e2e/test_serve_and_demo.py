@@ -1,0 +1,66 @@
+"""The two things a new user runs first: the server and the demo."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from autoinvoice.netutil import free_port
+from tests.helpers import completed, dumps
+from tests.integration.conftest import tenant_toml
+
+
+def test_serve_accepts_events_over_http_and_its_worker_invoices_them(tmp_path: Path):
+    config = tmp_path / "autoinvoice.toml"
+    config.write_text(f"""
+[database]
+url = "sqlite:///{tmp_path / 'serve.db'}"
+[smtp]
+port = {free_port()}
+""" + tenant_toml("northwind", "sandbox").replace(
+        'require = ["job.completed", "job.signed"]', 'require = ["job.completed"]'),
+        encoding="utf-8")
+    port = free_port()
+    env = {**os.environ, "TEST_NORTHWIND_API_KEY": "serve-key"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "autoinvoice.cli", "serve", "--host", "127.0.0.1", "--port",
+         str(port), "--config", str(config)], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.get(f"{url}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        auth = {"Authorization": "Bearer serve-key"}
+        response = httpx.post(f"{url}/v1/events", content=dumps(completed("WO-S1")),
+                              headers=auth, timeout=10)
+        assert response.status_code == 202, response.text
+        shown = httpx.get(f"{url}/v1/invoices/WO-S1", headers=auth, timeout=10).json()
+        assert shown["state"] == "pending_triggers"
+        assert shown["job_id"] == "WO-S1"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_demo_runs_end_to_end_and_reports_where_things_are(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "autoinvoice.cli", "demo", "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "on the local sandbox stand-in" in result.stdout
+    assert "sent" in result.stdout
+    assert "paid" in result.stdout
+    assert "unsigned" in result.stdout
+    pdfs = list((tmp_path / "out" / "invoices").rglob("*.pdf"))
+    mails = list((tmp_path / "out" / "mail").glob("*.eml"))
+    assert len(pdfs) >= 20
+    assert len(mails) == len(pdfs)
