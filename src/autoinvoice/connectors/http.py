@@ -104,7 +104,7 @@ class RateLimiter:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be > 0 and burst >= 1")
-        self.rate, self.burst = float(rate), burst
+        self.rate, self.burst = rate, burst  # requests per second (not money)
         self._clock, self._sleep = clock, sleep
         self._tokens = float(burst)
         self._stamp = clock()
