@@ -52,7 +52,7 @@ def build_step(app: App, session: Session, row: InvoiceRow, now: datetime) -> st
     result = build_invoice(job, app.rules(row.tenant), tenant=row.tenant,
                            revision=row.revision, issue_date=now.astimezone(tz).date(),
                            flags=flags)
-    repo.store_invoice(row, result.invoice)
+    repo.store_invoice(session, row, result.invoice)
     repo.record(session, row, now, "built", to_state=DocState.READY,
                 total=str(result.invoice.total), lines=len(result.invoice.lines),
                 flags=sorted(flags))

@@ -61,20 +61,23 @@ def create_step(app: App, row_id: int) -> str | None:
     connector = app.connector(job.tenant)
     remote = connector.find_by_reference(job.invoice) if job.search_first else None
     customer = RemoteCustomer(job.known_customer) if job.known_customer else None
+    new_customer = False
     if remote is None:
-        customer = customer or connector.ensure_customer(job.invoice.customer, job.keys)
+        if customer is None:
+            customer, new_customer = connector.ensure_customer(job.invoice.customer, job.keys), True
         remote = connector.create_invoice(job.invoice, customer, job.keys)
-    return _record_created(app, row_id, job.invoice, remote, customer)
+    return _record_created(app, row_id, job.invoice, remote, customer, new_customer)
 
 
 def _record_created(app: App, row_id: int, invoice: Invoice, remote: RemoteInvoice,
-                    customer: RemoteCustomer | None) -> str | None:
+                    customer: RemoteCustomer | None, new_customer: bool) -> str | None:
     now = app.clock()
     with app.sessions.begin() as session:
         row = session.get_one(InvoiceRow, row_id)
         if customer is not None:
-            repo.remember_customer(session, row.tenant, row.platform, invoice.customer.id,
-                                   customer.id)
+            if new_customer:
+                repo.remember_customer(session, row.tenant, row.platform, invoice.customer.id,
+                                       customer.id)
             row.remote_customer_id = customer.id
         row.remote_id, row.remote_number = remote.id, remote.number
         row.remote_url, row.remote_total_minor = remote.url, remote.total.minor

@@ -97,7 +97,7 @@ def _ensure_series(session: Session, tenant: str, key: str) -> None:
                     .on_conflict_do_nothing())
 
 
-def store_invoice(row: InvoiceRow, invoice: Invoice) -> None:
+def store_invoice(session: Session, row: InvoiceRow, invoice: Invoice) -> None:
     """Snapshot and lines of a built invoice onto its row (lines are the source of truth)."""
     row.currency = invoice.currency
     row.subtotal_minor = invoice.subtotal.minor
@@ -108,13 +108,14 @@ def store_invoice(row: InvoiceRow, invoice: Invoice) -> None:
     row.customer_id, row.customer_name = invoice.customer.id, invoice.customer.name
     row.flags = sorted(invoice.flags)
     row.invoice_json = json.dumps(to_jsonable(invoice), ensure_ascii=False)
-    row.lines = [
-        LineRow(line_no=i, kind=line.kind.value, description=line.description, sku=line.sku,
-                quantity=str(line.quantity), unit=line.unit, unit_price=str(line.unit_price),
-                amount_minor=line.amount.minor, tax_rate=str(line.tax_rate),
-                tax_minor=line.tax.minor)
+    # A revision is built once, so its lines are only ever added (no load of the collection).
+    session.add_all([
+        LineRow(invoice_id=row.id, line_no=i, kind=line.kind.value,
+                description=line.description, sku=line.sku, quantity=str(line.quantity),
+                unit=line.unit, unit_price=str(line.unit_price), amount_minor=line.amount.minor,
+                tax_rate=str(line.tax_rate), tax_minor=line.tax.minor)
         for i, line in enumerate(invoice.lines, start=1)
-    ]
+    ])
 
 
 def load_invoice(row: InvoiceRow) -> Invoice:
