@@ -211,3 +211,21 @@ def test_numbers_are_consecutive_per_series(harness):
     harness.run()
     numbers = sorted(harness.row(f"WO-N{n}").number for n in range(3))
     assert numbers == ["NW-2026-00001", "NW-2026-00002", "NW-2026-00003"]
+
+
+def test_concurrent_workers_create_each_invoice_once_with_gap_free_numbers(harness):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from autoinvoice.pipeline.worker import Worker
+
+    for n in range(24):
+        harness.ingest(completed(f"WO-R{n}"))
+        harness.ingest(signed(f"WO-R{n}"))
+    workers = [Worker(harness.app, batch=3, concurrency=2) for _ in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda w: w.run_until_idle(), workers))
+    numbers = sorted(harness.row(f"WO-R{n}").number for n in range(24))
+    assert numbers == [f"NW-2026-{n:05d}" for n in range(1, 25)]
+    for n in range(24):
+        assert harness.row(f"WO-R{n}").doc_state == "sent"
+        assert len(harness.stripe.find_invoices(job_id=f"WO-R{n}")) == 1
