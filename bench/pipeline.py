@@ -122,7 +122,7 @@ def steady(n: int, concurrency: int, rate: float, base_url: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
         app = bootstrap(config(folder, base_url))
         stop = threading.Event()
-        worker = Worker(app, concurrency=concurrency, batch=50)
+        worker = Worker(app, concurrency=concurrency)
         thread = threading.Thread(target=worker.run_forever, args=(stop, 0.005))
         thread.start()
         start = time.perf_counter()

@@ -7,7 +7,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -41,24 +41,36 @@ class Worker:
         always ends."""
         start, cutoff = self.processed, self.app.clock()
         if self.concurrency == 1:
-            while claimed := self._claim(cutoff):
+            while claimed := self._claim(cutoff, self.batch):
                 for row_id, state in claimed:
                     self.advance(row_id, state)
         else:
-            with ThreadPoolExecutor(self.concurrency) as pool:
-                while claimed := self._claim(cutoff):
-                    list(pool.map(lambda c: self.advance(*c), claimed))
+            self._run_pool(cutoff)
         return self.processed - start
+
+    def _run_pool(self, cutoff: datetime) -> None:
+        """Keep every thread busy: claim a row as soon as a thread is free, never a batch
+        that the fastest threads would wait on."""
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            running: set[Future[None]] = set()
+            while True:
+                free = self.concurrency - len(running)
+                claimed = self._claim(cutoff, free) if free else []
+                running |= {pool.submit(self.advance, *row) for row in claimed}
+                if not running:
+                    return
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    future.result()
 
     def run_forever(self, stop: threading.Event, poll_seconds: float = 1.0) -> None:
         while not stop.is_set():
             if not self.run_until_idle():
                 stop.wait(poll_seconds)
 
-    def _claim(self, cutoff: datetime) -> list[tuple[int, str]]:
+    def _claim(self, cutoff: datetime, limit: int) -> list[tuple[int, str]]:
         with self.app.sessions.begin() as session:
-            return repo.claim_due(session, WORKABLE, cutoff, self.app.clock() + LEASE,
-                                  self.batch)
+            return repo.claim_due(session, WORKABLE, cutoff, self.app.clock() + LEASE, limit)
 
     def advance(self, row_id: int, state: str | None) -> None:
         """Run steps for one claimed row while each leaves it due at once (or one fails)."""
