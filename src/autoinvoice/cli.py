@@ -119,8 +119,8 @@ def cmd_invoices_list(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(rows)
         return EXIT_OK
-    print(format_table(rows, ["job_id", "number", "customer", "total", "currency", "state",
-                              "payment_state"]))
+    print(format_table(rows, ["tenant", "job_id", "number", "customer", "total", "currency",
+                              "state", "payment_state", "flags", "hold"]))
     return EXIT_OK
 
 
@@ -278,6 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as exc:  # the user gets one line; AUTOINVOICE_DEBUG=1 shows the trace
         if os.environ.get("AUTOINVOICE_DEBUG"):
             raise

@@ -139,6 +139,17 @@ def run_demo(out_dir: str = "demo-output", platform: str = "sandbox") -> int:
     return 0
 
 
+def _command() -> str:
+    """How the user can run ``autoinvoice`` again (``.venv/bin/autoinvoice`` after make demo)."""
+    script = Path(sys.argv[0])
+    if script.name != "autoinvoice":
+        return "autoinvoice"
+    try:
+        return str(script.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 def _summary(app: App, out: Path, platform: str, n_examples: int, paid: int,
              seconds: float) -> None:
     from autoinvoice.cli import format_table
@@ -156,6 +167,6 @@ def _summary(app: App, out: Path, platform: str, n_examples: int, paid: int,
     print(f"{paid} client payments simulated; e-mails delivered over SMTP: {mails} "
           f"(saved in {out / 'mail'})")
     print(f"PDF invoices: {out / 'invoices'}")
-    print(f"database: {out / 'autoinvoice.db'}  (from this directory: autoinvoice invoices list, "
-          "autoinvoice invoices show JOB_ID)")
+    print(f"database: {out / 'autoinvoice.db'}  (from this directory: {_command()} invoices list, "
+          f"{_command()} invoices show JOB_ID)")
     print(f"finished in {seconds:.1f} s", file=sys.stderr)
