@@ -153,8 +153,14 @@ def cmd_invoices_retry(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cell(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        value = ", ".join(map(str, value))
+    return "-" if value is None or value == "" else str(value)
+
+
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    cells = [[str(r.get(c) if r.get(c) is not None else "-") for c in columns] for r in rows]
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
