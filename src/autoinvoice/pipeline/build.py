@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session
 from autoinvoice.billing.engine import build_invoice
 from autoinvoice.bootstrap import App
 from autoinvoice.domain.invoice import InvoiceFlag
-from autoinvoice.pipeline.intake import COMPLETION_TYPES, schedule
+from autoinvoice.pipeline.intake import schedule
 from autoinvoice.pipeline.states import DocState
 from autoinvoice.store import repo
 from autoinvoice.store.models import EventRow, InvoiceRow
 from autoinvoice.triggers.events import JobCompleted, JobSigned, parse_event
+from autoinvoice.triggers.policy import COMPLETION_TYPES
 
 
 def job_from_events(events: Sequence[EventRow]) -> tuple[JobCompleted | None, JobSigned | None]:
@@ -35,17 +36,11 @@ def job_from_events(events: Sequence[EventRow]) -> tuple[JobCompleted | None, Jo
 def build_step(app: App, session: Session, row: InvoiceRow, now: datetime) -> str | None:
     """Build the invoice once its triggers are in; returns READY when it may go on at once."""
     events = repo.job_events(session, row.tenant, row.job_id)
-    policy = app.config.tenant(row.tenant).triggers
-    seen = {e.type for e in events}
-    missing = [t for t in policy.require if t not in seen]
+    decision = schedule(row, events, app.config.tenant(row.tenant).triggers, now)
+    if decision.due_at is None or decision.due_at > now:
+        return None  # not due after all: waiting for events or the signature deadline
     completion, signed = job_from_events(events)
-    flags: frozenset[InvoiceFlag] = frozenset()
-    if missing or completion is None:
-        deadline_passed = row.signature_deadline is not None and row.signature_deadline <= now
-        if not (missing == ["job.signed"] and completion and deadline_passed):
-            schedule(row, events, policy, now)  # not due after all: wait for the events
-            return None
-        flags = frozenset({InvoiceFlag.UNSIGNED})
+    flags = frozenset({InvoiceFlag.UNSIGNED}) if decision.unsigned else frozenset()
     assert completion is not None
     job = completion.job.domain(signed.signature.domain() if signed else None)
     tz = app.rules(row.tenant).timezone

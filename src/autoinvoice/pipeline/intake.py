@@ -5,8 +5,9 @@ event is in and the job knows about it, or nothing was written."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -18,9 +19,8 @@ from autoinvoice.pipeline.states import DocState
 from autoinvoice.store import repo
 from autoinvoice.store.models import EventRow, InvoiceRow
 from autoinvoice.triggers.events import JobCompleted, JobSigned
+from autoinvoice.triggers.policy import COMPLETION_TYPES, Readiness, readiness
 from autoinvoice.validation import InputError
-
-COMPLETION_TYPES = ("job.completed", "work_order.finalized")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,20 +77,14 @@ def _invoice_row(app: App, session: Session, event: JobCompleted | JobSigned, no
     return row
 
 
-def schedule(row: InvoiceRow, events: Any, policy: TriggerConfig, now: datetime) -> None:
-    """Make the row due now once every required event is in; otherwise due at the signature
-    deadline (when the tenant invoices unsigned jobs after a wait), or not due at all."""
-    if row.doc_state != DocState.PENDING_TRIGGERS:
-        return
-    seen = {e.type for e in events}
+def schedule(row: InvoiceRow, events: Sequence[EventRow], policy: TriggerConfig,
+             now: datetime) -> Readiness:
+    """Make the row due when its trigger policy says (now, at the signature deadline, or not
+    until more events arrive); returns the decision."""
     completion = next((e for e in events if e.type in COMPLETION_TYPES), None)
-    missing = [t for t in policy.require if t not in seen]
-    if not missing and completion is not None:
-        row.next_attempt_at = now
-    elif missing == ["job.signed"] and completion and policy.signature_wait_hours is not None:
-        wait = timedelta(seconds=int(policy.signature_wait_hours * 3600))
-        deadline = completion.received_at + wait
-        row.signature_deadline = deadline
-        row.next_attempt_at = deadline
-    else:
-        row.next_attempt_at = None
+    decision = readiness({e.type for e in events}, completion.received_at if completion else None,
+                         policy.require, policy.signature_wait_hours, now)
+    if row.doc_state == DocState.PENDING_TRIGGERS:
+        row.next_attempt_at = decision.due_at
+        row.signature_deadline = decision.signature_deadline
+    return decision
