@@ -26,7 +26,7 @@ from tests.integration.conftest import tenant_toml  # noqa: E402
 
 from autoinvoice.billing.engine import build_invoice  # noqa: E402
 from autoinvoice.bootstrap import bootstrap  # noqa: E402
-from autoinvoice.config import billing_rules, load_config, parse_config  # noqa: E402
+from autoinvoice.config import SecretRef, billing_rules, load_config, parse_config  # noqa: E402
 from autoinvoice.connectors.base import (  # noqa: E402
     ConnectorSettings,
     IdempotencyKeys,
@@ -38,14 +38,6 @@ from autoinvoice.pipeline.intake import accept  # noqa: E402
 from autoinvoice.pipeline.worker import Worker  # noqa: E402
 from autoinvoice.sandbox.stripe import StripeSandbox, mock_transport  # noqa: E402
 from autoinvoice.triggers.events import decode_json, parse_event  # noqa: E402
-
-
-@dataclasses.dataclass(frozen=True)
-class _Key:
-    value: str
-
-    def reveal(self) -> str:
-        return self.value
 
 
 class InstantConnector:
@@ -70,7 +62,7 @@ def per_ms(start: float, n: int) -> float:
 def connector_alone(n: int) -> float:
     sandbox = StripeSandbox(api_key="sk_test_b")
     connector = StripeConnector(ConnectorSettings(
-        tenant="t", currency="USD", credentials={"api_key": _Key("sk_test_b")},
+        tenant="t", currency="USD", credentials={"api_key": SecretRef("sk_test_b")},
         transport=mock_transport(sandbox), rate_limit_per_second=1e9))
     rules = billing_rules(load_config(None).tenants["northwind"])
     event = parse_event(decode_json(dumps(completed())))

@@ -4,12 +4,11 @@ stand-in of its platform. Nothing leaves the machine; secrets are masked."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from autoinvoice.billing.engine import build_invoice
 from autoinvoice.bootstrap import utcnow
-from autoinvoice.config import Config, billing_rules
+from autoinvoice.config import Config, SecretRef, billing_rules
 from autoinvoice.connectors.base import ConnectorSettings, IdempotencyKeys, RecordedRequest
 from autoinvoice.connectors.errors import ConnectorUnavailable
 from autoinvoice.connectors.registry import build_connector
@@ -17,14 +16,6 @@ from autoinvoice.sandbox.registry import make_standin, standin_transport
 from autoinvoice.store.codec import to_jsonable
 from autoinvoice.triggers.events import JobSigned, decode_json, parse_event
 from autoinvoice.validation import InputError
-
-
-@dataclass(frozen=True)
-class _Fixed:
-    value: str
-
-    def reveal(self) -> str:
-        return self.value
 
 
 def preview(config: Config, text: str, source: str, tenant: str | None = None) -> dict[str, Any]:
@@ -62,9 +53,9 @@ def _invoice_view(invoice: Any) -> dict[str, Any]:
 
 def _requests(platform: str, tenant: str, tcfg: Any, invoice: Any
               ) -> tuple[list[dict[str, Any]] | None, str]:
-    credentials = {k: _Fixed(f"preview-{k}") for k in tcfg.platform.credentials}
+    credentials = {k: SecretRef(f"preview-{k}") for k in tcfg.platform.credentials}
     try:
-        core = make_standin(platform, **({"api_key": credentials["api_key"].value}
+        core = make_standin(platform, **({"api_key": credentials["api_key"].reveal()}
                                          if "api_key" in credentials else {}))
     except LookupError:
         return None, f"platform {platform!r} has no connector yet: no requests to show"

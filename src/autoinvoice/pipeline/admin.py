@@ -6,6 +6,7 @@ from autoinvoice.bootstrap import App
 from autoinvoice.pipeline import views
 from autoinvoice.pipeline.states import DocState
 from autoinvoice.store import repo
+from autoinvoice.store.models import InvoiceRow
 from autoinvoice.validation import InputError
 
 
@@ -25,9 +26,9 @@ def retry(app: App, job_id: str, tenant: str | None = None, actor: str = "cli") 
         return f"{row.tenant}/{job_id}: back to {back}, due now"
 
 
-def _state_before_failure(row: object) -> str:
-    if getattr(row, "remote_id", None):
+def _state_before_failure(row: InvoiceRow) -> str:
+    if row.remote_id:
         return DocState.CREATED
-    if getattr(row, "invoice_json", None):
+    if row.invoice_json:
         return DocState.READY
     return DocState.PENDING_TRIGGERS
