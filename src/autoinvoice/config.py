@@ -11,14 +11,15 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from datetime import time
+from datetime import date, time
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -28,12 +29,38 @@ from pydantic import (
     model_validator,
 )
 
-from autoinvoice.billing.rules import BillingRules, PriceEntry, TaxRules
-from autoinvoice.domain.invoice import Seller
+from autoinvoice.billing.rules import (
+    BillingRules,
+    Contract,
+    ContractKind,
+    CustomerTerms,
+    ExemptionCertificate,
+    Jurisdiction,
+    PriceEntry,
+    PriceKind,
+    PriceList,
+    Taxability,
+    TaxRegime,
+    TaxRules,
+    TimeRounding,
+)
+from autoinvoice.domain.invoice import Seller, TaxRounding
 from autoinvoice.domain.job import Address
 from autoinvoice.validation import InputError, problems_from, reject_float
 
 Dec = Annotated[Decimal, BeforeValidator(reject_float)]
+Fraction = Annotated[Decimal, BeforeValidator(reject_float), Field(ge=0, le=1)]
+
+
+def _known_currency(value: str | None) -> str | None:
+    from autoinvoice.domain.money import KNOWN_CURRENCIES
+
+    if value is not None and value not in KNOWN_CURRENCIES:
+        raise ValueError(f"unknown ISO 4217 currency {value!r}")
+    return value
+
+
+Currency = Annotated[str, AfterValidator(_known_currency)]
 ENV_CONFIG = "AUTOINVOICE_CONFIG"
 
 
@@ -120,7 +147,8 @@ class MileageRate(_Model):
 
 _FACTOR_KEYS = {
     "travel_factor", "overtime_factor", "weekend_factor", "emergency_callout_fee",
-    "minimum_onsite_hours", "mileage_rate", "overtime_window",
+    "minimum_onsite_hours", "mileage_rate", "overtime_window", "holiday_factor", "holidays",
+    "travel_billed", "travel_overtime", "time_increment_minutes", "time_rounding",
 }
 
 
@@ -135,6 +163,12 @@ class RatesConfig(_Model):
     minimum_onsite_hours: Dec = Decimal(0)
     mileage_rate: MileageRate | None = None
     overtime_window: tuple[str, str] = ("07:00", "17:00")
+    holiday_factor: Dec | None = None
+    holidays: tuple[date, ...] = ()
+    travel_billed: bool = True
+    travel_overtime: bool = True
+    time_increment_minutes: int = Field(default=0, ge=0, le=240)
+    time_rounding: TimeRounding = TimeRounding.UP
 
     @model_validator(mode="before")
     @classmethod
@@ -153,18 +187,112 @@ class RatesConfig(_Model):
         return value
 
 
-class TaxConfig(_Model):
-    rate: Dec = Decimal(0)
+class _Taxable(_Model):
     labor_taxable: bool = False
     parts_taxable: bool = True
     travel_taxable: bool | None = None  # default: as labor
     fees_taxable: bool | None = None  # call-out fee and mileage; default: as labor
 
+    def taxability(self) -> Taxability:
+        labor = self.labor_taxable
+        return Taxability(
+            labor=labor, parts=self.parts_taxable,
+            travel=labor if self.travel_taxable is None else self.travel_taxable,
+            fees=labor if self.fees_taxable is None else self.fees_taxable)
+
+
+class JurisdictionConfig(_Taxable):
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    region: str = ""
+    postal_prefix: str = ""
+    rate: Fraction
+
+
+class TaxConfig(_Taxable):
+    regime: TaxRegime = TaxRegime.SALES_TAX
+    rate: Fraction = Decimal(0)
+    rounding: TaxRounding = TaxRounding.LINE
+    jurisdictions: dict[str, JurisdictionConfig] = Field(default_factory=dict)
+    reverse_charge_note: str | None = None
+
 
 class PricebookEntry(_Model):
-    price: Dec
+    price: Dec = Field(ge=0)
     description: str = ""
     unit: str = "ea"
+    kind: PriceKind = PriceKind.PART
+    tax_rate: Fraction | None = None
+    includes: tuple[str, ...] = ()
+    replaces_labor: bool = True
+    includes_travel: bool = False
+    components: dict[str, Dec] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _shape(self) -> PricebookEntry:
+        if self.components and self.kind is not PriceKind.KIT:
+            raise ValueError("components: only a kind = \"kit\" entry has components")
+        if self.includes and self.kind is not PriceKind.SERVICE:
+            raise ValueError("includes: only a kind = \"service\" entry includes parts")
+        return self
+
+    def to_rules(self) -> PriceEntry:
+        return PriceEntry(
+            price=self.price, description=self.description, unit=self.unit, kind=self.kind,
+            tax_rate=self.tax_rate, includes=self.includes, replaces_labor=self.replaces_labor,
+            includes_travel=self.includes_travel, components=tuple(self.components.items()))
+
+
+class PartsConfig(_Model):
+    noncatalogue_markup: Dec | None = Field(default=None, ge=0)
+
+
+class PriceListConfig(_Model):
+    currency: Currency | None = None
+    prices: dict[str, Dec] = Field(default_factory=dict)
+    rates: dict[str, Dec] = Field(default_factory=dict)
+    parts_discount: Fraction = Decimal(0)
+
+
+class CertificateConfig(_Model):
+    number: str = Field(min_length=1)
+    regions: tuple[str, ...] = ()
+    expires: date | None = None
+
+
+class CustomerConfig(_Model):
+    po_required: bool = False
+    price_list: str | None = None
+    currency: Currency | None = None
+    not_to_exceed: Dec | None = Field(default=None, gt=0)
+    exemption_certificates: tuple[CertificateConfig, ...] = ()
+    einvoice_format: Literal["pdf", "ubl", "cii", "facturx", "xrechnung"] | None = None
+    name: str | None = None
+    email: str | None = None
+    address: AddressConfig | None = None
+    vat_id: str | None = None
+
+
+class ContractConfig(_Model):
+    customer: str
+    kind: ContractKind = ContractKind.MAINTENANCE
+    start: date
+    end: date
+    covered_service_types: tuple[str, ...] = ("preventive_maintenance",)
+    covers_travel: bool = True
+    parts_discount: Fraction = Decimal(0)
+    waive_callout: bool = True
+    not_to_exceed: Dec | None = Field(default=None, gt=0)
+    bill_to: str | None = None
+
+    @model_validator(mode="after")
+    def _dates(self) -> ContractConfig:
+        if self.end < self.start:
+            raise ValueError(f"end ({self.end}) is before start ({self.start})")
+        return self
+
+
+class BillingPolicyConfig(_Model):
+    require_known_customers: bool = False
 
 
 class SmtpConfig(_Model):
@@ -182,7 +310,7 @@ class TenantConfig(_Model):
     address: AddressConfig
     tax_id: str | None = None
     email: str | None = None
-    currency: str = "USD"
+    currency: Currency = "USD"
     payment_terms_days: int = Field(default=30, ge=0)
     invoice_series: str = "{year}-{seq:05d}"
     timezone: str | None = None
@@ -192,16 +320,39 @@ class TenantConfig(_Model):
     rates: RatesConfig = RatesConfig(grades={})
     tax: TaxConfig = TaxConfig()
     pricebook: dict[str, PricebookEntry] = Field(default_factory=dict)
+    parts: PartsConfig = PartsConfig()
+    price_lists: dict[str, PriceListConfig] = Field(default_factory=dict)
+    customers: dict[str, CustomerConfig] = Field(default_factory=dict)
+    contracts: dict[str, ContractConfig] = Field(default_factory=dict)
+    billing: BillingPolicyConfig = BillingPolicyConfig()
+    fx: dict[Currency, Annotated[Decimal, BeforeValidator(reject_float), Field(gt=0)]] = Field(
+        default_factory=dict)
+    credit_note_series: str | None = None
     smtp: SmtpConfig | None = None
 
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, value: str) -> str:
-        from autoinvoice.domain.money import KNOWN_CURRENCIES
+    @model_validator(mode="after")
+    def _references(self) -> TenantConfig:
+        """Names that point elsewhere in the tenant must exist there."""
+        problems = []
+        for cid, customer in self.customers.items():
+            if customer.price_list and customer.price_list not in self.price_lists:
+                problems.append(f"customers.{cid}.price_list: no price list "
+                                f"{customer.price_list!r}")
+        for kid, contract in self.contracts.items():
+            if contract.bill_to and contract.bill_to not in self.customers:
+                problems.append(f"contracts.{kid}.bill_to: customer {contract.bill_to!r} is "
+                                "not under customers")
+        for sku, entry in self.pricebook.items():
+            for part in (*entry.includes, *entry.components):
+                if part not in self.pricebook:
+                    problems.append(f"pricebook.{sku}: {part!r} is not in the pricebook")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
-        if value not in KNOWN_CURRENCIES:
-            raise ValueError(f"unknown ISO 4217 currency {value!r}")
-        return value
+    @property
+    def credit_notes(self) -> str:
+        return self.credit_note_series or "CN-" + self.invoice_series
 
     @field_validator("timezone")
     @classmethod
@@ -213,9 +364,11 @@ class TenantConfig(_Model):
                 raise ValueError(f"unknown IANA time zone {value!r}") from None
         return value
 
-    @field_validator("invoice_series")
+    @field_validator("invoice_series", "credit_note_series")
     @classmethod
-    def _series(cls, value: str) -> str:
+    def _series(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         try:
             value.format(year=2026, seq=1, month=1)
         except (KeyError, ValueError, IndexError) as exc:
@@ -295,6 +448,12 @@ def billing_rules(tenant: TenantConfig) -> BillingRules:
         travel_factor=r.travel_factor,
         overtime_factor=r.overtime_factor,
         weekend_factor=r.weekend_factor,
+        holiday_factor=r.holiday_factor,
+        holidays=frozenset(r.holidays),
+        travel_billed=r.travel_billed,
+        travel_overtime=r.travel_overtime,
+        time_increment_minutes=r.time_increment_minutes,
+        time_rounding=r.time_rounding,
         emergency_callout_fee=r.emergency_callout_fee,
         minimum_onsite_hours=r.minimum_onsite_hours,
         mileage_price=r.mileage_rate.price if r.mileage_rate else None,
@@ -303,10 +462,31 @@ def billing_rules(tenant: TenantConfig) -> BillingRules:
         day_end=end,
         timezone=ZoneInfo(tenant.timezone) if tenant.timezone else None,
         tax=TaxRules(
-            rate=t.rate, labor_taxable=t.labor_taxable, parts_taxable=t.parts_taxable,
-            travel_taxable=t.labor_taxable if t.travel_taxable is None else t.travel_taxable,
-            fees_taxable=t.labor_taxable if t.fees_taxable is None else t.fees_taxable,
+            regime=t.regime, rate=t.rate, taxable=t.taxability(), rounding=t.rounding,
+            jurisdictions=tuple(
+                Jurisdiction(name=name, country=j.country, region=j.region,
+                             postal_prefix=j.postal_prefix, rate=j.rate,
+                             taxable=j.taxability())
+                for name, j in t.jurisdictions.items()),
+            **({"reverse_charge_note": t.reverse_charge_note} if t.reverse_charge_note else {}),
         ),
-        pricebook={k: PriceEntry(v.price, v.description, v.unit)
-                   for k, v in tenant.pricebook.items()},
+        pricebook={k: v.to_rules() for k, v in tenant.pricebook.items()},
+        noncatalogue_markup=tenant.parts.noncatalogue_markup,
+        customers={cid: _customer_terms(cid, c) for cid, c in tenant.customers.items()},
+        price_lists={name: PriceList(name=name, currency=p.currency, prices=dict(p.prices),
+                                     grade_rates=dict(p.rates), parts_discount=p.parts_discount)
+                     for name, p in tenant.price_lists.items()},
+        contracts={kid: Contract(id=kid, **c.model_dump()) for kid, c in tenant.contracts.items()},
+        require_known_customers=tenant.billing.require_known_customers,
+        fx_rates=dict(tenant.fx),
     )
+
+
+def _customer_terms(cid: str, c: CustomerConfig) -> CustomerTerms:
+    return CustomerTerms(
+        id=cid, po_required=c.po_required, price_list=c.price_list, currency=c.currency,
+        not_to_exceed=c.not_to_exceed,
+        exemption_certificates=tuple(ExemptionCertificate(x.number, x.regions, x.expires)
+                                     for x in c.exemption_certificates),
+        name=c.name, email=c.email, address=c.address.to_domain() if c.address else None,
+        vat_id=c.vat_id)

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from autoinvoice.billing.labor import Window, split_seconds
+from autoinvoice.billing.problems import Problem
 from autoinvoice.billing.rules import BillingRules
 from autoinvoice.domain.invoice import Invoice, InvoiceFlag, InvoiceLine, LineKind
 from autoinvoice.domain.job import Job, LaborEntry, LaborKind
@@ -27,14 +28,6 @@ UNIT_FACTORS: dict[tuple[str, str], Decimal] = {
     ("ml", "l"): Decimal("0.001"),
     ("qt", "l"): Decimal("0.946352946"),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """Why an invoice must be held for review instead of guessed."""
-
-    code: str
-    message: str
 
 
 @dataclass(frozen=True, slots=True)

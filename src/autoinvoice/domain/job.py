@@ -73,6 +73,7 @@ class PartUsage:
     description: str
     quantity: Decimal
     unit: str = "ea"
+    unit_cost: Decimal | None = None  # our cost, for parts not in the pricebook
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,7 @@ class Job:
     mileage: Mileage | None = None
     po_number: str | None = None
     contract_id: str | None = None
+    not_to_exceed: Decimal | None = None  # the client's limit for this job, in our currency
     completed_by: str | None = None
     notes: str | None = None
     signature: Signature | None = field(default=None)

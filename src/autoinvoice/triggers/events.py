@@ -117,6 +117,7 @@ class PartIn(_M):
     description: str = ""
     quantity: Dec = Field(gt=0)
     unit: str = "ea"
+    unit_cost: Dec | None = Field(default=None, ge=0)  # what a non-catalogue part cost us
 
 
 class MileageIn(_M):
@@ -149,6 +150,7 @@ class JobIn(_M):
     mileage: MileageIn | None = None
     po_number: str | None = None
     contract_id: str | None = None
+    not_to_exceed: Dec | None = Field(default=None, gt=0)
     completed_by: str | None = None
     notes: str | None = None
 
@@ -172,7 +174,7 @@ class JobIn(_M):
             parts=tuple(d.PartUsage(**p.model_dump()) for p in self.parts),
             mileage=d.Mileage(self.mileage.distance, self.mileage.unit) if self.mileage else None,
             po_number=self.po_number or None, contract_id=self.contract_id,
-            completed_by=self.completed_by, notes=self.notes, signature=signature,
+            not_to_exceed=self.not_to_exceed, completed_by=self.completed_by, notes=self.notes, signature=signature,
         )
 
 
