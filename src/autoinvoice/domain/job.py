@@ -74,6 +74,7 @@ class PartUsage:
     quantity: Decimal
     unit: str = "ea"
     unit_cost: Decimal | None = None  # our cost, for parts not in the pricebook
+    unit_price: Decimal | None = None  # an agreed price that overrides every list
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,6 +118,7 @@ class PartIn(_M):
     quantity: Dec = Field(gt=0)
     unit: str = "ea"
     unit_cost: Dec | None = Field(default=None, ge=0)  # what a non-catalogue part cost us
+    unit_price: Dec | None = Field(default=None, ge=0)  # an agreed price (e.g. set in review)
 
 
 class MileageIn(_M):
