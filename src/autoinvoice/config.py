@@ -188,13 +188,13 @@ class RatesConfig(_Model):
 
 
 class _Taxable(_Model):
-    labor_taxable: bool = False
+    labor_taxable: bool | None = None  # default: false for sales tax, true for VAT
     parts_taxable: bool = True
     travel_taxable: bool | None = None  # default: as labor
     fees_taxable: bool | None = None  # call-out fee and mileage; default: as labor
 
-    def taxability(self) -> Taxability:
-        labor = self.labor_taxable
+    def taxability(self, regime: TaxRegime = TaxRegime.SALES_TAX) -> Taxability:
+        labor = (regime is TaxRegime.VAT) if self.labor_taxable is None else self.labor_taxable
         return Taxability(
             labor=labor, parts=self.parts_taxable,
             travel=labor if self.travel_taxable is None else self.travel_taxable,
@@ -339,9 +339,13 @@ class TenantConfig(_Model):
                 problems.append(f"customers.{cid}.price_list: no price list "
                                 f"{customer.price_list!r}")
         for kid, contract in self.contracts.items():
-            if contract.bill_to and contract.bill_to not in self.customers:
+            payer = self.customers.get(contract.bill_to) if contract.bill_to else None
+            if contract.bill_to and payer is None:
                 problems.append(f"contracts.{kid}.bill_to: customer {contract.bill_to!r} is "
                                 "not under customers")
+            elif payer is not None and not (payer.name and payer.email and payer.address):
+                problems.append(f"customers.{contract.bill_to}: a bill-to party needs name, "
+                                "email and address")
         for sku, entry in self.pricebook.items():
             for part in (*entry.includes, *entry.components):
                 if part not in self.pricebook:
@@ -462,7 +466,7 @@ def billing_rules(tenant: TenantConfig) -> BillingRules:
         day_end=end,
         timezone=ZoneInfo(tenant.timezone) if tenant.timezone else None,
         tax=TaxRules(
-            regime=t.regime, rate=t.rate, taxable=t.taxability(), rounding=t.rounding,
+            regime=t.regime, rate=t.rate, taxable=t.taxability(t.regime), rounding=t.rounding,
             jurisdictions=tuple(
                 Jurisdiction(name=name, country=j.country, region=j.region,
                              postal_prefix=j.postal_prefix, rate=j.rate,

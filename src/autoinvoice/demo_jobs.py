@@ -57,6 +57,12 @@ def _stamp(day: str, minutes: int, offset: str) -> str:
     return f"{day}T{minutes // 60:02d}:{minutes % 60:02d}:00{offset}"
 
 
+def _po(n: int, customer_id: str) -> str | None:
+    """Half the jobs carry a PO; Acme requires one (demo config), and its first job of the
+    day arrives without it: held for review (``po_required``)."""
+    return f"PO-{4400 + n}" if n % 2 or (customer_id == "CUST-0088" and n) else None
+
+
 def _job(rng: random.Random, n: int, tenant: str) -> list[dict[str, Any]]:
     us = tenant == "northwind"
     day, offset = ("2026-11-23", "-06:00") if us else ("2026-11-23", "+01:00")
@@ -83,7 +89,7 @@ def _job(rng: random.Random, n: int, tenant: str) -> list[dict[str, Any]]:
     end = start + travel + onsite
     job = {
         "id": job_id, "service_type": service, "summary": f"{service.replace('_', ' ')} on "
-        f"{make} {model}", "customer": customer, "po_number": f"PO-{4400 + n}" if n % 2 else None,
+        f"{make} {model}", "customer": customer, "po_number": _po(n, cust[0]),
         "site": {"id": f"S-{cust[0]}", "name": f"{cust[1]} plant", "address": address},
         "asset": {"type": kind, "make": make, "model": model,
                   "serial": f"SN{rng.randint(10**6, 10**7)}",

@@ -52,14 +52,17 @@ def test_shared_emergency_repair_is_priced_as_its_config_implies(shared_dir):
 
 def test_shared_preventive_maintenance_uses_the_german_demo_tenant(shared_dir):
     result = _build(read_example(shared_dir, "job-preventive-maintenance.json"))
-    # kompressor-service-de: technician 98.00/h; hours-only labor is billed at the normal rate
-    # 3.25 h x 98 = 318.50; parts 84.60 + 2 x 41.90 + 312.00 = 480.40; subtotal 798.90
-    # VAT 19 % per line: 60.515->60.52, 16.074->16.07, 15.922->15.92, 59.28 = 151.79
+    # kompressor-service-de, contract WV-2024-017 (maintenance, 10 % off parts, VAT per
+    # document): the planned visit's 3.25 h are covered (shown at 0, list 98.00/h);
+    # parts 84.60 x 0.9 = 76.14; 2 x (41.90 x 0.9 = 37.71) = 75.42; 312.00 x 0.9 = 280.80
+    # subtotal 432.36; VAT 19 % on the document: 82.1484 -> 82.15; total 514.51
     inv = result.invoice
     assert inv.currency == "EUR"
-    assert [str(x.tax.amount) for x in inv.lines] == ["60.52", "16.07", "15.92", "59.28"]
+    assert [str(x.amount.amount) for x in inv.lines] == ["0.00", "76.14", "75.42", "280.80"]
+    assert inv.lines[0].list_unit_price == Decimal("98") and inv.lines[0].coverage
     assert (inv.subtotal.amount, inv.tax_total.amount, inv.total.amount) == (
-        Decimal("798.90"), Decimal("151.79"), Decimal("950.69"))
+        Decimal("432.36"), Decimal("82.15"), Decimal("514.51"))
+    assert result.problems == ()
 
 
 def test_labor_crossing_five_pm_is_split_into_normal_and_overtime():

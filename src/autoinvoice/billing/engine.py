@@ -1,8 +1,14 @@
 """Job -> invoice. Pure: the rules and the clock's date come in, an ``Invoice`` and the list
-of problems that must hold it for review come out. Every rounding rule is in docs/billing.md.
+of problems that must hold it for review come out. Every rule and how it rounds is in
+docs/billing.md.
 
 Order of lines: labor (per technician, kind and rate window), minimum on-site top-up,
-call-out fee, mileage, parts.
+call-out fee, mileage, then the parts in the order the job lists them (a flat-rate service or a
+kit where the job lists it, a kit's components right after it).
+
+What a line costs is decided in this order, the first that applies winning: warranty at zero,
+contract coverage, flat-rate service inclusion, an agreed price on the job, the customer's
+price list, the pricebook (or cost plus markup for a part not in it).
 """
 
 from __future__ import annotations
@@ -12,12 +18,21 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from autoinvoice.billing.labor import Window, split_seconds
+from autoinvoice.billing.labor import Window, rounded_seconds, split_seconds
 from autoinvoice.billing.problems import Problem
-from autoinvoice.billing.rules import BillingRules
+from autoinvoice.billing.rules import (
+    BillingRules,
+    Contract,
+    ContractKind,
+    CustomerTerms,
+    PriceEntry,
+    PriceKind,
+    PriceList,
+)
+from autoinvoice.billing.tax import TaxPlan, plan_tax
 from autoinvoice.domain.invoice import Invoice, InvoiceFlag, InvoiceLine, LineKind
-from autoinvoice.domain.job import Job, LaborEntry, LaborKind
-from autoinvoice.domain.money import Money
+from autoinvoice.domain.job import Customer, Job, LaborEntry, LaborKind, PartUsage
+from autoinvoice.domain.money import Money, quantize
 
 HOURS = Decimal("0.01")
 QTY = Decimal("0.001")
@@ -28,6 +43,7 @@ UNIT_FACTORS: dict[tuple[str, str], Decimal] = {
     ("ml", "l"): Decimal("0.001"),
     ("qt", "l"): Decimal("0.946352946"),
 }
+ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,98 +57,190 @@ def plain(value: Decimal) -> Decimal:
     return value.quantize(Decimal(1)) if value == value.to_integral() else value.normalize()
 
 
+def percent(fraction: Decimal) -> str:
+    return f"{plain(fraction * 100)} %"
+
+
 def billable_hours(seconds: int) -> Decimal:
     """Worked seconds as hours, rounded half-up to 0.01 h (36 s)."""
     return (Decimal(seconds) / 3600).quantize(HOURS, rounding=ROUND_HALF_UP)
 
 
+@dataclass(frozen=True, slots=True)
+class _Pricing:
+    """Prices in the invoice's currency: the customer's price list first, the tenant's
+    prices converted at the configured rate otherwise (rounded to the minor unit)."""
+
+    currency: str
+    fx: Decimal | None  # units of ``currency`` per tenant unit; None: the tenant's currency
+    price_list: PriceList | None
+
+    def tenant_price(self, price: Decimal) -> Decimal:
+        return price if self.fx is None else quantize(price * self.fx, self.currency)
+
+    def _listed(self, price: Decimal) -> Decimal:
+        """A price from the customer's list: in the list's currency (the tenant's if unset)."""
+        in_list_currency = self.price_list is not None and self.price_list.currency == self.currency
+        return price if in_list_currency else self.tenant_price(price)
+
+    def grade_rate(self, rules: BillingRules, grade: str) -> Decimal | None:
+        if self.price_list is not None and grade in self.price_list.grade_rates:
+            return self._listed(self.price_list.grade_rates[grade])
+        rate = rules.grade_rates.get(grade)
+        return None if rate is None else self.tenant_price(rate)
+
+    def part_price(self, sku: str, entry: PriceEntry) -> tuple[Decimal, Decimal | None]:
+        """(price, list price when a discount made it differ)."""
+        if self.price_list is not None and sku in self.price_list.prices:
+            return self._listed(self.price_list.prices[sku]), None
+        base = self.tenant_price(entry.price)
+        discount = self.price_list.parts_discount if self.price_list else ZERO
+        if discount and entry.kind is PriceKind.PART:
+            return base * (1 - discount), base
+        return base, None
+
+
+@dataclass(frozen=True, slots=True)
+class _Coverage:
+    """What is billed at zero on this job, and the words that say why."""
+
+    labor: str | None = None  # on-site labor
+    travel: str | None = None  # travel time and mileage
+    callout: str | None = None
+    parts: str | None = None  # every part (warranty)
+    parts_discount: Decimal = ZERO
+    discount_reason: str | None = None
+
+
 class _Builder:
-    def __init__(self, job: Job, rules: BillingRules) -> None:
-        self.job, self.rules = job, rules
+    def __init__(self, job: Job, rules: BillingRules, pricing: _Pricing, tax: TaxPlan,
+                 coverage: _Coverage) -> None:
+        self.job, self.rules, self.pricing, self.tax = job, rules, pricing, tax
+        self.coverage = coverage
+        self.currency = pricing.currency
         self.lines: list[InvoiceLine] = []
         self.problems: list[Problem] = []
+        self.services = self._services()
 
     def line(self, kind: LineKind, description: str, qty: Decimal, unit: str,
-             unit_price: Decimal, *, taxable: bool, sku: str | None = None,
-             technician: str | None = None) -> None:
-        amount = Money(qty * unit_price, self.rules.currency)
-        rate = self.rules.tax.rate if taxable else Decimal(0)
+             unit_price: Decimal, *, sku: str | None = None, technician: str | None = None,
+             item_rate: Decimal | None = None, list_price: Decimal | None = None,
+             coverage: str | None = None, note: str | None = None) -> None:
+        """``coverage``: why the line is free (charged 0, ``unit_price`` kept as its list
+        price, so the client sees the value); ``note``: why a charged price is below
+        ``list_price`` (a discount)."""
+        if coverage is not None:
+            list_price, unit_price = unit_price, ZERO
+        amount = Money(qty * unit_price, self.currency)
+        rate, category = self.tax.for_line(kind, item_rate)
         self.lines.append(InvoiceLine(
             kind=kind, description=description, quantity=qty, unit=unit,
-            unit_price=plain(unit_price), amount=amount,
-            tax_rate=rate, tax=amount.times(rate), sku=sku, technician=technician))
+            unit_price=plain(unit_price), amount=amount, tax_rate=rate,
+            tax=amount.times(rate), sku=sku, technician=technician, tax_category=category,
+            list_unit_price=None if list_price is None else plain(list_price),
+            coverage=coverage or note))
 
     def problem(self, code: str, message: str) -> None:
         self.problems.append(Problem(code, message))
 
+    # -- flat-rate services --------------------------------------------------------------
+    def _services(self) -> list[tuple[str, PriceEntry]]:
+        return [(p.sku, entry) for p in self.job.parts
+                if (entry := self.rules.pricebook.get(p.sku)) and entry.kind is PriceKind.SERVICE]
+
+    def _service_covering(self, *, travel: bool = False, sku: str | None = None) -> str | None:
+        for service_sku, entry in self.services:
+            if ((sku is not None and sku in entry.includes)
+                    or (sku is None and (entry.includes_travel if travel
+                                         else entry.replaces_labor))):
+                return f"included in {entry.description or service_sku}"
+        return None
+
     # -- labor ---------------------------------------------------------------------------
     def _windows(self, entry: LaborEntry) -> list[tuple[Window, int]]:
+        r = self.rules
         if entry.start is None or entry.end is None:
             # Plain hours carry no time of day: billed at the normal rate (docs/billing.md).
             assert entry.hours is not None
-            return [(Window.NORMAL, int(entry.hours * 3600))]
-        r = self.rules
-        return list(split_seconds(entry.start, entry.end, r.day_start, r.day_end, r.timezone))
+            seconds = int(entry.hours * 3600)
+            return [(Window.NORMAL, rounded_seconds(seconds, r.time_increment_minutes,
+                                                    r.time_rounding))]
+        worked = int((entry.end - entry.start).total_seconds())
+        end = entry.start + timedelta(
+            seconds=rounded_seconds(worked, r.time_increment_minutes, r.time_rounding))
+        return list(split_seconds(entry.start, end, r.day_start, r.day_end, r.timezone,
+                                  r.holidays))
 
-    def _factor(self, window: Window) -> Decimal:
-        return {Window.NORMAL: Decimal(1), Window.OVERTIME: self.rules.overtime_factor,
-                Window.WEEKEND: self.rules.weekend_factor}[window]
+    def _factor(self, window: Window, travel: bool) -> Decimal:
+        if travel and not self.rules.travel_overtime:
+            return Decimal(1)
+        r = self.rules
+        return {Window.NORMAL: Decimal(1), Window.OVERTIME: r.overtime_factor,
+                Window.WEEKEND: r.weekend_factor, Window.HOLIDAY: r.holiday_rate_factor}[window]
 
     def labor(self) -> Decimal:
-        """Adds labor lines; returns billed on-site hours."""
+        """Adds labor lines; returns billed (not covered) on-site hours."""
         seconds: dict[tuple[str, LaborKind, Window], int] = defaultdict(int)
         for entry in self.job.labor:
+            if entry.kind is LaborKind.TRAVEL and not self.rules.travel_billed:
+                continue
             for window, secs in self._windows(entry):
                 seconds[(entry.technician, entry.kind, window)] += secs
-        onsite = Decimal(0)
+        onsite = ZERO
         for (tech_id, kind, window), secs in seconds.items():
             tech = self.job.technician(tech_id)
-            rate = self.rules.grade_rates.get(tech.grade) if tech else None
+            rate = self.pricing.grade_rate(self.rules, tech.grade) if tech else None
             if tech is None or rate is None:
                 grade = tech.grade if tech else "?"
                 self.problem("unknown_grade", f"no hourly rate for technician {tech_id} "
                              f"(grade {grade!r}); add it under [tenants.<t>.rates]")
                 continue
             hours = billable_hours(secs)
-            onsite += hours if kind is LaborKind.ONSITE else 0
-            self._labor_line(tech.name, tech.grade, kind, window, hours, rate, tech_id)
+            if self._labor_line(tech.name, tech.grade, kind, window, hours, rate, tech_id):
+                onsite += hours if kind is LaborKind.ONSITE else 0
         return onsite
 
     def _labor_line(self, name: str, grade: str, kind: LaborKind, window: Window,
-                    hours: Decimal, rate: Decimal, tech_id: str) -> None:
-        factor = self._factor(window)
+                    hours: Decimal, rate: Decimal, tech_id: str) -> bool:
+        """Adds one labor line; returns True when it is charged (not covered)."""
         travel = kind is LaborKind.TRAVEL
+        factor = self._factor(window, travel)
         price = rate * factor * (self.rules.travel_factor if travel else 1)
         what = "Travel" if travel else "On-site labor"
-        extra = "" if window is Window.NORMAL else f", {window} x{plain(factor)}"
+        extra = "" if factor == 1 else f", {window} x{plain(factor)}"
         if travel and self.rules.travel_factor != 1:
             extra += f", travel x{plain(self.rules.travel_factor)}"
-        tax = self.rules.tax
+        coverage = (self.coverage.travel or self._service_covering(travel=True) if travel
+                    else self.coverage.labor or self._service_covering())
         self.line(LineKind.TRAVEL if travel else LineKind.LABOR,
                   f"{what} - {name} ({grade}{extra})", hours, "h", price,
-                  taxable=tax.travel_taxable if travel else tax.labor_taxable,
-                  technician=tech_id)
+                  technician=tech_id, coverage=coverage)
+        return coverage is None
 
     def minimum_onsite(self, onsite: Decimal) -> None:
         minimum = self.rules.minimum_onsite_hours
+        if (onsite >= minimum or not self.job.labor or self.coverage.labor
+                or self._service_covering()):
+            return
+        if not any(e.kind is LaborKind.ONSITE for e in self.job.labor):
+            return  # travel only (a wasted trip) is billed as travel, not topped up
         lead = self._lead_rate()
-        if onsite >= minimum or lead is None or not self.job.labor:
+        if lead is None:
             return
         self.line(LineKind.LABOR, f"Minimum on-site charge: top-up from {onsite} h to "
-                  f"{plain(minimum)} h", minimum - onsite, "h", lead,
-                  taxable=self.rules.tax.labor_taxable)
+                  f"{plain(minimum)} h", minimum - onsite, "h", lead)
 
     def _lead_rate(self) -> Decimal | None:
         tech = self.job.technician(self.job.completed_by or "") or (
             self.job.technicians[0] if self.job.technicians else None)
-        return self.rules.grade_rates.get(tech.grade) if tech else None
+        return self.pricing.grade_rate(self.rules, tech.grade) if tech else None
 
-    # -- fees, mileage, parts ----------------------------------------------------------
+    # -- fees, mileage ---------------------------------------------------------------------
     def callout(self) -> None:
         fee = self.rules.emergency_callout_fee
         if fee and self.job.service_type in self.rules.emergency_service_types:
-            self.line(LineKind.FEE, "Emergency call-out fee", Decimal(1), "ea", fee,
-                      taxable=self.rules.tax.fees_taxable)
+            self.line(LineKind.FEE, "Emergency call-out fee", Decimal(1), "ea",
+                      self.pricing.tenant_price(fee), coverage=self.coverage.callout)
 
     def mileage(self) -> None:
         m, price = self.job.mileage, self.rules.mileage_price
@@ -143,22 +251,65 @@ class _Builder:
         if m.unit != unit:
             factor = KM_PER_MI if (m.unit, unit) == ("mi", "km") else 1 / KM_PER_MI
             distance = (distance * factor).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-        self.line(LineKind.MILEAGE, f"Mileage ({plain(m.distance)} {m.unit})",
-                  distance, unit, price, taxable=self.rules.tax.fees_taxable)
+        self.line(LineKind.MILEAGE, f"Mileage ({plain(m.distance)} {m.unit})", distance, unit,
+                  self.pricing.tenant_price(price),
+                  coverage=self.coverage.travel or self._service_covering(travel=True))
 
+    # -- parts, services, kits -------------------------------------------------------------
     def parts(self) -> None:
         for part in self.job.parts:
             entry = self.rules.pricebook.get(part.sku)
             if entry is None:
-                self.problem("unknown_sku", f"part {part.sku} ({part.description}) is not in "
-                             "the pricebook; priced at 0 until reviewed")
-                self.line(LineKind.PART, part.description or part.sku, part.quantity,
-                          part.unit, Decimal(0), taxable=self.rules.tax.parts_taxable,
-                          sku=part.sku)
-                continue
-            qty = self._convert(part.quantity, part.unit, entry.unit, part.sku)
-            self.line(LineKind.PART, entry.description or part.description, qty, entry.unit,
-                      entry.price, taxable=self.rules.tax.parts_taxable, sku=part.sku)
+                self._noncatalogue(part)
+            elif entry.kind is PriceKind.KIT:
+                self._kit(part, entry)
+            else:
+                self._catalogue(part, entry)
+
+    def _catalogue(self, part: PartUsage, entry: PriceEntry) -> None:
+        qty = self._convert(part.quantity, part.unit, entry.unit, part.sku)
+        kind = LineKind.SERVICE if entry.kind is PriceKind.SERVICE else LineKind.PART
+        description = entry.description or part.description
+        if part.unit_price is not None:  # agreed for this job: beats every list
+            self.line(kind, description, qty, entry.unit, part.unit_price, sku=part.sku,
+                      item_rate=entry.tax_rate)
+            return
+        price, list_price = self.pricing.part_price(part.sku, entry)
+        coverage = self.coverage.parts or (
+            None if kind is LineKind.SERVICE else self._service_covering(sku=part.sku))
+        note = None
+        if coverage is None and kind is LineKind.PART and self.coverage.parts_discount:
+            list_price = list_price or price
+            price, note = price * (1 - self.coverage.parts_discount), self.coverage.discount_reason
+        self.line(kind, description, qty, entry.unit, price, sku=part.sku,
+                  item_rate=entry.tax_rate, list_price=list_price, coverage=coverage, note=note)
+
+    def _kit(self, part: PartUsage, kit: PriceEntry) -> None:
+        """The kit at its own price, then each component at zero showing its list price."""
+        self._catalogue(part, kit)
+        for sku, per_kit in kit.components:
+            component = self.rules.pricebook[sku]
+            self.line(LineKind.PART, component.description or sku, per_kit * part.quantity,
+                      component.unit, self.pricing.tenant_price(component.price), sku=sku,
+                      item_rate=kit.tax_rate, coverage=f"part of kit {part.sku}")
+
+    def _noncatalogue(self, part: PartUsage) -> None:
+        """Not in the pricebook: an agreed price, or our cost plus the tenant's markup; with
+        neither, shown at 0 and held (never guessed)."""
+        description = part.description or part.sku
+        markup = self.rules.noncatalogue_markup
+        if part.unit_price is not None:
+            price = part.unit_price
+        elif part.unit_cost is not None and markup is not None:
+            cost = quantize(part.unit_cost * (1 + markup), self.rules.currency)
+            price, description = self.pricing.tenant_price(cost), f"{description} (non-catalogue)"
+        else:
+            self.problem("unknown_sku", f"part {part.sku} ({part.description}) is not in "
+                         "the pricebook and has no agreed price or cost; priced at 0 until "
+                         "reviewed")
+            price = ZERO
+        self.line(LineKind.PART, description, part.quantity, part.unit, price, sku=part.sku,
+                  coverage=self.coverage.parts)
 
     def _convert(self, qty: Decimal, unit: str, priced_in: str, sku: str) -> Decimal:
         if unit == priced_in:
@@ -171,19 +322,154 @@ class _Builder:
         return (qty * factor).quantize(QTY, rounding=ROUND_HALF_UP)
 
 
+# -- deciding the context: customer, contract, currency -----------------------------------
+
+
+def _job_day(job: Job, rules: BillingRules) -> date:
+    return job.completed_at.astimezone(rules.timezone or job.completed_at.tzinfo).date()
+
+
+def _contract(job: Job, rules: BillingRules, day: date, problems: list[Problem]
+              ) -> Contract | None:
+    """The job's contract when it applies; otherwise None and, when the job names one that
+    does not apply, a problem (the client expects coverage: never bill it silently)."""
+    if not job.contract_id:
+        return None
+    contract = rules.contracts.get(job.contract_id)
+    if contract is None:
+        problems.append(Problem("unknown_contract", f"job names contract {job.contract_id}, "
+                                "which is not in the configuration"))
+    elif contract.customer != job.customer.id:
+        problems.append(Problem("contract_customer_mismatch", f"contract {contract.id} "
+                                f"belongs to {contract.customer}, not {job.customer.id}"))
+    elif not contract.active_on(day):
+        problems.append(Problem("contract_not_active", f"contract {contract.id} runs "
+                                f"{contract.start} to {contract.end}; the job was done on {day}"))
+    else:
+        return contract
+    return None
+
+
+def _coverage(job: Job, contract: Contract | None) -> _Coverage:
+    if contract is None:
+        return _Coverage()
+    if contract.kind is ContractKind.WARRANTY:
+        if contract.bill_to:  # billed to the manufacturer at normal prices
+            return _Coverage()
+        why = f"warranty ({contract.id})"
+        return _Coverage(labor=why, travel=why, callout=why, parts=why)
+    why = f"covered by contract {contract.id}"
+    planned = job.service_type in contract.covered_service_types
+    return _Coverage(
+        labor=why if planned else None,
+        travel=why if planned and contract.covers_travel else None,
+        callout=f"waived under contract {contract.id}" if contract.waive_callout else None,
+        parts_discount=contract.parts_discount,
+        discount_reason=(f"contract {contract.id}: {percent(contract.parts_discount)} off"
+                         if contract.parts_discount else None))
+
+
+def _bill_to(job: Job, rules: BillingRules, contract: Contract | None) -> Customer:
+    """The party invoiced: the job's customer, or a warranty's manufacturer."""
+    if contract is None or not contract.bill_to:
+        return job.customer
+    who = rules.customers[contract.bill_to]
+    assert who.name and who.email and who.address  # checked when the config is loaded
+    return Customer(id=who.id, name=who.name, email=who.email, billing_address=who.address,
+                    vat_id=who.vat_id)
+
+
+def _pricing(rules: BillingRules, terms: CustomerTerms | None, problems: list[Problem]
+             ) -> _Pricing:
+    price_list = rules.price_lists.get(terms.price_list) if terms and terms.price_list else None
+    currency = (terms.currency if terms and terms.currency else None) or (
+        price_list.currency if price_list and price_list.currency else None) or rules.currency
+    if currency == rules.currency:
+        return _Pricing(currency, None, price_list)
+    fx = rules.fx_rates.get(currency)
+    if fx is None:
+        problems.append(Problem("no_exchange_rate", f"the customer is billed in {currency} but "
+                                f"[tenants.<t>.fx] has no rate for it; built in "
+                                f"{rules.currency} until reviewed"))
+        return _Pricing(rules.currency, None, None)
+    return _Pricing(currency, fx, price_list)
+
+
+def _limit_problems(invoice: Invoice, job: Job, terms: CustomerTerms | None,
+                    contract: Contract | None, pricing: _Pricing) -> list[Problem]:
+    """Not-to-exceed amounts (the job's, the customer's, the contract's): the smallest binds."""
+    limits = [(what, limit) for what, limit in (
+        ("the job's not-to-exceed", job.not_to_exceed),
+        ("the customer's not-to-exceed", terms.not_to_exceed if terms else None),
+        (f"contract {contract.id}'s not-to-exceed" if contract else "",
+         contract.not_to_exceed if contract else None)) if limit is not None]
+    if not limits:
+        return []
+    what, limit = min(limits, key=lambda x: x[1])
+    cap = Money(pricing.tenant_price(limit), invoice.currency)
+    if invoice.total.amount <= cap.amount:
+        return []
+    return [Problem("not_to_exceed", f"the total {invoice.total} exceeds {what} of {cap}")]
+
+
+def _customer_problems(job: Job, rules: BillingRules, terms: CustomerTerms | None
+                       ) -> list[Problem]:
+    problems = []
+    if terms is None and rules.require_known_customers:
+        problems.append(Problem("customer_unmapped", f"customer {job.customer.id} "
+                                f"({job.customer.name}) is not under [tenants.<t>.customers]"))
+    if terms is not None and terms.po_required and not job.po_number:
+        problems.append(Problem("po_required", f"{job.customer.name} requires a purchase order "
+                                "number and the job has none"))
+    return problems
+
+
 def build_invoice(job: Job, rules: BillingRules, *, tenant: str, revision: int,
                   issue_date: date, flags: frozenset[InvoiceFlag] = frozenset()) -> BuildResult:
-    builder = _Builder(job, rules)
+    problems: list[Problem] = []
+    day = _job_day(job, rules)
+    contract = _contract(job, rules, day, problems)
+    customer = _bill_to(job, rules, contract)
+    terms = rules.customers.get(customer.id)
+    problems += _customer_problems(job, rules, rules.customers.get(job.customer.id))
+    pricing = _pricing(rules, terms, problems)
+    # Tax follows where the work was done, even when someone else pays (a manufacturer).
+    site = job.site.address if job.site else job.customer.billing_address
+    tax = plan_tax(rules.tax, rules.seller, customer, terms, site, day)
+    problems += tax.problems
+    builder = _Builder(job, rules, pricing, tax, _coverage(job, contract))
     onsite = builder.labor()
     builder.minimum_onsite(onsite)
     builder.callout()
     builder.mileage()
     builder.parts()
+    notes = tax.notes + _contract_notes(job, contract)
     invoice = Invoice(
-        tenant=tenant, job_id=job.id, revision=revision, currency=rules.currency,
-        seller=rules.seller, customer=job.customer, job=job, lines=tuple(builder.lines),
+        tenant=tenant, job_id=job.id, revision=revision, currency=pricing.currency,
+        seller=rules.seller, customer=customer, job=job, lines=tuple(builder.lines),
         issue_date=issue_date, due_date=issue_date + timedelta(days=rules.payment_terms_days),
-        payment_terms_days=rules.payment_terms_days, flags=flags)
-    if invoice.total.amount <= 0:
-        builder.problem("non_positive_total", f"the invoice total is {invoice.total}")
-    return BuildResult(invoice, tuple(builder.problems))
+        payment_terms_days=rules.payment_terms_days, flags=flags, notes=notes,
+        tax_rounding=rules.tax.rounding, supply_date=day,
+        exemption_reasons=tax.exemption_reasons)
+    problems += builder.problems
+    problems += _limit_problems(invoice, job, terms, contract, pricing)
+    if _not_positive(invoice):
+        problems.append(Problem("non_positive_total", f"the invoice total is {invoice.total}"))
+    return BuildResult(invoice, tuple(problems))
+
+
+def _not_positive(invoice: Invoice) -> bool:
+    """A zero total is fine when every line is covered on purpose (warranty, contract)."""
+    if invoice.total.amount < 0:
+        return True
+    return invoice.total.amount == 0 and not all(line.coverage for line in invoice.lines)
+
+
+def _contract_notes(job: Job, contract: Contract | None) -> tuple[str, ...]:
+    if contract is None:
+        return ()
+    if contract.kind is ContractKind.WARRANTY and contract.bill_to:
+        site = job.site.name if job.site else job.customer.billing_address.city
+        return (f"Warranty claim under {contract.id}: work for {job.customer.name}, {site}",)
+    kind = "Warranty" if contract.kind is ContractKind.WARRANTY else "Maintenance contract"
+    return (f"{kind} {contract.id}",)
