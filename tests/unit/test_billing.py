@@ -59,7 +59,8 @@ def test_shared_preventive_maintenance_uses_the_german_demo_tenant(shared_dir):
     inv = result.invoice
     assert inv.currency == "EUR"
     assert [str(x.amount.amount) for x in inv.lines] == ["0.00", "76.14", "75.42", "280.80"]
-    assert inv.lines[0].list_unit_price == Decimal("98") and inv.lines[0].coverage
+    assert inv.lines[0].list_unit_price == Decimal("98")
+    assert inv.lines[0].coverage
     assert (inv.subtotal.amount, inv.tax_total.amount, inv.total.amount) == (
         Decimal("432.36"), Decimal("82.15"), Decimal("514.51"))
     assert result.problems == ()

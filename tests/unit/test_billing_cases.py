@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the tenant configuration below is TOML, kept as users write it)
 """Realistic compressor-service jobs, priced by hand: every rule of docs/billing.md at least
 once. Each test writes the arithmetic in a comment; the engine must agree to the cent."""
 
@@ -212,7 +213,8 @@ def test_overtime_split_at_five_pm_after_rounding_up_to_fifteen_minutes() -> Non
     # 15:30-17:00 = 1.50 h x 140 = 210.00; 17:00-18:15 = 1.25 h x (140 x 1.5 = 210) = 262.50
     assert rows(r) == [("1.50", "140", "210.00", "0.00"), ("1.25", "210", "262.50", "0.00")]
     assert "overtime x1.5" in r.invoice.lines[1].description
-    assert totals(r) == ("472.50", "0.00", "472.50") and codes(r) == []
+    assert totals(r) == ("472.50", "0.00", "472.50")
+    assert codes(r) == []
 
 
 def test_weekend_emergency_call_out_with_minimum_on_site_top_up() -> None:
@@ -253,7 +255,8 @@ def test_planned_maintenance_under_contract_covers_labor_travel_and_discounts_pa
         Decimal(70), Decimal(140), Decimal(1), Decimal(50), Decimal(200)]
     assert lines[0].coverage == "covered by contract PM-1"
     assert lines[3].coverage == "contract PM-1: 10 % off"
-    assert totals(r) == ("270.00", "22.95", "292.95") and codes(r) == []
+    assert totals(r) == ("270.00", "22.95", "292.95")
+    assert codes(r) == []
 
 
 def test_emergency_under_contract_waives_call_out_but_bills_labor() -> None:
@@ -273,7 +276,8 @@ def test_warranty_repair_is_shown_at_zero_and_not_held() -> None:
                        ("1", "0", "0.00", "0.00")]
     assert [x.list_unit_price for x in r.invoice.lines] == [Decimal(100), Decimal(200),
                                                             Decimal(220)]
-    assert totals(r) == ("0.00", "0.00", "0.00") and codes(r) == []
+    assert totals(r) == ("0.00", "0.00", "0.00")
+    assert codes(r) == []
 
 
 def test_warranty_billed_to_the_manufacturer_at_normal_prices() -> None:
@@ -319,7 +323,8 @@ def test_expired_exemption_certificate_is_held_and_taxed() -> None:
 def test_valid_exemption_certificate_exempts_every_line() -> None:
     r = job(customer={"id": "C-EXOK", "tax_exempt_certificate": "EX-2"},
             parts=[part("FILTER-A")])
-    assert totals(r) == ("50.00", "0.00", "50.00") and codes(r) == []
+    assert totals(r) == ("50.00", "0.00", "50.00")
+    assert codes(r) == []
     assert r.invoice.lines[0].tax_category is TaxCategory.EXEMPT
     assert "EX-2" in dict(r.invoice.exemption_reasons)[TaxCategory.EXEMPT]
 
@@ -361,7 +366,8 @@ def test_customer_price_list_and_not_to_exceed() -> None:
     # tax 8.5 %: 3.825 -> 3.83 + 32.30 = 36.13; total 981.13 (under the 1000.00 limit)
     assert rows(r) == [("4.00", "130", "520.00", "0.00"), ("1", "45", "45.00", "3.83"),
                        ("2", "190", "380.00", "32.30")]
-    assert totals(r) == ("945.00", "36.13", "981.13") and codes(r) == []
+    assert totals(r) == ("945.00", "36.13", "981.13")
+    assert codes(r) == []
     over = job(parts=[part("FILTER-A"), part("SEP-1", 3)], **work)
     # 520 + 45 + 570 = 1135.00 + tax 3.83 + 48.45 = 1187.28 > 1000.00
     assert codes(over) == ["not_to_exceed"]
@@ -408,7 +414,8 @@ def test_eu_cross_border_b2b_is_reverse_charged_with_the_legal_note() -> None:
             labor=[{"technician": "T1", "kind": "onsite", "hours": "2.0"}],
             parts=[part("6.3465.0", 2)])
     # 2.00 h x 98 = 196.00; 2 x 41.90 = 83.80; reverse charge: no VAT
-    assert totals(r) == ("279.80", "0.00", "279.80") and codes(r) == []
+    assert totals(r) == ("279.80", "0.00", "279.80")
+    assert codes(r) == []
     assert {x.tax_category for x in r.invoice.lines} == {TaxCategory.REVERSE_CHARGE}
     assert any("Article 196" in note for note in r.invoice.notes)
 

@@ -374,7 +374,10 @@ def _bill_to(job: Job, rules: BillingRules, contract: Contract | None) -> Custom
     if contract is None or not contract.bill_to:
         return job.customer
     who = rules.customers[contract.bill_to]
-    assert who.name and who.email and who.address  # checked when the config is loaded
+    # name, e-mail and address were checked when the config was loaded
+    assert who.name is not None
+    assert who.email is not None
+    assert who.address is not None
     return Customer(id=who.id, name=who.name, email=who.email, billing_address=who.address,
                     vat_id=who.vat_id)
 

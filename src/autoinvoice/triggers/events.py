@@ -175,7 +175,8 @@ class JobIn(_M):
             parts=tuple(d.PartUsage(**p.model_dump()) for p in self.parts),
             mileage=d.Mileage(self.mileage.distance, self.mileage.unit) if self.mileage else None,
             po_number=self.po_number or None, contract_id=self.contract_id,
-            not_to_exceed=self.not_to_exceed, completed_by=self.completed_by, notes=self.notes, signature=signature,
+            not_to_exceed=self.not_to_exceed, completed_by=self.completed_by, notes=self.notes,
+            signature=signature,
         )
 
 
