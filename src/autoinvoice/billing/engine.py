@@ -398,7 +398,7 @@ def _pricing(rules: BillingRules, terms: CustomerTerms | None, problems: list[Pr
     return _Pricing(currency, fx, price_list)
 
 
-def _limit_problems(invoice: Invoice, job: Job, terms: CustomerTerms | None,
+def _limit_problems(total: Money, job: Job, terms: CustomerTerms | None,
                     contract: Contract | None, pricing: _Pricing) -> list[Problem]:
     """Not-to-exceed amounts (the job's, the customer's, the contract's): the smallest binds."""
     limits = [(what, limit) for what, limit in (
@@ -409,10 +409,10 @@ def _limit_problems(invoice: Invoice, job: Job, terms: CustomerTerms | None,
     if not limits:
         return []
     what, limit = min(limits, key=lambda x: x[1])
-    cap = Money(pricing.tenant_price(limit), invoice.currency)
-    if invoice.total.amount <= cap.amount:
+    cap = Money(pricing.tenant_price(limit), total.currency)
+    if total.amount <= cap.amount:
         return []
-    return [Problem("not_to_exceed", f"the total {invoice.total} exceeds {what} of {cap}")]
+    return [Problem("not_to_exceed", f"the total {total} exceeds {what} of {cap}")]
 
 
 def _customer_problems(job: Job, rules: BillingRules, terms: CustomerTerms | None
@@ -454,18 +454,19 @@ def build_invoice(job: Job, rules: BillingRules, *, tenant: str, revision: int,
         payment_terms_days=rules.payment_terms_days, flags=flags, notes=notes,
         tax_rounding=rules.tax.rounding, supply_date=day,
         exemption_reasons=tax.exemption_reasons)
+    total = invoice.total  # derived from the lines on every read: read once
     problems += builder.problems
-    problems += _limit_problems(invoice, job, terms, contract, pricing)
-    if _not_positive(invoice):
-        problems.append(Problem("non_positive_total", f"the invoice total is {invoice.total}"))
+    problems += _limit_problems(total, job, terms, contract, pricing)
+    if _not_positive(total, invoice):
+        problems.append(Problem("non_positive_total", f"the invoice total is {total}"))
     return BuildResult(invoice, tuple(problems))
 
 
-def _not_positive(invoice: Invoice) -> bool:
+def _not_positive(total: Money, invoice: Invoice) -> bool:
     """A zero total is fine when every line is covered on purpose (warranty, contract)."""
-    if invoice.total.amount < 0:
+    if total.amount < 0:
         return True
-    return invoice.total.amount == 0 and not all(line.coverage for line in invoice.lines)
+    return total.amount == 0 and not all(line.coverage for line in invoice.lines)
 
 
 def _contract_notes(job: Job, contract: Contract | None) -> tuple[str, ...]:

@@ -39,9 +39,21 @@ def exponent(currency: str) -> int:
     raise CurrencyError(f"unknown currency {currency!r}")
 
 
+_QUANTA: dict[str, Decimal] = {}
+
+
+def _quantum(currency: str) -> Decimal:
+    """The minor unit of ``currency`` as a Decimal exponent (0.01 for USD), cached: this is on
+    every line of every invoice."""
+    quantum = _QUANTA.get(currency)
+    if quantum is None:
+        quantum = _QUANTA[currency] = Decimal(1).scaleb(-exponent(currency))
+    return quantum
+
+
 def quantize(amount: Decimal, currency: str) -> Decimal:
     """``amount`` rounded half-up to the minor unit of ``currency``."""
-    return amount.quantize(Decimal(1).scaleb(-exponent(currency)), rounding=ROUNDING)
+    return amount.quantize(_quantum(currency), rounding=ROUNDING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +118,10 @@ class Money:
 
 
 def money_sum(items: list[Money] | tuple[Money, ...], currency: str) -> Money:
-    total = Money.zero(currency)
+    """The exact sum (every item is already in minor units, so no rounding happens)."""
+    total = Decimal(0)
     for item in items:
-        total = total + item
-    return total
+        if item.currency != currency:
+            raise CurrencyError(f"cannot combine {currency} and {item.currency}")
+        total += item.amount
+    return Money(total, currency)
