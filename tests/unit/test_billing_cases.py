@@ -89,6 +89,8 @@ price_list = "brewery"
 not_to_exceed = "1000.00"
 [tenants.prairie.customers.C-EUR]
 currency = "EUR"
+[tenants.prairie.customers.C-CHF]
+currency = "CHF"
 [tenants.prairie.customers.MFR]
 name = "Compressor Maker Inc."
 email = "warranty@maker.example"
@@ -393,6 +395,17 @@ def test_customer_currency_converts_at_the_configured_rate() -> None:
     # EUR at 0.92 per USD: rate 100 -> 92.00, 2.00 h = 184.00; filter 50 -> 46.00, tax 3.91
     assert r.invoice.currency == "EUR"
     assert totals(r) == ("230.00", "3.91", "233.91")
+
+
+def test_currency_without_an_exchange_rate_is_held_and_built_in_the_tenant_currency() -> None:
+    r = job(customer={"id": "C-CHF"}, parts=[part("FILTER-A")])
+    assert codes(r) == ["no_exchange_rate"]
+    assert r.invoice.currency == "USD"
+
+
+def test_zero_total_that_is_not_covered_on_purpose_is_held() -> None:
+    r = job(parts=[part("FILTER-A", 1, unit_price="0")])
+    assert codes(r) == ["non_positive_total"]
 
 
 def test_contract_outside_its_dates_or_unknown_is_held() -> None:
