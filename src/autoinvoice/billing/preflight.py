@@ -27,10 +27,8 @@ from decimal import Decimal
 from enum import StrEnum
 from string import Formatter
 
-from stdnum.eu import vat as eu_vat
-from stdnum.gb import vat as gb_vat
-from stdnum.util import clean
-
+from autoinvoice.billing.vatid import EU_MEMBER_STATES, is_valid_vat_id
+from autoinvoice.billing.vatid import country as _country
 from autoinvoice.domain.invoice import DocumentKind, Invoice, InvoiceLine, TaxCategory, TaxRounding
 from autoinvoice.domain.money import KNOWN_CURRENCIES, Money, money_sum
 
@@ -52,13 +50,7 @@ class Finding:
 
 Check = Callable[[Invoice], tuple[Finding, ...]]
 
-# The same facts as billing/tax.py, which this module may not import.
-EU_MEMBER_STATES: frozenset[str] = frozenset({
-    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU",
-    "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"})
 _VAT_AREA = EU_MEMBER_STATES | {"GB"}
-_COUNTRY_ALIASES = {"EL": "GR", "UK": "GB"}
-_VAT_PREFIXES = {"GR": "EL"}
 
 AE = TaxCategory.REVERSE_CHARGE
 #: Categories that carry no tax, so the document must say why (BR-E-10, BR-AE-10, BR-IC-10,
@@ -276,20 +268,8 @@ def _breakdown_total(invoice: Invoice) -> tuple[Finding, ...]:
 
 # ---- seller and buyer -------------------------------------------------------------------------
 
-def _country(code: str) -> str:
-    code = code.strip().upper()
-    return _COUNTRY_ALIASES.get(code, code)
 
 
-def is_valid_vat_id(vat_id: str, country: str) -> bool:
-    """Syntax and check digits for EU ids (with the member state's own prefix) and UK ids;
-    elsewhere there is nothing to check against, so the id is taken as given."""
-    if country in EU_MEMBER_STATES:
-        compact = clean(vat_id, " -./").upper()
-        return compact.startswith(_VAT_PREFIXES.get(country, country)) and eu_vat.is_valid(compact)
-    if country == "GB":
-        return gb_vat.is_valid(vat_id)
-    return True
 
 
 def _seller(invoice: Invoice) -> tuple[Finding, ...]:

@@ -27,10 +27,6 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from stdnum.eu import vat as eu_vat
-from stdnum.gb import vat as gb_vat
-from stdnum.util import clean
-
 from autoinvoice.billing.problems import Problem
 from autoinvoice.billing.rules import (
     CustomerTerms,
@@ -40,15 +36,10 @@ from autoinvoice.billing.rules import (
     TaxRegime,
     TaxRules,
 )
+from autoinvoice.billing.vatid import EU_MEMBER_STATES, is_valid_vat_id
+from autoinvoice.billing.vatid import country as _country
 from autoinvoice.domain.invoice import LineKind, Seller, TaxCategory
 from autoinvoice.domain.job import Address, Customer
-
-#: ISO 3166 codes of the 27 EU member states (Greece as GR; its VAT ids start with EL).
-EU_MEMBER_STATES: frozenset[str] = frozenset({
-    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU",
-    "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"})
-_COUNTRY_ALIASES = {"EL": "GR", "UK": "GB"}  # VAT-style codes someone may type as a country
-_VAT_PREFIXES = {"GR": "EL"}  # otherwise a VAT id starts with the ISO code
 
 EXEMPT_FROM_VAT = "Exempt from VAT"
 _ZERO = Decimal(0)
@@ -229,17 +220,5 @@ def _invalid_vat_id(vat_id: str, country: str, home: str) -> Problem:
                    f"VAT id; {home} VAT charged until reviewed")
 
 
-def is_valid_vat_id(vat_id: str, country: str) -> bool:
-    """Syntax and check digits for EU and UK ids (an EU id must carry its country's prefix);
-    elsewhere there is nothing to check against, so the id is taken as given."""
-    if country in EU_MEMBER_STATES:
-        compact = clean(vat_id, " -./").upper()  # eu_vat.compact raises on an unknown prefix
-        return compact.startswith(_VAT_PREFIXES.get(country, country)) and eu_vat.is_valid(compact)
-    if country == "GB":
-        return gb_vat.is_valid(vat_id)
-    return True
 
 
-def _country(code: str) -> str:
-    code = code.strip().upper()
-    return _COUNTRY_ALIASES.get(code, code)
