@@ -41,14 +41,13 @@ def _window_of(moment: datetime, day_start: time, day_end: time,
     return Window.NORMAL if day_start <= moment.time() < day_end else Window.OVERTIME
 
 
-def _next_cut(moment: datetime, day_start: time, day_end: time) -> datetime:
-    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-    cuts = [
-        day.replace(hour=day_start.hour, minute=day_start.minute),
-        day.replace(hour=day_end.hour, minute=day_end.minute),
-        day + timedelta(days=1),
-    ]
-    return min(c for c in cuts if c > moment)
+def _next_cut(moment: datetime, edges: tuple[time, ...]) -> datetime:
+    """The next wall-clock edge after ``moment`` (naive): a window edge, else midnight."""
+    now, day = moment.time(), moment.date()
+    for edge in edges:
+        if now < edge:
+            return datetime.combine(day, edge)
+    return datetime.combine(day + timedelta(days=1), time(0))
 
 
 def split_seconds(
@@ -57,14 +56,29 @@ def split_seconds(
 ) -> Iterator[tuple[Window, int]]:
     """(window, seconds) for each stretch of [start, end)."""
     tz = zone or start.tzinfo
+    edges = tuple(sorted((day_start, day_end)))
     moment, stop = start.astimezone(tz), end.astimezone(tz)
-    while moment < stop:
+    if moment.utcoffset() == stop.utcoffset():
+        # No clock change inside (an entry is at most a day): wall-clock arithmetic is exact.
+        yield from _split_wall_clock(moment.replace(tzinfo=None), stop.replace(tzinfo=None),
+                                     edges, day_start, day_end, holidays)
+        return
+    at, stop_at = moment.timestamp(), stop.timestamp()
+    while at < stop_at:
         # Wall-clock cut points; compare in UTC so a DST change cannot loop.
-        cut = min(_next_cut(moment.replace(tzinfo=None), day_start, day_end).replace(
-            tzinfo=tz), stop, key=lambda x: x.timestamp())
-        if cut.timestamp() <= moment.timestamp():
-            cut = stop
-        seconds = int(cut.timestamp() - moment.timestamp())
+        cut = _next_cut(moment.replace(tzinfo=None), edges).replace(tzinfo=tz)
+        cut_at = cut.timestamp()
+        if cut_at > stop_at or cut_at <= at:
+            cut, cut_at = stop, stop_at
+        seconds = int(cut_at - at)
         if seconds:
             yield _window_of(moment, day_start, day_end, holidays), seconds
+        moment, at = cut, cut_at
+
+
+def _split_wall_clock(moment: datetime, stop: datetime, edges: tuple[time, ...], day_start: time,
+                      day_end: time, holidays: Collection[date]) -> Iterator[tuple[Window, int]]:
+    while moment < stop:
+        cut = min(_next_cut(moment, edges), stop)
+        yield _window_of(moment, day_start, day_end, holidays), int((cut - moment).total_seconds())
         moment = cut
