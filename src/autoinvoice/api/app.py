@@ -98,6 +98,6 @@ def create_app(app: App) -> FastAPI:
             rows = views.find_job(session, job_id, tenant)
             if not rows:
                 raise HTTPException(404, f"no invoice for job {job_id!r}")
-            return views.detail(session, rows[0])
+            return views.job_detail(session, rows[0])
 
     return api

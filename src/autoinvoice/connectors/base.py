@@ -10,6 +10,12 @@ Idempotency: the pipeline hands every mutating call an ``IdempotencyKeys`` deriv
 or a lost response sends the same key and the platform replays instead of creating twice.
 Platforms without keys rely on ``find_by_reference``, which the pipeline calls before any
 retried create.
+
+Corrections: a sent invoice is never edited. ``credit_invoice`` issues a credit note for its
+full amount (our credit note document carries its own number from the credit-note series);
+an invoice created but not yet delivered is cancelled with ``void_invoice``. Both are safe to
+repeat: a credit note already issued for the same document is found and returned, and voiding
+an invoice that is already void (or a deleted draft) is not an error.
 """
 
 from __future__ import annotations
@@ -34,8 +40,13 @@ class IdempotencyKeys:
     base: str
 
     @classmethod
-    def derive(cls, tenant: str, job_id: str, revision: int) -> IdempotencyKeys:
-        digest = hashlib.sha256(f"{tenant}\x1f{job_id}\x1f{revision}".encode()).hexdigest()
+    def derive(cls, tenant: str, job_id: str, revision: int, kind: str = "invoice"
+               ) -> IdempotencyKeys:
+        """Keys of one document: an invoice revision, or the credit note that credits it."""
+        seed = f"{tenant}\x1f{job_id}\x1f{revision}"
+        if kind != "invoice":  # invoices keep the keys they always had
+            seed += f"\x1f{kind}"
+        digest = hashlib.sha256(seed.encode()).hexdigest()
         return cls(f"ai-{digest[:32]}")
 
     def for_step(self, step: str) -> str:
@@ -52,6 +63,16 @@ class RemoteInvoice:
     id: str
     total: Money
     status: str
+    number: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteCreditNote:
+    """A credit note as the platform issued it; ``number`` is the platform's own, if any."""
+
+    id: str
+    total: Money
     number: str | None = None
     url: str | None = None
 
@@ -91,6 +112,21 @@ class Connector(Protocol):
 
     def find_by_reference(self, invoice: Invoice) -> RemoteInvoice | None:
         """The invoice we created earlier for this job and revision, if the platform has it."""
+        ...
+
+    def void_invoice(self, remote_id: str, keys: IdempotencyKeys) -> str:
+        """Cancel an invoice that was created but must not be delivered (a draft is deleted
+        where the platform deletes drafts, a finalized one voided). Returns what was done:
+        ``"voided"``, ``"deleted"`` or ``"already_void"``. Raises ``PermanentError`` when the
+        invoice can no longer be voided (it was paid): it must be credited instead."""
+        ...
+
+    def credit_invoice(self, remote_id: str, credit: Invoice, keys: IdempotencyKeys
+                       ) -> RemoteCreditNote:
+        """Issue a credit note for the full amount of the delivered invoice ``remote_id``.
+        ``credit`` is our credit note (kind CREDIT_NOTE, its own number, ``corrects`` = the
+        credited invoice's number, the credited lines). A credit note already issued for this
+        document is found and returned instead of a second one."""
         ...
 
 

@@ -10,7 +10,11 @@
   ``find_by_reference`` searches by our reference (job id) and revision.
 - Rate limit: none of its own; 429 with ``Retry-After`` only when a fault is injected.
 - Delivery: ``delivers_itself = False``: ``send_invoice`` only issues the invoice on the platform,
-  the pipeline e-mails our own PDF afterwards.
+  the pipeline e-mails our own PDF afterwards (credit notes alike).
+- Corrections: ``void_invoice`` is ``POST /invoices/{id}/void`` (draft, or issued without
+  payments); ``credit_invoice`` is ``POST /credit_notes`` with our credit note's number and
+  lines, after ``GET /credit_notes?invoice_id=&number=`` found none (so a retry past the key's
+  life cannot issue a second one).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import httpx
 from autoinvoice.connectors.base import (
     ConnectorSettings,
     IdempotencyKeys,
+    RemoteCreditNote,
     RemoteCustomer,
     RemoteInvoice,
     RemoteStatus,
@@ -112,6 +117,26 @@ class SandboxConnector:
         live = [item for item in found if item.get("status") != "void"]
         return _remote_invoice((live or found)[0]) if found else None
 
+    def void_invoice(self, remote_id: str, keys: IdempotencyKeys) -> str:
+        status = _text(self._get(f"/invoices/{remote_id}"), "status")
+        if status == "void":
+            return "already_void"
+        if status not in ("draft", "issued"):
+            raise PermanentError(f"invoice {remote_id} is {status} and cannot be voided; credit "
+                                 "it instead", platform=PLATFORM, code="invalid_state")
+        self._post(f"/invoices/{remote_id}/void", {}, keys.for_step("void"))
+        return "voided"
+
+    def credit_invoice(self, remote_id: str, credit: Invoice, keys: IdempotencyKeys
+                       ) -> RemoteCreditNote:
+        query = {"invoice_id": remote_id, "number": credit.number or ""}
+        found = _items(self._get("/credit_notes", query))
+        note = found[0] if found else self._post(
+            "/credit_notes", _credit_note_payload(remote_id, credit),
+            keys.for_step("credit-note"))
+        return RemoteCreditNote(id=_text(note, "id"), total=_money(note, "total"),
+                                number=_text(note, "number"))
+
     def _get(self, path: str, params: Mapping[str, str] | None = None) -> Json:
         return _json(self._http.request("GET", path, params=params))
 
@@ -154,6 +179,13 @@ def _invoice_payload(invoice: Invoice, customer: RemoteCustomer) -> Json:
         "po_number": invoice.po_number,
         "lines": [_line_payload(line) for line in invoice.lines],
     }
+
+
+def _credit_note_payload(remote_id: str, credit: Invoice) -> Json:
+    return {"invoice_id": remote_id, "number": credit.number,
+            "issue_date": credit.issue_date.isoformat(),
+            "reason": f"credits invoice {credit.corrects}" if credit.corrects else None,
+            "lines": [_line_payload(line) for line in credit.lines]}
 
 
 def _json(response: httpx.Response) -> Json:

@@ -97,13 +97,18 @@ _POLICY = _Policy()
 
 def invoice_message_id(invoice: Invoice, sender: str) -> str:
     """``<autoinvoice.{job}.r{revision}.{hash}@{sender domain}>``; the same for every resend."""
-    key = f"{invoice.tenant}\x1f{invoice.job_id}\x1f{invoice.revision}".encode()
-    digest = hashlib.sha256(key).hexdigest()[:20]
+    key = f"{invoice.tenant}\x1f{invoice.job_id}\x1f{invoice.revision}"
+    kind = ".cn" if invoice.is_credit_note else ""  # a credit note is its own message
+    digest = hashlib.sha256((key + kind).encode()).hexdigest()[:20]
     job = re.sub(r"[^A-Za-z0-9_-]+", "_", invoice.job_id)[:40] or "job"
     domain = sender.rpartition("@")[2].strip().lower()
     if not re.fullmatch(r"[a-z0-9.-]+", domain) or ".." in domain:
         domain = "autoinvoice.invalid"
-    return f"<autoinvoice.{job}.r{invoice.revision}.{digest}@{domain}>"
+    return f"<autoinvoice.{job}.r{invoice.revision}{kind}.{digest}@{domain}>"
+
+
+def _document(invoice: Invoice) -> str:
+    return "credit note" if invoice.is_credit_note else "invoice"
 
 
 def _address(name: str, email: str, role: str) -> Address:
@@ -130,7 +135,8 @@ def build_invoice_message(invoice: Invoice, pdf: bytes, *, sender: str,
     message["To"] = _address(invoice.customer.name, invoice.customer.email, "customer")
     if seller.email and seller.email.strip().lower() != sender.strip().lower():
         message["Reply-To"] = _address(seller.legal_name, seller.email, "seller")
-    message["Subject"] = f"Invoice {invoice.number} from {seller.legal_name} — {invoice.job_id}"
+    message["Subject"] = (f"{_document(invoice).capitalize()} {invoice.number} from "
+                          f"{seller.legal_name} — {invoice.job_id}")
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = invoice_message_id(invoice, sender)
     message["X-Autoinvoice-Job"] = invoice.job_id
@@ -156,6 +162,10 @@ def _facts(invoice: Invoice, pay_url: str | None) -> list[tuple[str, str]]:
         facts.append(("Site", place))
     if invoice.po_number:
         facts.append(("PO number", invoice.po_number))
+    if invoice.is_credit_note:
+        facts.append(("Credits invoice", invoice.corrects or "-"))
+        facts.append(("Amount credited", f"{fmt.money(invoice.total)} ({invoice.currency})"))
+        return facts
     facts.append(("Amount due", f"{fmt.money(invoice.total)} ({invoice.currency})"))
     facts.append(("Due date", fmt.date(invoice.due_date)))
     if pay_url:
@@ -165,8 +175,10 @@ def _facts(invoice: Invoice, pay_url: str | None) -> list[tuple[str, str]]:
 
 def _intro(invoice: Invoice) -> str:
     fmt, job = Formats.for_invoice(invoice), invoice.job
-    return (f"please find attached invoice {invoice.number} for service job {job.id} "
-            f"({humanize(job.service_type)}), completed {fmt.moment(job.completed_at)}.")
+    credits = f", which credits invoice {invoice.corrects} in full," if invoice.corrects else ""
+    return (f"please find attached {_document(invoice)} {invoice.number}{credits} for service "
+            f"job {job.id} ({humanize(job.service_type)}), completed "
+            f"{fmt.moment(job.completed_at)}.")
 
 
 def _summary(invoice: Invoice) -> list[tuple[str, str]]:
@@ -197,8 +209,9 @@ def _text_body(invoice: Invoice, pay_url: str | None) -> str:
     out += [f"  - {what}: {amount}" for what, amount in summary[:-3]]
     out += [f"  {what}: {amount}" for what, amount in summary[-3:]]
     contact = invoice.seller.email or "this address"
-    out += ["", f"The itemized invoice is attached as {_filename(invoice.number or '')}.",
-            f"Questions about this invoice? Reply to this e-mail or write to {contact}.", "",
+    what = _document(invoice)
+    out += ["", f"The itemized {what} is attached as {_filename(invoice.number or '')}.",
+            f"Questions about this {what}? Reply to this e-mail or write to {contact}.", "",
             "Kind regards,", *_signature_lines(invoice)]
     return "\n".join(out) + "\n"
 
@@ -226,7 +239,8 @@ def _html_body(invoice: Invoice, pay_url: str | None) -> str:
         f'<table style="border-collapse:collapse">{facts}</table>{button}'
         f'<h3 style="font-size:15px">Summary</h3>'
         f'<table style="border-collapse:collapse;min-width:60%">{rows}</table>'
-        f"<p>The itemized invoice is attached as {e(_filename(invoice.number or ''))}.</p>"
+        f"<p>The itemized {_document(invoice)} is attached as "
+        f"{e(_filename(invoice.number or ''))}.</p>"
         f"<p>Kind regards,<br>{sign}</p></body></html>\n"
     )
 

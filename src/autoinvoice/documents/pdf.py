@@ -6,6 +6,8 @@ DejaVu Sans (bundled in ``fonts/``, Bitstream Vera licence) so umlauts, "ß" and
 the PDF core fonts cannot. Labels are English; numbers, dates and the currency symbol follow
 the seller's country (``Formats``, from ``documents.formats``). The output is deterministic:
 the creation date is the issue date, so the same invoice always gives the same bytes.
+A credit note (``Invoice.kind`` CREDIT_NOTE) is the same document titled "Credit note",
+naming the invoice it credits instead of a due date and payment terms.
 
 Speed: fonts are prepared once per process (``documents.fonts``), and text is placed with
 ``FPDF.text`` and measured from the font's width table (``cell`` and ``get_string_width``
@@ -65,7 +67,8 @@ class _Renderer(Canvas):
     def __init__(self, invoice: Invoice, pay_url: str | None, logo_png: bytes | None,
                  full_fonts: bool) -> None:
         self.inv, self.pay_url, self.logo = invoice, pay_url, logo_png
-        self.label = f"invoice for job {invoice.job_id}"
+        self.doc = "Credit note" if invoice.is_credit_note else "Invoice"
+        self.label = f"{self.doc.lower()} for job {invoice.job_id}"
         self.fmt = Formats.for_invoice(invoice)
         letter = self.fmt.country in ("US", "CA")
         self.pdf = Document(unit="mm", format="letter" if letter else "A4")
@@ -91,7 +94,7 @@ class _Renderer(Canvas):
     def render(self) -> Document:
         inv, pdf = self.inv, self.pdf
         pdf.set_creation_date(datetime.combine(inv.issue_date, time(0), tzinfo=UTC))
-        pdf.set_title(f"Invoice {inv.number or 'draft'}")
+        pdf.set_title(f"{self.doc} {inv.number or 'draft'}")
         pdf.set_author(inv.seller.legal_name)
         pdf.set_subject(f"Service job {inv.job_id}")
         pdf.set_creator("autoinvoice")
@@ -112,7 +115,7 @@ class _Renderer(Canvas):
         if self.pdf.page_no() == 1:
             return
         self.text(self.x0, self.TOP + 3, self.inv.seller.legal_name, 9, True)
-        self.text(self.x1, self.TOP + 3, f"Invoice {self.inv.number or 'draft'} (continued)",
+        self.text(self.x1, self.TOP + 3, f"{self.doc} {self.inv.number or 'draft'} (continued)",
                   9, False, MUTED, "R")
         self.rule(self.TOP + 5.5)
         self.y = self.TOP + 9
@@ -126,7 +129,7 @@ class _Renderer(Canvas):
         parts = [seller.legal_name]
         if seller.tax_id:
             parts.append(f"{fmt.tax_id_label()} {seller.tax_id}")
-        parts.append(f"Invoice {self.inv.number or 'draft'}")
+        parts.append(f"{self.doc} {self.inv.number or 'draft'}")
         self.text(self.x0, y, " · ".join(parts), 7, False, MUTED)
         self.font(7, False, MUTED)
         self.pdf.set_xy(self.x1 - 40, y - 2.6)
@@ -145,10 +148,13 @@ class _Renderer(Canvas):
             details.append(seller.email)
         left = self.lines(self.x0, left + 0.6, details, 8.5, False, MUTED)
 
-        right = self.lines(self.x1, self.y, ["INVOICE"], 22, True, ACCENT, "R") + 1.5
+        right = self.lines(self.x1, self.y, [self.doc.upper()], 22, True, ACCENT, "R") + 1.5
         terms = f"Net {inv.payment_terms_days} days" if inv.payment_terms_days else "Due on receipt"
-        meta = [("Invoice no.", inv.number or "Draft"), ("Issue date", fmt.date(inv.issue_date)),
-                ("Due date", fmt.date(inv.due_date)), ("Terms", terms)]
+        meta = [(f"{self.doc} no.", inv.number or "Draft"),
+                ("Issue date", fmt.date(inv.issue_date)), ("Due date", fmt.date(inv.due_date)),
+                ("Terms", terms)]
+        if inv.is_credit_note:
+            meta[2:] = [("Credits invoice", inv.corrects or "-")]
         if inv.po_number:
             meta.append(("PO number", inv.po_number))
         meta.append(("Job", inv.job_id))
@@ -297,11 +303,17 @@ class _Renderer(Canvas):
         self.rule(y + 0.8, label_x, self.x1, ACCENT, 0.5)
         self.text(label_x, y + 6.8, f"Total {inv.currency}", 11, True, ACCENT)
         self.text(self.x1, y + 6.8, fmt.money(inv.total), 12, True, ACCENT, "R")
-        self.text(self.x1, y + 11, f"Due {fmt.date(inv.due_date)}", 8, False, MUTED, "R")
+        if not inv.is_credit_note:
+            self.text(self.x1, y + 11, f"Due {fmt.date(inv.due_date)}", 8, False, MUTED, "R")
         self.y = top + height
 
     def payment(self) -> None:
         inv, fmt = self.inv, self.fmt
+        if inv.is_credit_note:
+            self.ensure(4.2 + self.lead(9) + 5)
+            self.y = self.lines(self.x0, self.caption(self.x0, self.y, "Credit"),
+                                [f"Credits invoice {inv.corrects or '-'} in full."], 9) + 5
+            return
         width = self.x1 - self.x0
         days = inv.payment_terms_days
         terms = (f"Payment terms: net {days} days. Please pay by {fmt.date(inv.due_date)}"

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from autoinvoice.billing.engine import build_invoice
 from autoinvoice.bootstrap import App
 from autoinvoice.domain.invoice import InvoiceFlag
+from autoinvoice.pipeline.holds import hold
 from autoinvoice.pipeline.intake import schedule
 from autoinvoice.pipeline.states import DocState
 from autoinvoice.store import repo
@@ -48,15 +49,12 @@ def build_step(app: App, session: Session, row: InvoiceRow, now: datetime) -> st
                            revision=row.revision, issue_date=now.astimezone(tz).date(),
                            flags=flags)
     repo.store_invoice(session, row, result.invoice)
+    row.source_event_id = completion.event_id
     repo.record(session, row, now, "built", to_state=DocState.READY,
                 total=str(result.invoice.total), lines=len(result.invoice.lines),
-                flags=sorted(flags))
+                flags=sorted(flags), event_id=completion.event_id)
     if result.problems:
-        first = result.problems[0]
-        row.hold_code, row.hold_message = first.code, "; ".join(p.message for p in result.problems)
-        repo.record(session, row, now, "held", to_state=DocState.ON_HOLD,
-                    reasons=[{"code": p.code, "message": p.message} for p in result.problems])
-        row.next_attempt_at = None
+        hold(session, row, now, [(p.code, p.message) for p in result.problems])
         return None
     row.next_attempt_at = now
     return DocState.READY

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
 
@@ -24,8 +26,49 @@ class PayState(StrEnum):
     REFUNDED = "refunded"
 
 
-#: States the worker advances when their ``next_attempt_at`` is due.
+class Kind(StrEnum):
+    """What a row of ``invoices`` is: an invoice revision, or the credit note of one."""
+
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"
+
+
+class Correction(StrEnum):
+    """A correction waiting on a row for the worker."""
+
+    REVISE = "revise"  # the job changed: void or credit this revision, then build the next
+    VOID = "void"  # rejected in review: void it (on the platform too), build nothing
+
+
+#: States the worker advances when their ``next_attempt_at`` is due. A held or failed row is
+#: due only when a correction was requested for it (otherwise it has no ``next_attempt_at``).
 WORKABLE = (DocState.PENDING_TRIGGERS, DocState.READY, DocState.CREATED, DocState.SENT)
+CLAIMABLE = (*WORKABLE, DocState.ON_HOLD, DocState.FAILED)
+#: A claimed row is the claiming worker's for this long; a crashed worker's rows come back.
+LEASE = timedelta(minutes=5)
+
+#: The worker's task for a row with a pending correction, and for a credit note's states.
+REVISE = "revise"
+CREDIT_READY = "credit_note:ready"
+CREDIT_CREATED = "credit_note:created"
+
+
+def task_of(state: str, kind: str, correction: str | None) -> str:
+    """What the worker does next with a claimed row."""
+    if correction:
+        return REVISE
+    if kind == Kind.CREDIT_NOTE:
+        return f"{Kind.CREDIT_NOTE}:{state}"
+    return state
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """A step's outcome that continues with another row (leased to this worker), e.g. the
+    revision that replaces a voided one, or the credit note of a sent one."""
+
+    row_id: int
+    task: str
 
 
 def pay_state_for(paid_minor: int, total_minor: int) -> PayState:

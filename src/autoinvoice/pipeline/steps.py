@@ -17,7 +17,8 @@ from autoinvoice.documents.email import SmtpSettings, deliver_invoice
 from autoinvoice.documents.pdf import render_invoice_pdf
 from autoinvoice.domain.invoice import Invoice
 from autoinvoice.domain.money import Money
-from autoinvoice.pipeline.states import DocState, pay_state_for
+from autoinvoice.pipeline.holds import hold
+from autoinvoice.pipeline.states import LEASE, REVISE, DocState, pay_state_for
 from autoinvoice.store import repo
 from autoinvoice.store.models import InvoiceRow, PaymentRow
 
@@ -84,19 +85,18 @@ def _record_created(app: App, row_id: int, invoice: Invoice, remote: RemoteInvoi
         row.attempts, row.last_error = 0, None
         repo.record(session, row, now, "created_on_platform", to_state=DocState.CREATED,
                     remote_id=remote.id, remote_total=str(remote.total))
+        if row.correction:  # the job changed while it was being created
+            row.next_attempt_at = now + LEASE
+            return REVISE
         if remote.total != invoice.total:
-            row.hold_code = "total_mismatch"
-            row.hold_message = (f"the platform computed {remote.total}, we computed "
-                                f"{invoice.total}; not sent")
-            repo.record(session, row, now, "held", to_state=DocState.ON_HOLD,
-                        reasons=[{"code": row.hold_code, "message": row.hold_message}])
-            row.next_attempt_at = None
+            hold(session, row, now, [("total_mismatch", f"the platform computed {remote.total}, "
+                                      f"we computed {invoice.total}; not sent")])
             return None
         row.next_attempt_at = now
         return DocState.CREATED
 
 
-def send_step(app: App, row_id: int) -> None:  # sent: the next step is due later
+def send_step(app: App, row_id: int) -> str | None:  # sent: the next step is due later
     with app.sessions() as session:
         row = session.get_one(InvoiceRow, row_id)
         invoice, keys = repo.load_invoice(row), IdempotencyKeys(row.idempotency_base or "")
@@ -107,13 +107,11 @@ def send_step(app: App, row_id: int) -> None:  # sent: the next step is due late
     if not platform_done:
         remote = connector.send_invoice(remote, keys)
         if connector.delivers_itself:  # one transaction records both
-            _record_sent(app, row_id, "platform", remote=remote)
-            return
+            return _record_sent(app, row_id, Delivery("platform"), remote=remote)
         _record_platform_sent(app, row_id, remote)
     if connector.delivers_itself:
-        _record_sent(app, row_id, "platform")
-    else:
-        _deliver_by_email(app, row_id, invoice, remote.url)
+        return _record_sent(app, row_id, Delivery("platform"))
+    return _record_sent(app, row_id, email_document(app, invoice, remote.url))
 
 
 def _record_platform_sent(app: App, row_id: int, remote: RemoteInvoice) -> None:
@@ -128,39 +126,57 @@ def _mark_platform_sent(session: Session, row: InvoiceRow, remote: RemoteInvoice
     repo.record(session, row, now, "sent_on_platform", remote_number=remote.number)
 
 
-def _deliver_by_email(app: App, row_id: int, invoice: Invoice, pay_url: str | None) -> None:
-    tenant = app.config.tenant(invoice.tenant)
-    pdf = render_invoice_pdf(invoice, pay_url=pay_url)
-    path = app.documents_dir(invoice.tenant) / f"{invoice.number}.pdf"
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How a document reached the client: by the platform, or our PDF by e-mail."""
+
+    via: str
+    message_id: str | None = None
+    pdf_path: Path | None = None
+    pdf_sha256: str | None = None
+
+
+def email_document(app: App, document: Invoice, pay_url: str | None) -> Delivery:
+    """Our PDF of an invoice or credit note, kept in the documents folder and e-mailed."""
+    tenant = app.config.tenant(document.tenant)
+    pdf = render_invoice_pdf(document, pay_url=pay_url)
+    path = app.documents_dir(document.tenant) / f"{document.number}.pdf"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pdf)
-    smtp = app.smtp(invoice.tenant)
+    smtp = app.smtp(document.tenant)
     settings = SmtpSettings(
         host=smtp.host, port=smtp.port,
         username=smtp.username.reveal() if smtp.username else None,
         password=smtp.password.reveal() if smtp.password else None,
         starttls=smtp.starttls, ssl=smtp.ssl, timeout=float(smtp.timeout_seconds))
-    receipt = deliver_invoice(settings, invoice, sender=tenant.email or "invoices@localhost",
+    receipt = deliver_invoice(settings, document, sender=tenant.email or "invoices@localhost",
                               pay_url=pay_url, pdf=pdf)
-    _record_sent(app, row_id, "email", message_id=receipt.message_id, pdf_path=path,
-                 pdf_sha256=hashlib.sha256(pdf).hexdigest())
+    return Delivery("email", receipt.message_id, path, hashlib.sha256(pdf).hexdigest())
 
 
-def _record_sent(app: App, row_id: int, via: str, *, message_id: str | None = None,
-                 pdf_path: Path | None = None, pdf_sha256: str | None = None,
-                 remote: RemoteInvoice | None = None) -> None:
+def mark_delivered(session: Session, row: InvoiceRow, delivery: Delivery, now: datetime
+                   ) -> None:
+    row.delivered_via, row.message_id, row.sent_at = delivery.via, delivery.message_id, now
+    row.pdf_path = str(delivery.pdf_path) if delivery.pdf_path else None
+    row.attempts, row.last_error = 0, None
+    repo.record(session, row, now, "delivered", to_state=DocState.SENT, via=delivery.via,
+                message_id=delivery.message_id, pdf_sha256=delivery.pdf_sha256)
+
+
+def _record_sent(app: App, row_id: int, delivery: Delivery, *,
+                 remote: RemoteInvoice | None = None) -> str | None:
     now = app.clock()
     with app.sessions.begin() as session:
         row = session.get_one(InvoiceRow, row_id)
         if remote is not None:
             _mark_platform_sent(session, row, remote, now)
-        row.delivered_via, row.message_id, row.sent_at = via, message_id, now
-        row.pdf_path = str(pdf_path) if pdf_path else None
-        row.attempts, row.last_error = 0, None
-        repo.record(session, row, now, "delivered", to_state=DocState.SENT, via=via,
-                    message_id=message_id, pdf_sha256=pdf_sha256)
+        mark_delivered(session, row, delivery, now)
         row.payment_checked_at = now
+        if row.correction:  # the job changed while it was being sent: credit it now
+            row.next_attempt_at = now + LEASE
+            return REVISE
         row.next_attempt_at = now + _poll_interval(app)
+        return None
 
 
 def _poll_interval(app: App) -> timedelta:
@@ -199,4 +215,6 @@ def apply_payment(app: App, row_id: int, amount_paid: Money, paid_at: datetime |
                         previous=before)
         done = row.pay_state in ("paid", "overpaid", "refunded")
         row.next_attempt_at = None if done else now + _poll_interval(app)
+        if row.correction and row.doc_state == DocState.SENT:  # a change came in meanwhile
+            row.next_attempt_at = now
         return changed

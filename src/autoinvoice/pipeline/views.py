@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from autoinvoice.domain.money import Money
+from autoinvoice.pipeline.holds import reasons_of
 from autoinvoice.store import repo
 from autoinvoice.store.models import InvoiceRow, PaymentRow
 
@@ -28,7 +29,8 @@ def _iso(value: datetime | None) -> str | None:
 def summary(row: InvoiceRow) -> dict[str, Any]:
     return {
         "tenant": row.tenant, "job_id": row.job_id, "revision": row.revision,
-        "number": row.number, "customer": row.customer_name, "currency": row.currency,
+        "kind": row.kind, "number": row.number, "customer": row.customer_name,
+        "currency": row.currency,
         "total": _money(row.total_minor, row.currency), "state": row.doc_state,
         "payment_state": row.pay_state, "platform": row.platform, "remote_id": row.remote_id,
         "flags": list(row.flags or []), "hold": row.hold_code, "last_error": row.last_error,
@@ -48,7 +50,12 @@ def detail(session: Session, row: InvoiceRow) -> dict[str, Any]:
                    "total": _money(row.remote_total_minor, cur)},
         "delivery": {"via": row.delivered_via, "message_id": row.message_id,
                      "pdf": row.pdf_path, "sent_at": _iso(row.sent_at)},
-        "hold": {"code": row.hold_code, "message": row.hold_message} if row.hold_code else None,
+        "hold": {"code": row.hold_code, "message": row.hold_message, "reasons": reasons_of(row),
+                 "since": _iso(row.held_at)} if row.hold_code else None,
+        "correction": {"pending": row.correction, "reason": row.correction_reason}
+        if row.correction else None,
+        "credits_invoice": _credited_number(row),
+        "source_event_id": row.source_event_id,
         "attempts": row.attempts, "next_attempt_at": _iso(row.next_attempt_at),
         "lines": [
             {"no": ln.line_no, "kind": ln.kind, "description": ln.description, "sku": ln.sku,
@@ -71,18 +78,34 @@ def detail(session: Session, row: InvoiceRow) -> dict[str, Any]:
     }
 
 
-def list_rows(session: Session, tenant: str | None = None, state: str | None = None
-              ) -> Sequence[InvoiceRow]:
+def _credited_number(row: InvoiceRow) -> str | None:
+    if row.kind != "credit_note" or row.invoice_json is None:
+        return None
+    return repo.load_invoice(row).corrects
+
+
+def job_detail(session: Session, latest: InvoiceRow) -> dict[str, Any]:
+    """The newest revision in full, and every document of the job (each invoice revision and
+    credit note, oldest first) under ``documents``."""
+    documents = repo.job_documents(session, latest.tenant, latest.job_id)
+    return {**detail(session, latest), "documents": [detail(session, d) for d in documents]}
+
+
+def list_rows(session: Session, tenant: str | None = None, state: str | None = None,
+              kind: str | None = None) -> Sequence[InvoiceRow]:
     query = select(InvoiceRow).order_by(InvoiceRow.id)
     if tenant:
         query = query.where(InvoiceRow.tenant == tenant)
     if state:
         query = query.where(InvoiceRow.doc_state == state)
+    if kind:
+        query = query.where(InvoiceRow.kind == kind)
     return session.scalars(query).all()
 
 
 def find_job(session: Session, job_id: str, tenant: str | None = None) -> list[InvoiceRow]:
-    query = select(InvoiceRow).where(InvoiceRow.job_id == job_id)
+    """The job's invoice revisions, newest first (its credit notes are in ``job_detail``)."""
+    query = select(InvoiceRow).where(InvoiceRow.job_id == job_id, InvoiceRow.kind == "invoice")
     if tenant:
         query = query.where(InvoiceRow.tenant == tenant)
     return list(session.scalars(query.order_by(InvoiceRow.revision.desc())))

@@ -10,20 +10,34 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeAlias
 
 from autoinvoice.bootstrap import App
 from autoinvoice.connectors.errors import ConnectorError, RateLimited, TransientError
 from autoinvoice.documents.email import DeliveryError
-from autoinvoice.pipeline import steps
+from autoinvoice.pipeline import credit, steps
 from autoinvoice.pipeline.build import build_step
-from autoinvoice.pipeline.states import WORKABLE, DocState
+from autoinvoice.pipeline.revise import revise_step
+from autoinvoice.pipeline.states import (
+    CLAIMABLE,
+    CREDIT_CREATED,
+    CREDIT_READY,
+    LEASE,
+    REVISE,
+    DocState,
+    Handoff,
+    task_of,
+)
 from autoinvoice.store import repo
 from autoinvoice.store.models import InvoiceRow
 
 log = logging.getLogger("autoinvoice.worker")
-#: A step advances one row; it returns the state to run next at once, or None to stop.
-Step = Callable[[App, int], "str | None"]
-LEASE = timedelta(minutes=5)
+#: What a step returns: the task to run next on the same row at once, another row to go on
+#: with (``Handoff``), or None to stop.
+Next: TypeAlias = "str | Handoff | None"
+#: A step advances one row by one task (an invoice's state, a credit note's, or a correction).
+Step = Callable[[App, int], Next]
+__all__ = ["LEASE", "Worker"]
 
 
 @dataclass
@@ -70,31 +84,51 @@ class Worker:
 
     def _claim(self, cutoff: datetime, limit: int) -> list[tuple[int, str]]:
         with self.app.sessions.begin() as session:
-            return repo.claim_due(session, WORKABLE, cutoff, self.app.clock() + LEASE, limit)
+            claimed = repo.claim_due(session, CLAIMABLE, cutoff, self.app.clock() + LEASE,
+                                     limit)
+        return [(row_id, task_of(state, kind, correction))
+                for row_id, state, kind, correction in claimed]
 
     def advance(self, row_id: int, state: str | None) -> None:
-        """Run steps for one claimed row while each leaves it due at once (or one fails)."""
-        while state is not None:
-            step = self._step_for(state)
+        """Run tasks for one claimed row while each leaves it due at once (or one fails);
+        a ``Handoff`` goes on with the row it names (a new revision, a credit note)."""
+        task: Next = state
+        while task is not None:
+            if isinstance(task, Handoff):
+                row_id, task = task.row_id, task.task
+            step = self._step_for(task)
             if step is None:
+                self._rest(row_id)
                 return
-            state = self._attempt(row_id, state, step)
+            task = self._attempt(row_id, task, step)
 
-    def _step_for(self, state: str) -> Step | None:
+    def _step_for(self, task: str) -> Step | None:
         return {
             DocState.PENDING_TRIGGERS: self._build,
             DocState.READY: steps.create_step,
             DocState.CREATED: steps.send_step,
             DocState.SENT: steps.poll_payment_step,
-        }.get(DocState(state))
+            REVISE: revise_step,
+            CREDIT_READY: credit.create_step,
+            CREDIT_CREATED: credit.deliver_step,
+        }.get(task)
+
+    def _rest(self, row_id: int) -> None:
+        """A claimed row with nothing to do (held or failed, its correction already done)."""
+        with self.app.sessions.begin() as session:
+            row = session.get_one(InvoiceRow, row_id)
+            if row.doc_state not in (DocState.PENDING_TRIGGERS, DocState.READY,
+                                     DocState.CREATED, DocState.SENT):
+                row.next_attempt_at = None
 
     @staticmethod
     def _build(app: App, row_id: int) -> str | None:
         now = app.clock()
         with app.sessions.begin() as session:
-            return build_step(app, session, session.get_one(InvoiceRow, row_id), now)
+            row = session.get_one(InvoiceRow, row_id, with_for_update=True)
+            return build_step(app, session, row, now)
 
-    def _attempt(self, row_id: int, state: str, step: Step) -> str | None:
+    def _attempt(self, row_id: int, state: str, step: Step) -> Next:
         """The step's outcome (the state to run next, now), or None when it failed."""
         try:
             following = step(self.app, row_id)

@@ -63,13 +63,27 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (idempotent)."""
+def migrate(engine: Engine, target: str = "head") -> None:
+    """Bring the schema to the newest Alembic revision (idempotent).
+
+    On SQLite, foreign keys are off while migrating: a batch migration rebuilds a table (copy,
+    drop, rename), and dropping ``invoices`` with them on would cascade to its lines. The
+    pragma only takes effect outside a transaction, so it is set on the raw connection first.
+    """
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        if sqlite and raw is not None:
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, target)
+        finally:
+            if sqlite and raw is not None:
+                raw.execute("PRAGMA foreign_keys=ON")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -50,9 +50,13 @@ class EventRow(Base):
 
 
 class InvoiceRow(Base):
+    """One document of a job: an invoice revision, or the credit note (``kind``
+    ``credit_note``, same ``revision``, ``corrects_id`` = the credited invoice row) that
+    cancels a sent one. Both go through the worker alike."""
+
     __tablename__ = "invoices"
     __table_args__ = (
-        UniqueConstraint("tenant", "job_id", "revision"),
+        UniqueConstraint("tenant", "job_id", "kind", "revision", name="uq_invoices_document"),
         Index("ix_invoices_due", "doc_state", "next_attempt_at"),
         Index("ix_invoices_remote", "platform", "remote_id"),
     )
@@ -61,6 +65,13 @@ class InvoiceRow(Base):
     tenant: Mapped[str] = mapped_column(String(100))
     job_id: Mapped[str] = mapped_column(String(200))
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    kind: Mapped[str] = mapped_column(String(20), default="invoice", server_default="invoice")
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    #: the completion event this revision was built from
+    source_event_id: Mapped[str | None] = mapped_column(String(200))
+    #: a correction waiting for the worker: "revise" (the job changed) or "void" (rejected)
+    correction: Mapped[str | None] = mapped_column(String(20))
+    correction_reason: Mapped[str | None] = mapped_column(Text)
     doc_state: Mapped[str] = mapped_column(String(30))
     pay_state: Mapped[str] = mapped_column(String(30), default="unpaid")
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -91,6 +102,9 @@ class InvoiceRow(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hold_code: Mapped[str | None] = mapped_column(String(50))
     hold_message: Mapped[str | None] = mapped_column(Text)
+    #: every reason it is held: [{"code": …, "message": …}]
+    hold_reasons: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    held_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)

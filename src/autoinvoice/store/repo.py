@@ -37,17 +37,33 @@ def job_events(session: Session, tenant: str, job_id: str) -> Sequence[EventRow]
         .order_by(EventRow.occurred_at, EventRow.id)).all()
 
 
-def latest_invoice(session: Session, tenant: str, job_id: str) -> InvoiceRow | None:
-    return session.scalar(
+def latest_invoice(session: Session, tenant: str, job_id: str, *, lock: bool = False
+                   ) -> InvoiceRow | None:
+    """The newest invoice revision of a job (credit notes aside); ``lock`` takes its row lock
+    (PostgreSQL), so intake and a worker's build do not interleave on it."""
+    query = (select(InvoiceRow).where(InvoiceRow.tenant == tenant, InvoiceRow.job_id == job_id,
+                                      InvoiceRow.kind == "invoice")
+             .order_by(InvoiceRow.revision.desc()).limit(1))
+    return session.scalar(query.with_for_update() if lock else query)
+
+
+def credit_note_of(session: Session, invoice_id: int) -> InvoiceRow | None:
+    return session.scalar(select(InvoiceRow).where(InvoiceRow.corrects_id == invoice_id,
+                                                   InvoiceRow.kind == "credit_note"))
+
+
+def job_documents(session: Session, tenant: str, job_id: str) -> Sequence[InvoiceRow]:
+    """Every invoice revision and credit note of a job, oldest first."""
+    return session.scalars(
         select(InvoiceRow).where(InvoiceRow.tenant == tenant, InvoiceRow.job_id == job_id)
-        .order_by(InvoiceRow.revision.desc()).limit(1))
+        .order_by(InvoiceRow.revision, InvoiceRow.kind.desc())).all()
 
 
 def invoice_by_remote(session: Session, tenant: str, platform: str, remote_id: str
                       ) -> InvoiceRow | None:
     return session.scalar(select(InvoiceRow).where(
         InvoiceRow.tenant == tenant, InvoiceRow.platform == platform,
-        InvoiceRow.remote_id == remote_id))
+        InvoiceRow.remote_id == remote_id, InvoiceRow.kind == "invoice"))
 
 
 def record(session: Session, row: InvoiceRow, now: datetime, action: str, *,
@@ -147,12 +163,13 @@ def remember_customer(session: Session, tenant: str, platform: str, customer_id:
 
 
 def claim_due(session: Session, states: Sequence[str], due_by: datetime,
-              lease_until: datetime, limit: int) -> list[tuple[int, str]]:
-    """(id, document state) of rows due by ``due_by``, leased to this worker:
-    ``next_attempt_at`` moves to the lease's end, so a crashed worker's rows come back by
-    themselves. SKIP LOCKED on PostgreSQL."""
-    rows = [(row_id, state) for row_id, state in session.execute(
-        select(InvoiceRow.id, InvoiceRow.doc_state)
+              lease_until: datetime, limit: int) -> list[tuple[int, str, str, str | None]]:
+    """(id, document state, kind, pending correction) of rows due by ``due_by``, leased to this
+    worker: ``next_attempt_at`` moves to the lease's end, so a crashed worker's rows come back
+    by themselves. SKIP LOCKED on PostgreSQL."""
+    rows = [(row_id, state, kind, correction)
+            for row_id, state, kind, correction in session.execute(
+        select(InvoiceRow.id, InvoiceRow.doc_state, InvoiceRow.kind, InvoiceRow.correction)
         .where(InvoiceRow.doc_state.in_(states), InvoiceRow.next_attempt_at <= due_by)
         .order_by(InvoiceRow.next_attempt_at).limit(limit)
         .with_for_update(skip_locked=True))]

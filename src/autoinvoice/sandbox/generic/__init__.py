@@ -24,8 +24,19 @@ API (JSON over HTTP, base path ``/api/v1``; amounts, quantities and rates are de
   POST /invoices/{id}/payments        {amount, paid_at?} → 201 with the invoice; issued or
                                       partially_paid only, amount ≤ balance
   POST /invoices/{id}/void            draft or issued without payments → void
+  POST /credit_notes                  → 201
+       {invoice_id, number?, issue_date, reason?, lines: [same as an invoice's]}
+       Against an issued, partially_paid or paid invoice; taxes recomputed as for invoices; the
+       total may not exceed what is left to credit (the invoice total less earlier notes). The
+       invoice's ``credited`` grows, its ``balance`` is total − paid − credited (never below
+       0), and an issued invoice credited in full becomes ``credited``. ``number`` defaults to
+       ``SBX-CN-00001``….
+  GET  /credit_notes?invoice_id=&number=   → list, oldest first
+  GET  /credit_notes/{id}             → {id, invoice_id, number, issue_date, reason, currency,
+                                         lines, subtotal, tax, total, created_at}
 
-  Statuses: draft | issued | partially_paid | paid | void. ``paid_at`` is ISO 8601 with offset.
+  Statuses: draft | issued | partially_paid | paid | credited | void. ``paid_at`` is ISO 8601
+  with offset.
 
 Auth: with ``api_key`` set, every request needs ``Authorization: Bearer <api_key>`` (else 401).
 

@@ -81,6 +81,10 @@ class GenericSandbox:
             _route("POST", "/invoices/{id}/issue", lambda p, q, b: (200, s.issue(p["id"]))),
             _route("POST", "/invoices/{id}/payments", lambda p, q, b: (201, s.pay(p["id"], b))),
             _route("POST", "/invoices/{id}/void", lambda p, q, b: (200, s.void(p["id"]))),
+            _route("POST", "/credit_notes", lambda p, q, b: (201, s.add_credit_note(b))),
+            _route("GET", "/credit_notes",
+                   lambda p, q, b: (200, _listing(s.find_credit_notes(q)))),
+            _route("GET", "/credit_notes/{id}", lambda p, q, b: (200, s.credit_note(p["id"]))),
         ]
 
     @property

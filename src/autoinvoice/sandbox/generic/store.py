@@ -32,6 +32,7 @@ _INVOICE_FIELDS = frozenset({"customer_id", "reference", "revision", "number", "
                              "issue_date", "due_date", "po_number", "lines"})
 _LINE_FIELDS = frozenset({"description", "quantity", "unit_price", "amount", "tax_rate", "tax"})
 _PAYMENT_FIELDS = frozenset({"amount", "paid_at"})
+_CREDIT_NOTE_FIELDS = frozenset({"invoice_id", "number", "issue_date", "reason", "lines"})
 
 
 def _fmt(amount: Decimal, currency: str) -> str:
@@ -55,6 +56,7 @@ class _Invoice:
     created_at: datetime
     status: str = "draft"
     amount_paid: Decimal = Decimal(0)
+    credited: Decimal = Decimal(0)
     paid_at: datetime | None = None
     payments: list[Json] = field(default_factory=list)
 
@@ -64,11 +66,11 @@ class _Invoice:
 
     @property
     def balance(self) -> Decimal:
-        return self.total - self.amount_paid
+        return max(Decimal(0), self.total - self.amount_paid - self.credited)
 
     def render(self) -> Json:
         money = {name: _fmt(getattr(self, name), self.currency)
-                 for name in ("subtotal", "tax", "total", "amount_paid", "balance")}
+                 for name in ("subtotal", "tax", "total", "amount_paid", "credited", "balance")}
         return {
             "id": self.id, "object": "invoice", "customer_id": self.customer_id,
             "reference": self.reference, "revision": self.revision, "number": self.number,
@@ -106,6 +108,7 @@ class Store:
         self._clock = clock
         self._customers: dict[str, Json] = {}
         self._invoices: dict[str, _Invoice] = {}
+        self._credit_notes: dict[str, Json] = {}
         self._payments = itertools.count(1)
 
     @property
@@ -208,3 +211,46 @@ class Store:
             raise ApiError(409, "invalid_state", f"cannot void a {invoice.status} invoice")
         invoice.status = "void"
         return invoice.render()
+
+    # -- credit notes -------------------------------------------------------------------------
+
+    def add_credit_note(self, body: Json) -> Json:
+        only_fields(body, _CREDIT_NOTE_FIELDS)
+        invoice = self._get(text_field(body, "invoice_id"))
+        if invoice.status not in ("issued", "partially_paid", "paid"):
+            raise ApiError(409, "invalid_state", f"cannot credit a {invoice.status} invoice")
+        raw_lines = body.get("lines")
+        if not isinstance(raw_lines, list) or not raw_lines:
+            raise bad("missing_field", "lines must be a non-empty list", "lines")
+        parsed = [_line(raw, i, invoice.currency) for i, raw in enumerate(raw_lines)]
+        subtotal = sum((amount for _, amount, _ in parsed), Decimal(0))
+        tax = sum((t for _, _, t in parsed), Decimal(0))
+        if subtotal + tax > invoice.total - invoice.credited:
+            raise bad("invalid_amount", "a credit note may not exceed what is left to credit "
+                      f"({_fmt(invoice.total - invoice.credited, invoice.currency)})", "lines")
+        seq = len(self._credit_notes) + 1
+        note: Json = {
+            "id": f"cn_{seq:06d}", "object": "credit_note", "invoice_id": invoice.id,
+            "number": opt_text_field(body, "number") or f"SBX-CN-{seq:05d}",
+            "issue_date": date_field(body, "issue_date").isoformat(),
+            "reason": opt_text_field(body, "reason"), "currency": invoice.currency,
+            "lines": [line for line, _, _ in parsed],
+            "subtotal": _fmt(subtotal, invoice.currency), "tax": _fmt(tax, invoice.currency),
+            "total": _fmt(subtotal + tax, invoice.currency),
+            "created_at": self._clock().isoformat(),
+        }
+        invoice.credited += subtotal + tax
+        if invoice.credited == invoice.total and invoice.status == "issued":
+            invoice.status = "credited"
+        self._credit_notes[note["id"]] = note
+        return note
+
+    def credit_note(self, note_id: str) -> Json:
+        if note_id not in self._credit_notes:
+            raise ApiError(404, "not_found", f"no credit note {note_id}")
+        return self._credit_notes[note_id]
+
+    def find_credit_notes(self, query: Mapping[str, str]) -> list[Json]:
+        wanted = {k: query.get(k) for k in ("invoice_id", "number")}
+        return [n for n in self._credit_notes.values()
+                if all(v is None or n[k] == v for k, v in wanted.items())]

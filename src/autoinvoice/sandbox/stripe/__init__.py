@@ -6,8 +6,11 @@ connector runs against it unchanged. What it implements:
 - ``/v1/customers`` create, retrieve, list (``email``), search; ``/v1/tax_rates`` create,
   retrieve, list; ``/v1/invoiceitems`` create (attached to a draft invoice, or pending);
   ``/v1/invoices`` create, retrieve, list, search, ``lines``, ``finalize``, ``send``, ``pay``
-  (``paid_out_of_band=true``), ``void``; ``/v1/balance``. Unknown parameters are rejected the
-  way Stripe rejects them (``Received unknown parameter``).
+  (``paid_out_of_band=true``), ``void`` (open or uncollectible), ``DELETE`` (drafts only);
+  ``/v1/credit_notes`` create, list (``invoice``, ``customer``), retrieve (see
+  ``credit_notes``: pre-payment on open invoices, post-payment on paid ones with
+  ``out_of_band_amount``/``credit_amount`` summing to the total); ``/v1/balance``. Unknown
+  parameters are rejected the way Stripe rejects them (``Received unknown parameter``).
 - Totals recomputed from the items: tax per line is ``round_half_up(amount * percentage/100)``
   in minor units; ``subtotal``, ``tax``, ``total``, ``amount_due/paid/remaining``.
 - Search: ``field:'value'`` clauses joined by spaces, ``AND`` or ``OR``; ``metadata['k']``,
@@ -29,7 +32,8 @@ connector runs against it unchanged. What it implements:
   Every event is also kept in ``sandbox.events``.
 
 Sandbox-only helpers: ``record_payment(invoice_id, amount_minor)`` (a partial or full payment),
-``get_invoice(id)``, ``find_invoices(**metadata)``, ``count(kind)``, ``emails_sent(invoice_id)``.
+``get_invoice(id)``, ``find_invoices(**metadata)``, ``credit_notes(invoice_id=None)``,
+``count(kind)``, ``emails_sent(invoice_id)``.
 
 Adapters: ``mock_transport(sandbox)`` (an ``httpx.MockTransport``; a lost response raises
 ``httpx.RemoteProtocolError``) and ``asgi_app(sandbox)`` (raw ASGI, served by uvicorn through
@@ -37,8 +41,8 @@ Adapters: ``mock_transport(sandbox)`` (an ``httpx.MockTransport``; a lost respon
 
 Modules: ``app`` (``StripeSandbox``: faults, auth, idempotency, routing), ``store`` (objects,
 lists, search, customers, tax rates), ``invoices`` (invoices, items, totals, actions),
-``objects`` (the shapes), ``forms`` (params and search queries), ``idempotency``, ``webhooks``,
-``errors``, ``adapters``.
+``credit_notes``, ``objects`` (the shapes), ``forms`` (params and search queries),
+``idempotency``, ``webhooks``, ``errors``, ``adapters``.
 """
 
 from autoinvoice.sandbox.faults import Fault, FaultKind, Faults, ResponseLost

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 import httpx
 
 from autoinvoice.sandbox.faults import Fault, FaultKind, Faults, ResponseLost
+from autoinvoice.sandbox.stripe.credit_notes import CreditNotes
 from autoinvoice.sandbox.stripe.errors import StripeError
 from autoinvoice.sandbox.stripe.forms import Clause, Obj, decode_pairs
 from autoinvoice.sandbox.stripe.idempotency import Fingerprint, SavedResults
@@ -46,6 +47,7 @@ class StripeSandbox:
         self.events: list[Obj] = self._webhooks.events
         self._store = Store(self._ids, self._now)
         self._invoices = Invoices(self._store, self._webhooks.emit, hosted_base)
+        self._credit_notes = CreditNotes(self._store, self._webhooks.emit)
         self._saved = SavedResults(clock)
         self._basic = "Basic " + base64.b64encode(f"{api_key}:".encode()).decode()
 
@@ -161,6 +163,14 @@ class StripeSandbox:
                 return lambda p: invoices.lines(iid, p)
             case ("POST", "invoices", iid, action) if action in ACTIONS:
                 return lambda p: ACTIONS[action](invoices, iid, p)
+            case ("DELETE", "invoices", iid):
+                return lambda p: invoices.delete(iid, p)
+            case ("POST", "credit_notes"):
+                return self._credit_notes.create
+            case ("GET", "credit_notes"):
+                return self._credit_notes.listing
+            case ("GET", "credit_notes", nid):
+                return lambda p: store.retrieve("credit_note", nid, p)
             case ("GET", "balance"):
                 return store.balance
         return None
@@ -193,8 +203,15 @@ class StripeSandbox:
                                                      for k, v in metadata.items()], any_of=False)
             return [public(self._store.objects["invoice"][i]) for i in ids]
 
+    def credit_notes(self, invoice_id: str | None = None) -> list[Obj]:
+        """Copies of the credit notes (of one invoice when given), newest first."""
+        with self._lock:
+            return [public(n) for n in reversed(self._store.objects["credit_note"].values())
+                    if invoice_id in (None, n["invoice"])]
+
     def count(self, kind: str) -> int:
-        """How many ``customer``, ``tax_rate``, ``invoice`` or ``invoiceitem`` objects exist."""
+        """How many ``customer``, ``tax_rate``, ``invoice``, ``invoiceitem`` or
+        ``credit_note`` objects exist."""
         with self._lock:
             return self._store.count(kind)
 

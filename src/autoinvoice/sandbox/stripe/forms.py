@@ -33,12 +33,16 @@ ITEM_PARAMS = frozenset(
     "amount currency customer description discountable discounts expand invoice metadata "
     "period price price_data quantity subscription tax_behavior tax_code tax_rates "
     "unit_amount unit_amount_decimal".split())
+CREDIT_NOTE_PARAMS = frozenset(
+    "amount credit_amount effective_at expand invoice lines memo metadata out_of_band_amount "
+    "reason refund refund_amount shipping_cost".split())
 _LIST_PARAMS = frozenset("created ending_before expand limit starting_after".split())
 QUERY_PARAMS: dict[str, frozenset[str]] = {
     "customers": _LIST_PARAMS | {"email", "test_clock"},
     "tax_rates": _LIST_PARAMS | {"active", "inclusive"},
     "invoices": _LIST_PARAMS | {"collection_method", "customer", "due_date", "status",
                                 "subscription"},
+    "credit_notes": _LIST_PARAMS | {"customer", "invoice"},
     "search": frozenset({"expand", "limit", "page", "query"}),
     "lines": _LIST_PARAMS,
     "retrieve": frozenset({"expand"}),

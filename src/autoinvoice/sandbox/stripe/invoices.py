@@ -169,12 +169,26 @@ class Invoices:
 
     def void(self, invoice_id: str, params: Obj) -> Obj:
         invoice = self._store.retrieve("invoice", invoice_id, params)
-        if invoice["status"] != "open":
-            raise StripeError(400, "You can only void open invoices.", saved=True)
+        if invoice["status"] not in ("open", "uncollectible"):
+            raise StripeError(400, "You can only void open or uncollectible invoices; this "
+                              f"invoice is {invoice['status']}.", saved=True)
         invoice["status"] = "void"
         invoice["status_transitions"]["voided_at"] = self._store.now()
         self._emit("invoice.voided", invoice)
         return invoice
+
+    def delete(self, invoice_id: str, params: Obj) -> Obj:
+        """``DELETE /v1/invoices/{id}``: drafts only; a finalized invoice must be voided."""
+        allow(params, frozenset())
+        invoice = self._store.get("invoice", invoice_id)
+        if invoice["status"] != "draft":
+            raise StripeError(400, "You can only delete draft invoices. A finalized invoice "
+                              "must be voided instead.", code="invoice_not_editable")
+        for item_id in self._items_of.pop(invoice_id, []):
+            self._store.remove("invoiceitem", item_id)
+        self._store.remove("invoice", invoice_id)
+        self._emit("invoice.deleted", invoice)
+        return {"id": invoice_id, "object": "invoice", "deleted": True}
 
     def _mark_paid(self, invoice: Obj) -> None:
         invoice.update(status="paid", paid=True, amount_paid=invoice["amount_due"],

@@ -160,6 +160,51 @@ def line_object(item: Obj, percent: Mapping[str, Decimal]) -> Obj:
         "type": "invoiceitem", "unit_amount_excluding_tax": str(item["unit_amount"])}
 
 
+def credit_note_object(params: Obj, note_id: str, invoice: Obj, number: str,
+                       lines: list[Obj], kind: str, now: int) -> Obj:
+    """A credit note (``kind`` pre_payment or post_payment) with totals from its lines."""
+    subtotal = sum(line["amount"] for line in lines)
+    taxes: dict[str, Obj] = {}
+    for tax in (t for line in lines for t in line["tax_amounts"]):
+        entry = taxes.setdefault(tax["tax_rate"], {**tax, "amount": 0, "taxable_amount": 0})
+        entry["amount"] += tax["amount"]
+        entry["taxable_amount"] += tax["taxable_amount"]
+    total = subtotal + sum(entry["amount"] for entry in taxes.values())
+    return {
+        "id": note_id, "object": "credit_note", "amount": total, "amount_shipping": 0,
+        "created": now, "currency": invoice["currency"], "customer": invoice["customer"],
+        "customer_balance_transaction": None, "discount_amount": 0, "discount_amounts": [],
+        "effective_at": int_param(params, "effective_at", now), "invoice": invoice["id"],
+        "lines": listing(lines, f"/v1/credit_notes/{note_id}/lines"), "livemode": False,
+        "memo": params.get("memo"), "metadata": metadata_param(params), "number": number,
+        "out_of_band_amount": int_param(params, "out_of_band_amount"),
+        "pdf": f"https://pay.stripe.com/credit_notes/acct_1Sandbox/test_{note_id}/pdf",
+        "reason": params.get("reason"), "refund": None, "shipping_cost": None,
+        "status": "issued", "subtotal": subtotal, "subtotal_excluding_tax": subtotal,
+        "tax_amounts": list(taxes.values()), "total": total, "total_excluding_tax": subtotal,
+        "type": kind, "voided_at": None}
+
+
+def credit_line_object(line_id: str, amount: int, description: str | None,
+                       invoice_line: Obj | None, percent: Mapping[str, Decimal],
+                       quantity: int = 1) -> Obj:
+    """One credit note line: an invoice line credited by ``amount`` (its tax from the line's
+    rates), or a custom line (``invoice_line`` None, no tax)."""
+    rates = invoice_line["tax_rates"] if invoice_line else []
+    taxes = [{"amount": tax_minor(amount, percent[r["id"]]), "inclusive": r["inclusive"],
+              "tax_rate": r["id"], "taxability_reason": None, "taxable_amount": amount}
+             for r in rates]
+    unit = None if invoice_line else amount // max(quantity, 1)
+    return {
+        "id": line_id, "object": "credit_note_line_item", "amount": amount,
+        "amount_excluding_tax": amount, "description": description, "discount_amount": 0,
+        "discount_amounts": [], "invoice_line_item": invoice_line["id"] if invoice_line else None,
+        "livemode": False, "quantity": quantity, "tax_amounts": taxes, "tax_rates": rates,
+        "type": "invoice_line_item" if invoice_line else "custom_line_item",
+        "unit_amount": unit, "unit_amount_decimal": None if unit is None else str(unit),
+        "unit_amount_excluding_tax": str(amount if unit is None else unit)}
+
+
 def balance_object() -> Obj:
     zero = {"amount": 0, "currency": "usd"}
     return {"object": "balance", "available": [{**zero, "source_types": {"card": 0}}],
@@ -167,12 +212,13 @@ def balance_object() -> Obj:
             "pending": [{**zero, "source_types": {"card": 0}}]}
 
 
-def snapshot(invoice: Obj) -> Obj:
+def snapshot(obj: Obj) -> Obj:
     """A cheap copy for events: handlers replace top-level values and mutate in place only
-    ``status_transitions`` and ``lines`` (while a draft), so those are the ones copied."""
-    lines = invoice["lines"]
-    return {**invoice, "status_transitions": dict(invoice["status_transitions"]),
-            "lines": {**lines, "data": list(lines["data"])}}
+    an invoice's ``status_transitions`` and ``lines`` (while a draft), so those are copied."""
+    copied = {**obj, "lines": {**obj["lines"], "data": list(obj["lines"]["data"])}}
+    if "status_transitions" in obj:
+        copied["status_transitions"] = dict(obj["status_transitions"])
+    return copied
 
 
 def public(obj: Obj) -> Obj:

@@ -29,7 +29,7 @@ from autoinvoice.sandbox.stripe.objects import (
     tax_rate_object,
 )
 
-KINDS = ("customer", "tax_rate", "invoice", "invoiceitem")
+KINDS = ("customer", "tax_rate", "invoice", "invoiceitem", "credit_note")
 
 
 class Store:
@@ -51,6 +51,14 @@ class Store:
         self.objects[kind][obj["id"]] = obj
         for key, value in obj.get("metadata", {}).items():
             self._metadata_index.setdefault((kind, key, value), []).append(obj["id"])
+        return obj
+
+    def remove(self, kind: str, object_id: str) -> Obj:
+        obj = self.objects[kind].pop(object_id)
+        for key, value in obj.get("metadata", {}).items():
+            ids = self._metadata_index.get((kind, key, value), [])
+            if object_id in ids:
+                ids.remove(object_id)
         return obj
 
     def count(self, kind: str) -> int:

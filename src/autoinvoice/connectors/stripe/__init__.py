@@ -15,6 +15,30 @@ cached per connector) → ``POST /v1/invoices`` (draft, ``collection_method=send
 minor units → re-read the invoice for Stripe's own total. Sending finalizes a draft (number,
 hosted page) and then ``POST /v1/invoices/{id}/send`` e-mails it: ``delivers_itself``.
 
+Corrections (docs.stripe.com/api/invoices/void, /api/invoices/delete, /api/credit_notes/create,
+/invoicing/integration/programmatic-credit-notes, /billing/customer/balance): an invoice that
+must not go out is deleted while a draft (``DELETE /v1/invoices/{id}``: "Permanently deletes a
+one-off invoice draft ... once an invoice has been finalized ... it must be voided") and voided
+once finalized (``POST /v1/invoices/{id}/void``). A delivered one is credited in full with
+``POST /v1/credit_notes``: one ``invoice_line_item`` line per non-zero invoice line, crediting
+its whole ``amount`` (Stripe recommends crediting invoice lines; their tax follows from the
+line's tax rates, so the note's total is the invoice's); an invoice with a negative line is
+credited with one ``custom_line_item`` for its total instead. For an ``open`` invoice the note
+is pre-payment (it reduces ``amount_due``). For a ``paid`` one it is post-payment, where "the
+sum of the refund, credit and outside of Stripe amounts must equal the credit note total"
+(and, since 2019-12-03, ``out_of_band_amount`` is required when the others fall short): we
+record the whole total as ``out_of_band_amount`` -- the operator settles the money -- rather
+than ``credit_amount``, because a customer balance "automatically applies toward the next
+invoice finalized", which may be another job's, and ``refund_amount`` would move money by
+itself. An open invoice with part of it paid cannot be credited in full by one pre-payment
+note on this API version: that is a ``PermanentError`` for an operator. The credit note is
+found again (``GET /v1/credit_notes?invoice=``, a consistent list, by our
+``metadata[credit_note_number]``) before one is created, and created with its own key, so it
+is issued once even after the 24 h key window. Stripe e-mails issued credit notes to the
+customer per the account's customer e-mail settings (API version 2024-09-30 made the
+``credit_note`` e-mail the explicit default of a new ``email_type`` parameter; 2023-08-16 has
+no such parameter).
+
 Idempotency: every POST carries an ``Idempotency-Key`` from ``keys.for_step`` ("customer",
 "create", "line-N", "taxrate-P", "finalize", "send"), identical on every retry and after a
 restart. Stripe keeps keys at least 24 h and answers a reused key with other parameters with an
@@ -48,32 +72,44 @@ import httpx
 from autoinvoice.connectors.base import (
     ConnectorSettings,
     IdempotencyKeys,
+    RemoteCreditNote,
     RemoteCustomer,
     RemoteInvoice,
     RemoteStatus,
 )
 from autoinvoice.connectors.errors import (
     ConnectorError,
+    NotFound,
     PermanentError,
     RateLimited,
     TransientError,
     class_for_status,
 )
 from autoinvoice.connectors.http import HttpClient, form_encode, limiter_for, retry_after_seconds
-from autoinvoice.domain.invoice import Invoice, InvoiceLine
+from autoinvoice.connectors.stripe.params import (
+    CUSTOMER_REF,
+    PLATFORM,
+    TAX_REF,
+    Obj,
+    credit_note_params,
+    customer_params,
+    invoice_params,
+    item_params,
+    percentage_of,
+    remote_credit_note,
+    search_literal,
+    tax_rate_params,
+    text,
+)
+from autoinvoice.domain.invoice import Invoice
 from autoinvoice.domain.job import Customer
-from autoinvoice.domain.money import Money, exponent
+from autoinvoice.domain.money import Money
 
-PLATFORM = "stripe"
 DEFAULT_BASE_URL = "https://api.stripe.com"
 API_VERSION = "2023-08-16"
 RATE_PER_SECOND = 25  # test mode
 LIVE_RATE_PER_SECOND = 100
-CUSTOMER_REF = "autoinvoice_customer_id"
-TAX_REF = "autoinvoice_percentage"
-CUSTOM_FIELD_MAX = 30  # Stripe: custom_fields name/value at most 30 characters
-DESCRIPTION_MAX = 1500  # invoice description (memo)
-Obj = dict[str, Any]
+__all__ = ["API_VERSION", "StripeConnector", "percentage_of", "search_literal"]
 
 
 class StripeConnector:
@@ -115,16 +151,16 @@ class StripeConnector:
         found = self._find_customer(customer)
         if found is not None:
             return RemoteCustomer(found)
-        created = self._post("/v1/customers", _customer_params(customer),
+        created = self._post("/v1/customers", customer_params(customer),
                              keys.for_step("customer"))
         return RemoteCustomer(created["id"])
 
     def create_invoice(self, invoice: Invoice, customer: RemoteCustomer,
                        keys: IdempotencyKeys) -> RemoteInvoice:
-        draft = self._post("/v1/invoices", _invoice_params(invoice, customer.id),
+        draft = self._post("/v1/invoices", invoice_params(invoice, customer.id),
                            keys.for_step("create"))
         for line_no, line in enumerate(invoice.lines, start=1):
-            params = _item_params(line, line_no, invoice.currency, customer.id, draft["id"])
+            params = item_params(line, line_no, invoice.currency, customer.id, draft["id"])
             rate_id = self._tax_rate_id(line.tax_rate, keys)
             if rate_id is not None:
                 params["tax_rates"] = [rate_id]
@@ -162,6 +198,48 @@ class StripeConnector:
         live = [obj for obj in found if obj["status"] != "void"]
         return self._remote((live or found)[0]) if found else None
 
+    def void_invoice(self, remote_id: str, keys: IdempotencyKeys) -> str:
+        try:
+            status = self._get(f"/v1/invoices/{remote_id}")["status"]
+            if status == "draft":
+                self._http.request("DELETE", f"/v1/invoices/{remote_id}")
+                return "deleted"
+        except NotFound:  # a deleted draft is gone; a lost DELETE response retried ends here
+            return "already_void"
+        if status == "void":
+            return "already_void"
+        if status in ("open", "uncollectible"):
+            self._post(f"/v1/invoices/{remote_id}/void", {}, keys.for_step("void"))
+            return "voided"
+        raise PermanentError(f"invoice {remote_id} is {status} on Stripe and cannot be voided; "
+                             "credit it instead", platform=PLATFORM, code=f"invoice_{status}")
+
+    def credit_invoice(self, remote_id: str, credit: Invoice, keys: IdempotencyKeys
+                       ) -> RemoteCreditNote:
+        found = self._find_credit_note(remote_id, credit)
+        if found is not None:
+            return found
+        invoice = self._get(f"/v1/invoices/{remote_id}")
+        params = credit_note_params(invoice, self._invoice_lines(remote_id), credit)
+        created = self._post("/v1/credit_notes", params, keys.for_step("credit-note"))
+        return remote_credit_note(created)
+
+    def _find_credit_note(self, remote_id: str, credit: Invoice) -> RemoteCreditNote | None:
+        listed = self._get("/v1/credit_notes", {"invoice": remote_id, "limit": 100})["data"]
+        ours = [note for note in listed if note.get("status") != "void"
+                and (note.get("metadata") or {}).get("credit_note_number") == credit.number]
+        return remote_credit_note(ours[0]) if ours else None
+
+    def _invoice_lines(self, remote_id: str) -> list[Obj]:
+        lines: list[Obj] = []
+        params: dict[str, Any] = {"limit": 100}
+        while True:
+            page = self._get(f"/v1/invoices/{remote_id}/lines", params)
+            lines.extend(page["data"])
+            if not page.get("has_more") or not page["data"]:
+                return lines
+            params["starting_after"] = page["data"][-1]["id"]
+
     # -- customers and tax rates --------------------------------------------------------------
 
     def _find_customer(self, customer: Customer) -> str | None:
@@ -182,8 +260,8 @@ class StripeConnector:
         percentage = percentage_of(rate)
         known = self._known_tax_rates()
         if percentage not in known:
-            created = self._post("/v1/tax_rates", _tax_rate_params(percentage),
-                                 keys.for_step(f"taxrate-{_text(percentage)}"))
+            created = self._post("/v1/tax_rates", tax_rate_params(percentage),
+                                 keys.for_step(f"taxrate-{text(percentage)}"))
             known[percentage] = created["id"]
         return known[percentage]
 
@@ -232,99 +310,6 @@ class StripeConnector:
         )
 
 
-# ---------------------------------------------------------------------------------------------
-# Our objects -> Stripe parameters (vendor field names stay in this module)
-
-
-def _customer_params(customer: Customer) -> Obj:
-    address = customer.billing_address
-    return {
-        "name": customer.name,
-        "email": customer.email or None,
-        "address": {"line1": address.line1, "line2": address.line2 or None,
-                    "city": address.city, "state": address.region or None,
-                    "postal_code": address.postal_code or None, "country": address.country},
-        "metadata": {CUSTOMER_REF: customer.id},
-    }
-
-
-def _invoice_params(invoice: Invoice, customer_id: str) -> Obj:
-    metadata = {"job_id": invoice.job_id, "revision": str(invoice.revision),
-                "tenant": invoice.tenant, "invoice_number": invoice.number}
-    return {
-        "customer": customer_id,
-        "currency": invoice.currency.lower(),
-        "collection_method": "send_invoice",
-        "days_until_due": invoice.payment_terms_days,
-        "auto_advance": False,
-        "pending_invoice_items_behavior": "exclude",
-        "description": _clip(_description(invoice), DESCRIPTION_MAX) or None,
-        "metadata": {k: v for k, v in metadata.items() if v},
-        "custom_fields": _custom_fields(invoice) or None,
-    }
-
-
-def _description(invoice: Invoice) -> str:
-    job = invoice.job
-    parts = [job.summary or job.service_type.replace("_", " ")]
-    if job.asset is not None:
-        parts.append(f"{job.asset.make} {job.asset.model} s/n {job.asset.serial}")
-    return " - ".join(parts)
-
-
-def _custom_fields(invoice: Invoice) -> list[dict[str, str]]:
-    fields = [("Invoice no.", invoice.number), ("PO", invoice.po_number)]
-    return [{"name": name, "value": _clip(value, CUSTOM_FIELD_MAX)}
-            for name, value in fields if value]
-
-
-def _item_params(line: InvoiceLine, line_no: int, currency: str, customer_id: str,
-                 invoice_id: str) -> Obj:
-    return {
-        "customer": customer_id,
-        "invoice": invoice_id,
-        "currency": currency.lower(),
-        "amount": line.amount.minor,
-        "description": _line_text(line, currency),
-        "metadata": {"line_no": str(line_no), "kind": str(line.kind), "sku": line.sku},
-    }
-
-
-def _line_text(line: InvoiceLine, currency: str) -> str:
-    if line.quantity == 1:
-        return line.description
-    return (f"{line.description} ({_text(line.quantity)} {line.unit} × "
-            f"{_unit_price_text(line.unit_price, currency)})")
-
-
-def _unit_price_text(price: Decimal, currency: str) -> str:
-    """At least the currency's minor digits (145.00), more when the price has them (0.655)."""
-    digits = max(exponent(currency), -int(price.normalize().as_tuple().exponent))
-    return f"{price:.{digits}f}"
-
-
-def _tax_rate_params(percentage: Decimal) -> Obj:
-    return {"display_name": "Tax", "description": f"autoinvoice {_text(percentage)}%",
-            "percentage": percentage, "inclusive": False,
-            "metadata": {TAX_REF: _text(percentage)}}
-
-
-def percentage_of(rate: Decimal) -> Decimal:
-    """Our tax rate as Stripe's percentage: ``Decimal("0.085")`` -> ``Decimal("8.5")``."""
-    return (rate * 100).normalize()
-
-
-def search_literal(value: str) -> str:
-    """A quoted search value: backslashes and quotes escaped with a backslash (Stripe search)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _text(value: Decimal) -> str:
-    return format(value.normalize(), "f")
-
-
-def _clip(value: str, limit: int) -> str:
-    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 # ---------------------------------------------------------------------------------------------
