@@ -17,6 +17,7 @@ from autoinvoice.documents.email import SmtpSettings, deliver_invoice
 from autoinvoice.documents.pdf import render_invoice_pdf
 from autoinvoice.domain.invoice import Invoice
 from autoinvoice.domain.money import Money
+from autoinvoice.pipeline.compliance import cleared_for_sending
 from autoinvoice.pipeline.holds import hold
 from autoinvoice.pipeline.states import LEASE, REVISE, DocState, pay_state_for
 from autoinvoice.store import repo
@@ -35,9 +36,10 @@ class _CreateInput:
     search_first: bool
 
 
-def _prepare_create(app: App, row_id: int) -> _CreateInput:
-    """In one transaction: the gap-free number (given when the invoice leaves ``ready``), the
-    idempotency base, the start of the create, and what the create needs to know."""
+def _prepare_create(app: App, row_id: int) -> _CreateInput | None:
+    """In one transaction: the gap-free number (given when the invoice leaves ``ready``) and
+    the pre-flight check of the numbered invoice (None: held), the idempotency base, the start
+    of the create, and what the create needs to know."""
     now = app.clock()
     with app.sessions.begin() as session:
         row = session.get_one(InvoiceRow, row_id)
@@ -46,6 +48,8 @@ def _prepare_create(app: App, row_id: int) -> _CreateInput:
             issue = repo.load_invoice(row).issue_date
             row.number = repo.next_number(session, row.tenant, template, issue)
             repo.record(session, row, now, "numbered", number=row.number)
+            if not cleared_for_sending(session, row, repo.load_invoice(row), template, now):
+                return None
         if row.idempotency_base is None:
             row.idempotency_base = IdempotencyKeys.derive(row.tenant, row.job_id, row.revision).base
         row.create_started_at = row.create_started_at or now
@@ -59,6 +63,8 @@ def _prepare_create(app: App, row_id: int) -> _CreateInput:
 
 def create_step(app: App, row_id: int) -> str | None:
     job = _prepare_create(app, row_id)
+    if job is None:
+        return None
     connector = app.connector(job.tenant)
     remote = connector.find_by_reference(job.invoice) if job.search_first else None
     customer = RemoteCustomer(job.known_customer) if job.known_customer else None
