@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from autoinvoice.billing.rules import BillingRules
 from autoinvoice.config import Config, SmtpConfig, billing_rules
 from autoinvoice.connectors.base import Connector, ConnectorSettings
-from autoinvoice.connectors.registry import build_connector
+from autoinvoice.connectors.registry import build_connector, rounding_problems
 from autoinvoice.store.db import make_engine, migrate, session_factory
+from autoinvoice.validation import InputError
 
 Clock = Callable[[], datetime]
 
@@ -69,9 +70,19 @@ class App:
         return Path(self.config.documents_dir) / tenant
 
 
+def check_platform_fit(config: Config) -> None:
+    """Settings that cannot work with the tenant's platform are refused at start."""
+    problems = [p for name, t in config.tenants.items()
+                for p in rounding_problems(t.platform.name, t.tax.rounding,
+                                           f"tenants.{name}.tax.rounding")]
+    if problems:
+        raise InputError(problems, source=config.source)
+
+
 def bootstrap(config: Config, *, clock: Clock = utcnow, engine: Engine | None = None,
               transports: dict[str, Any] | None = None,
               sleep: Callable[[float], None] | None = None) -> App:
+    check_platform_fit(config)
     engine = engine or make_engine(config.database.url)
     migrate(engine)
     return App(config=config, engine=engine, sessions=session_factory(engine), clock=clock,

@@ -7,6 +7,7 @@ import pytest
 
 from autoinvoice.billing.engine import build_invoice
 from autoinvoice.config import billing_rules, load_config, parse_config
+from autoinvoice.domain.invoice import TaxRounding
 from autoinvoice.triggers.events import decode_json, parse_event
 from autoinvoice.validation import InputError
 from tests.helpers import completed, dumps, read_example
@@ -158,3 +159,17 @@ senior = "abc"
     for field in ("tenants.x.address.country", "tenants.x.currency", "tenants.x.invoice_series",
                   "tenants.x.rates.grades.senior"):
         assert field in message
+
+
+def test_tax_rounding_unlike_the_platform_is_refused_at_start():
+    from autoinvoice.bootstrap import check_platform_fit
+
+    config = load_config(None)
+    tenant = config.tenants["northwind"]
+    tax = tenant.tax.model_copy(update={"rounding": TaxRounding.DOCUMENT})
+    bad = config.model_copy(update={"tenants": {
+        **config.tenants, "northwind": tenant.model_copy(update={"tax": tax})}})
+    with pytest.raises(InputError) as caught:
+        check_platform_fit(bad)
+    assert "tenants.northwind.tax.rounding" in str(caught.value)
+    check_platform_fit(config)  # the demo's own settings fit

@@ -11,6 +11,7 @@ import importlib
 
 from autoinvoice.connectors.base import Connector, ConnectorSettings
 from autoinvoice.connectors.errors import ConnectorUnavailable
+from autoinvoice.domain.invoice import TaxRounding
 
 CONNECTORS: dict[str, tuple[str, str] | None] = {
     "sandbox": ("autoinvoice.connectors.sandbox", "SandboxConnector"),
@@ -37,6 +38,23 @@ CONNECTORS: dict[str, tuple[str, str] | None] = {
     "servicetitan": None,
     "jobber": None,
 }
+
+#: How each platform rounds tax (where documented), so a tenant's ``tax.rounding`` can be
+#: checked against it before the first total mismatch: Stripe computes each tax rate's amount
+#: per invoice line item; the sandbox does the same.
+TAX_ROUNDING: dict[str, TaxRounding] = {
+    "stripe": TaxRounding.LINE,
+    "sandbox": TaxRounding.LINE,
+}
+
+
+def rounding_problems(platform: str, rounding: TaxRounding, field: str) -> list[str]:
+    """A problem when the tenant rounds tax unlike its platform (totals would never match)."""
+    theirs = TAX_ROUNDING.get(platform)
+    if theirs is None or theirs == rounding:
+        return []
+    return [f"{field}: {platform} rounds tax per {theirs.value}; set rounding = "
+            f"\"{theirs.value}\" so our totals equal the platform's"]
 
 
 def build_connector(platform: str, settings: ConnectorSettings) -> Connector:
