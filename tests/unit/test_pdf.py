@@ -312,3 +312,23 @@ def test_first_page_renders_to_png(tmp_path: Path) -> None:
     png = (tmp_path / "page.png").read_bytes()
     assert png.startswith(b"\x89PNG")
     assert len(png) > 10_000
+
+
+def test_reverse_charge_note_category_and_covered_lines_are_printed() -> None:
+    from tests.unit.test_billing_cases import FRANCE, job, part, span
+
+    reverse = job("ksf", customer={"id": "K-FR", "name": "Brasserie du Nord SARL",
+                                   "vat_id": "FR44732829320", "billing_address": FRANCE},
+                  labor=[{"technician": "T1", "kind": "onsite", "hours": "2.0"}],
+                  parts=[part("6.3465.0", 2)]).invoice
+    text = " ".join(pdf_text(render_invoice_pdf(reverse.with_number("RE-2026-0001"))))
+    assert "Article 196" in text
+    assert "(AE)" in text
+    covered = job(service_type="preventive_maintenance", contract_id="PM-1", completed_by="T2",
+                  customer={"id": "C-PM", "name": "Hospital Compressed Air"},
+                  labor=[span("T2", "2026-11-19T09:00:00-06:00", "2026-11-19T12:00:00-06:00")],
+                  parts=[part("FILTER-A", 2)]).invoice
+    text = " ".join(pdf_text(render_invoice_pdf(covered.with_number("PA-2026-00001"))))
+    assert "covered by contract PM-1, list price" in text
+    assert "contract PM-1: 10 % off" in text
+    assert "Maintenance contract PM-1" in text

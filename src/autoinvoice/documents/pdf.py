@@ -36,7 +36,7 @@ from autoinvoice.documents.canvas import (
 )
 from autoinvoice.documents.fonts import install_fonts, missing_glyphs, preload_fonts
 from autoinvoice.documents.formats import Formats
-from autoinvoice.domain.invoice import Invoice, InvoiceFlag, InvoiceLine
+from autoinvoice.domain.invoice import Invoice, InvoiceFlag, InvoiceLine, TaxCategory
 from autoinvoice.domain.job import Address
 
 __all__ = ["Formats", "preload_fonts", "render_invoice_pdf"]
@@ -249,9 +249,18 @@ class _Renderer(Canvas):
     def row_cells(self, line: InvoiceLine) -> list[list[str]]:
         fmt, cols = self.fmt, self.columns
         price = fmt.price(line.unit_price, line.amount.currency)
-        return [self.wrap(line.description, cols[0].width - 3, 8.5),
+        return [self.wrap(self.described(line), cols[0].width - 3, 8.5),
                 self.wrap(line.sku or "", cols[1].width - 3, 8), [fmt.number(line.quantity)],
                 [line.unit], [price], [fmt.rate(line.tax_rate)], [fmt.amount(line.amount)]]
+
+    def described(self, line: InvoiceLine) -> str:
+        """The description, and for a covered or discounted line why and what it lists at, so
+        the client sees the value of the contract."""
+        if not line.coverage:
+            return line.description
+        listed = ("" if line.list_unit_price is None else
+                  f", list price {self.fmt.price(line.list_unit_price, line.amount.currency)}")
+        return f"{line.description} ({line.coverage}{listed})"
 
     def table(self) -> None:
         self.ensure(6.5 + 12)
@@ -290,7 +299,10 @@ class _Renderer(Canvas):
             self.text(x, y + 2.8, label, 7.5, True, MUTED, align)
         y += 4.6
         for sub in breakdown:
-            values = (fmt.rate(sub.rate), fmt.money(sub.taxable_amount), fmt.money(sub.tax))
+            rate = fmt.rate(sub.rate)
+            if sub.category is not TaxCategory.STANDARD:  # say why there is no tax (Z, E, AE, O)
+                rate = f"{rate} ({sub.category.value})"
+            values = (rate, fmt.money(sub.taxable_amount), fmt.money(sub.tax))
             for (x, _, align), value in zip(cols, values, strict=True):
                 self.text(x, y + 3, value, 8.5, False, INK, align)
             y += 4.6
@@ -334,9 +346,16 @@ class _Renderer(Canvas):
         self.y = y + 5
 
     def notes(self) -> None:
-        if not self.inv.job.notes:
+        """Legal notes (reverse charge, exemptions, warranty claims) first, then the job's."""
+        inv = self.inv
+        said = list(inv.notes)
+        said += [f"{category.value}: {reason}" for category, reason in inv.exemption_reasons
+                 if reason not in said]
+        if inv.job.notes:
+            said.append(inv.job.notes)
+        if not said:
             return
-        body = self.wrap(self.inv.job.notes, self.x1 - self.x0, 9)
+        body = [row for text in said for row in self.wrap(text, self.x1 - self.x0, 9)]
         self.ensure(4.2 + self.lead(9) * len(body) + 5)
         y = self.caption(self.x0, self.y, "Notes")
         self.y = self.lines(self.x0, y, body, 9) + 5
