@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -22,6 +24,7 @@ from tests.connectors.test_stripe import (
 pytestmark = pytest.mark.needs_shared
 
 API = "https://api.stripe.test"
+REVERSE_CHARGE = "Reverse charge: VAT to be accounted for by the recipient"
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +40,7 @@ def recorded() -> list[RecordedRequest]:
     connector = StripeConnector(settings_for(sandbox, records))
     lines = (*make_invoice().lines, make_line("Mileage", "38.5", "0.655", "0.2"),
              make_line("Credit", "1", "-10.00", "0"))
-    invoice = make_invoice(*lines)
+    invoice = dataclasses.replace(make_invoice(*lines), notes=(REVERSE_CHARGE,))
     keys = keys_for(invoice)
     customer = connector.ensure_customer(invoice.customer, keys)
     remote = connector.create_invoice(invoice, customer, keys)
@@ -108,3 +111,8 @@ def test_coerced_values_pass(spec) -> None:
             "&custom_fields[0][name]=PO&custom_fields[0][value]=1")
     assert spec.problems("POST", f"{API}/v1/invoices", body) == []
     assert spec.problems("GET", f"{API}/v1/tax_rates?active=true&limit=100") == []
+
+
+def test_legal_notes_go_in_the_invoice_footer(recorded) -> None:
+    create = next(r for r in recorded if r.method == "POST" and r.url.endswith("/v1/invoices"))
+    assert parse_qs(create.body)["footer"] == [REVERSE_CHARGE]

@@ -16,6 +16,7 @@ CUSTOMER_REF = "autoinvoice_customer_id"
 TAX_REF = "autoinvoice_percentage"
 CUSTOM_FIELD_MAX = 30  # Stripe: custom_fields name/value at most 30 characters
 DESCRIPTION_MAX = 1500  # invoice description (memo)
+FOOTER_MAX = 5000  # invoice footer
 MEMO_MAX = 5000  # credit note memo
 Obj = dict[str, Any]
 
@@ -44,7 +45,15 @@ def invoice_params(invoice: Invoice, customer_id: str) -> Obj:
         "description": clip(description(invoice), DESCRIPTION_MAX) or None,
         "metadata": {k: v for k, v in metadata.items() if v},
         "custom_fields": custom_fields(invoice) or None,
+        # Legal notes (reverse charge, exemption certificate) must be on the document itself.
+        "footer": clip(footer(invoice), FOOTER_MAX) or None,
     }
+
+
+def footer(invoice: Invoice) -> str:
+    said = list(invoice.notes)
+    said += [reason for _, reason in invoice.exemption_reasons if reason not in said]
+    return "\n".join(said)
 
 
 def credit_note_params(invoice: Obj, lines: list[Obj], credit: Invoice) -> Obj:
