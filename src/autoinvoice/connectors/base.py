@@ -134,6 +134,47 @@ class Secret(Protocol):
     def reveal(self) -> str: ...
 
 
+class TokenSource(Protocol):
+    """OAuth2 access for one tenant on one platform (``connectors.oauth`` keeps the tokens,
+    encrypted, refreshes them before expiry and one refresh at a time; tests may use
+    ``StaticTokens``). A connector asks for a token per request and, when the platform
+    answers 401, calls ``refreshed`` once with the token that was refused before it retries."""
+
+    def access_token(self) -> str:
+        """A token valid for at least the next minute (refreshed first when it is not)."""
+        ...
+
+    def refreshed(self, rejected: str) -> str:
+        """A new token after ``rejected`` was refused (another worker may already have
+        refreshed: then its token is returned). Raises ``AuthError`` when the connection must
+        be made again (``autoinvoice connect``)."""
+        ...
+
+    def value(self, name: str) -> str | None:
+        """A value learned when the tenant connected: ``realm_id`` (QuickBooks),
+        ``tenant_id`` (Xero), ``organization_id`` (Zoho), ``account_id`` (FreshBooks),
+        ``company_id`` (Business Central), ``business_id`` (Sage), ``company_file_uri``
+        (MYOB)."""
+        ...
+
+
+@dataclass
+class StaticTokens:
+    """A fixed token (tests, stand-ins, ``preview``): a refusal cannot be repaired."""
+
+    token: str
+    values: Mapping[str, str] = field(default_factory=dict)
+
+    def access_token(self) -> str:
+        return self.token
+
+    def refreshed(self, rejected: str) -> str:
+        raise AuthError("the access token was refused and there is no refresh token")
+
+    def value(self, name: str) -> str | None:
+        return self.values.get(name)
+
+
 @dataclass(frozen=True)
 class ConnectorSettings:
     """What a connector is built from: the tenant's platform section of the config.
@@ -151,6 +192,8 @@ class ConnectorSettings:
     sleep: Callable[[float], None] = time.sleep
     #: overrides the platform's documented limit (e.g. a stand-in, or a plan with a higher one)
     rate_limit_per_second: float | None = None
+    #: OAuth2 platforms: where the access token comes from (None: API-key platforms)
+    tokens: TokenSource | None = None
 
     def secret(self, name: str) -> str:
         try:
