@@ -284,3 +284,47 @@ def test_retry_after_parsing_edge_cases() -> None:
     assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "1.5"})) == 1.5
     past = format_datetime(NOW - timedelta(seconds=30), usegmt=True)
     assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": past}), NOW) == 0.0
+
+
+def test_bearer_request_refreshes_once_after_a_401_and_then_gives_up() -> None:
+    import threading
+
+    from autoinvoice.connectors.errors import AuthError
+    from autoinvoice.connectors.http import HttpClient, bearer_request
+
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["Authorization"])
+        ok = request.headers["Authorization"] == "Bearer new"
+        return httpx.Response(200 if ok else 401, json={})
+
+    class Tokens:
+        def __init__(self) -> None:
+            self.current, self.refreshes = "old", 0
+
+        def access_token(self) -> str:
+            return self.current
+
+        def refreshed(self, rejected: str) -> str:
+            self.refreshes += 1
+            self.current = "new" if self.refreshes == 1 else "newer"
+            return self.current
+
+        def value(self, name: str) -> str | None:
+            return None
+
+    def mapper(response: httpx.Response) -> AuthError:
+        return AuthError("refused", status=response.status_code)
+
+    tokens = Tokens()
+    slots = threading.BoundedSemaphore(1)
+    http = HttpClient(platform="p", base_url="https://p.test", error_mapper=mapper,
+                      transport=httpx.MockTransport(handler), slots=slots)
+    assert bearer_request(http, tokens, "GET", "/x").status_code == 200
+    assert seen == ["Bearer old", "Bearer new"]
+    tokens.current = "stale"
+    with pytest.raises(AuthError):
+        bearer_request(http, tokens, "GET", "/x")
+    assert tokens.refreshes == 2
+    assert slots.acquire(blocking=False)  # every slot was given back

@@ -41,8 +41,9 @@ from urllib.parse import urlencode
 
 import httpx
 
-from autoinvoice.connectors.base import RecordedRequest
+from autoinvoice.connectors.base import RecordedRequest, TokenSource
 from autoinvoice.connectors.errors import (
+    AuthError,
     ConnectorError,
     PermanentError,
     RateLimited,
@@ -143,6 +144,19 @@ def limiter_for(key: Hashable, rate: float, burst: int, *,
         if limiter is None:
             limiter = _limiters[key] = RateLimiter(rate, burst, clock=clock, sleep=sleep)
         return limiter
+
+
+_slots: dict[Hashable, threading.BoundedSemaphore] = {}
+
+
+def slots_for(key: Hashable, concurrent: int) -> threading.BoundedSemaphore:
+    """The process-wide cap on requests in flight for ``key`` (e.g. Xero's 5 concurrent calls
+    per organisation), shared by every connector instance of that tenant and platform."""
+    with _limiters_lock:
+        slots = _slots.get(key)
+        if slots is None:
+            slots = _slots[key] = threading.BoundedSemaphore(concurrent)
+        return slots
 
 
 def clear_limiters() -> None:
@@ -277,8 +291,10 @@ class HttpClient:
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         uniform: Callable[[float, float], float] = random.uniform,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        slots: threading.BoundedSemaphore | None = None,
     ) -> None:
         self.platform = platform
+        self._slots = slots
         self._map_error = error_mapper
         self._recorder, self._limiter, self._sleep = recorder, limiter, sleep
         self._retry = retry or RetryPolicy()
@@ -361,10 +377,15 @@ class HttpClient:
             self._limiter.acquire()
         self._record(request)
         started = time.perf_counter()
+        if self._slots is not None:
+            self._slots.acquire()
         try:
             outcome: Outcome = self._client.send(request)
         except httpx.TransportError as exc:
             outcome = exc
+        finally:
+            if self._slots is not None:
+                self._slots.release()
         self._log(request, outcome, attempt, (time.perf_counter() - started) * 1000)
         return outcome
 
@@ -437,3 +458,21 @@ class HttpClient:
         if isinstance(error, RateLimited) and error.retry_after is None:
             error.retry_after = retry_after_seconds(response, self._now())
         return error
+
+
+def bearer_request(http: HttpClient, tokens: TokenSource, method: str, path: str,
+                   **kwargs: Any) -> httpx.Response:
+    """``http.request`` with an OAuth2 bearer token from ``tokens``. A 401 means the token
+    was refused (expired early, revoked, rotated by another worker): refresh once and repeat;
+    a second refusal is the platform's answer (``AuthError``)."""
+    headers = dict(kwargs.pop("headers", None) or {})
+    token = tokens.access_token()
+    try:
+        return http.request(method, path, headers={**headers, "Authorization": f"Bearer {token}"},
+                            **kwargs)
+    except AuthError as exc:
+        if exc.status != 401:
+            raise
+    token = tokens.refreshed(token)
+    return http.request(method, path, headers={**headers, "Authorization": f"Bearer {token}"},
+                        **kwargs)
