@@ -1,0 +1,144 @@
+"""An OAuth2 authorization server for the stand-ins: the authorization-code grant and the
+refresh-token grant of RFC 6749, the way the ledger platforms run them.
+
+Every OAuth2 stand-in (QuickBooks, Xero, FreshBooks, Zoho Books, Business Central, Sage, MYOB)
+owns one ``OAuthServer`` and routes its authorize and token paths to it:
+
+- ``authorize(params)``: checks ``client_id``, ``redirect_uri``, ``response_type=code`` and
+  returns the redirect URL carrying ``code`` and ``state`` (the user "consents" at once);
+- ``token(form, authorization)``: ``grant_type=authorization_code`` (with ``code`` and
+  ``redirect_uri``) or ``grant_type=refresh_token``; the client authenticates with HTTP Basic
+  (``client_secret_basic``) or ``client_id``/``client_secret`` in the form
+  (``client_secret_post``). Returns ``(status, body)``: 200 with ``access_token``,
+  ``token_type``, ``expires_in``, ``refresh_token`` (plus ``extra`` fields, e.g. Xero's
+  ``id_token`` or QuickBooks' ``x_refresh_token_expires_in``), or 400/401 with
+  ``{"error": "invalid_grant" | "invalid_client" | ...}``;
+- ``check(authorization_header)``: True when it carries a live bearer token.
+
+Refresh tokens rotate on every use (Xero, QuickBooks and Sage all do; the old one dies, after
+``grace_seconds``), access tokens expire after ``access_ttl`` seconds of the injectable clock.
+Test helpers: ``expire_all()``, ``revoke(token)``, ``refresh_count``.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+Clock = Callable[[], float]
+
+
+@dataclass
+class _Grant:
+    refresh_token: str
+    issued_at: float
+    values: dict[str, str]
+    replaced_at: float | None = None  # when a newer refresh token took its place
+
+
+@dataclass
+class OAuthServer:
+    client_id: str = "demo-client"
+    client_secret: str = "demo-secret"
+    access_ttl: float = 3600.0
+    refresh_ttl: float = 100 * 24 * 3600.0
+    grace_seconds: float = 0.0
+    #: values returned with every token and kept per connection, e.g. {"realm_id": "9130"}
+    values: Mapping[str, str] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    #: added to the redirect after consent (QuickBooks sends ``realmId`` there)
+    redirect_values: Mapping[str, str] = field(default_factory=dict)
+    clock: Clock = time.time
+    refresh_count: int = 0
+    _codes: dict[str, str] = field(default_factory=dict)  # code -> redirect_uri
+    _access: dict[str, float] = field(default_factory=dict)  # token -> expires at
+    _refresh: dict[str, _Grant] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- the user's browser -------------------------------------------------------------------
+    def authorize(self, params: Mapping[str, str]) -> tuple[int, str]:
+        """(302, redirect URL with code and state) or (400, error text)."""
+        if params.get("response_type") != "code":
+            return 400, "unsupported_response_type"
+        if params.get("client_id") != self.client_id:
+            return 400, "invalid client_id"
+        redirect = params.get("redirect_uri", "")
+        if not redirect.startswith(("http://127.0.0.1", "http://localhost", "https://")):
+            return 400, "invalid redirect_uri"
+        code = secrets.token_urlsafe(16)
+        with self._lock:
+            self._codes[code] = redirect
+        query = {"code": code, **({"state": params["state"]} if "state" in params else {})}
+        query.update(self.redirect_values)
+        return 302, f"{redirect}{'&' if '?' in redirect else '?'}{urlencode(query)}"
+
+    # -- the client's back channel ------------------------------------------------------------
+    def token(self, form: Mapping[str, str], authorization: str | None = None
+              ) -> tuple[int, dict[str, Any]]:
+        if not self._client_ok(form, authorization):
+            return 401, {"error": "invalid_client"}
+        grant = form.get("grant_type")
+        with self._lock:
+            if grant == "authorization_code":
+                redirect = self._codes.pop(form.get("code", ""), None)
+                if redirect is None or redirect != form.get("redirect_uri"):
+                    return 400, {"error": "invalid_grant", "error_description": "bad code"}
+                return 200, self._issue()
+            if grant == "refresh_token":
+                old = self._refresh.get(form.get("refresh_token", ""))
+                now = self.clock()
+                if old is None or now - old.issued_at > self.refresh_ttl or (
+                        old.replaced_at is not None and now - old.replaced_at > self.grace_seconds):
+                    return 400, {"error": "invalid_grant",
+                                 "error_description": "refresh token expired or already used"}
+                old.replaced_at = old.replaced_at or now
+                self.refresh_count += 1
+                return 200, self._issue()
+        return 400, {"error": "unsupported_grant_type"}
+
+    def check(self, authorization: str | None) -> bool:
+        if not authorization or not authorization.startswith("Bearer "):
+            return False
+        with self._lock:
+            expires = self._access.get(authorization[7:])
+        return expires is not None and self.clock() < expires
+
+    # -- test helpers ---------------------------------------------------------------------------
+    def issue(self) -> dict[str, Any]:
+        """A token pair as if the user had just connected (tests that skip the browser)."""
+        with self._lock:
+            return self._issue()
+
+    def expire_all(self) -> None:
+        with self._lock:
+            self._access.clear()
+
+    def revoke(self, refresh_token: str) -> None:
+        with self._lock:
+            self._refresh.pop(refresh_token, None)
+
+    # -- inside ---------------------------------------------------------------------------------
+    def _issue(self) -> dict[str, Any]:
+        now = self.clock()
+        access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        self._access[access] = now + self.access_ttl
+        self._refresh[refresh] = _Grant(refresh, now, dict(self.values))
+        return {"access_token": access, "token_type": "Bearer",
+                "expires_in": int(self.access_ttl), "refresh_token": refresh,
+                **self.values, **self.extra}
+
+    def _client_ok(self, form: Mapping[str, str], authorization: str | None) -> bool:
+        if authorization and authorization.startswith("Basic "):
+            try:
+                pair = base64.b64decode(authorization[6:]).decode()
+            except ValueError:
+                return False
+            return pair == f"{self.client_id}:{self.client_secret}"
+        return (form.get("client_id") == self.client_id
+                and form.get("client_secret") == self.client_secret)
