@@ -93,8 +93,9 @@ class OAuthServer:
             if grant == "refresh_token":
                 old = self._refresh.get(form.get("refresh_token", ""))
                 now = self.clock()
-                if old is None or now - old.issued_at > self.refresh_ttl or (
-                        old.replaced_at is not None and now - old.replaced_at > self.grace_seconds):
+                used = old is not None and old.replaced_at is not None and (
+                    now - old.replaced_at >= self.grace_seconds)
+                if old is None or now - old.issued_at > self.refresh_ttl or used:
                     return 400, {"error": "invalid_grant",
                                  "error_description": "refresh token expired or already used"}
                 old.replaced_at = old.replaced_at or now
