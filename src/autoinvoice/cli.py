@@ -137,7 +137,7 @@ def cmd_invoices_show(args: argparse.Namespace) -> int:
             print(f"job {args.job_id!r} exists for several tenants; add --tenant",
                   file=sys.stderr)
             return EXIT_INPUT
-        data = views.detail(session, rows[0])
+        data = views.job_detail(session, rows[0])
     if args.json:
         _print_json(data)
     else:
@@ -150,6 +150,46 @@ def cmd_invoices_retry(args: argparse.Namespace) -> int:
 
     app = _app(args)
     print(retry(app, args.job_id, args.tenant))
+    return EXIT_OK
+
+
+# -- review ------------------------------------------------------------------------------
+def _actor(args: argparse.Namespace) -> str:
+    return str(args.actor or os.environ.get("USER") or "cli")
+
+
+def cmd_review_list(args: argparse.Namespace) -> int:
+    from autoinvoice.pipeline.review import held
+
+    rows = held(_app(args), args.tenant)
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    if not rows:
+        print("nothing is on hold")
+        return EXIT_OK
+    for row in rows:
+        print(f"{row['tenant']}/{row['job_id']} rev {row['revision']}  {row['customer']}  "
+              f"{row['total'] or '-'} {row['currency'] or ''}  held since {row['since']}")
+        for hold in row["holds"]:
+            print(f"    {hold['code']}: {hold['message']}")
+    return EXIT_OK
+
+
+def cmd_review_approve(args: argparse.Namespace) -> int:
+    from autoinvoice.pipeline.review import approve, parse_edits
+
+    patch = _read_file(args.edit) if args.edit else None
+    edits = parse_edits(patch, args.po, args.price or [], source=f"--edit {args.edit}")
+    print(approve(_app(args), args.job_id, args.tenant, actor=_actor(args), note=args.note,
+                  edits=edits))
+    return EXIT_OK
+
+
+def cmd_review_reject(args: argparse.Namespace) -> int:
+    from autoinvoice.pipeline.review import reject
+
+    print(reject(_app(args), args.job_id, args.tenant, actor=_actor(args), reason=args.reason))
     return EXIT_OK
 
 
@@ -182,6 +222,10 @@ def format_detail(d: dict[str, Any]) -> str:
                f"  paid {d['payment']['amount_paid']}")
     out += [f"  {h['at']}  {h['actor']:10} {h['action']:20} {h['to'] or ''}"
             for h in d["history"]]
+    if len(d.get("documents") or []) > 1:
+        out.append("documents of this job:")
+        out.append(format_table(d["documents"], ["kind", "revision", "number", "state",
+                                                 "total", "currency", "credits_invoice"]))
     return "\n".join(out)
 
 
@@ -264,6 +308,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("retry", cmd_invoices_retry, "re-queue a failed invoice now", isub)
     p.add_argument("job_id")
     p.add_argument("--tenant")
+    rv = add("review", lambda a: EXIT_INPUT, "review invoices held for a person")
+    rsub = rv.add_subparsers(dest="review_command", required=True)
+    p = add("list", cmd_review_list, "every invoice on hold, with its reasons", rsub)
+    p.add_argument("--tenant")
+    p.add_argument("--json", action="store_true")
+    p = add("approve", cmd_review_approve, "let a held invoice go on, or rebuild it with edits "
+            "as a new revision", rsub)
+    p.add_argument("job_id")
+    p.add_argument("--tenant")
+    p.add_argument("--note", help="why it is approved (kept in the history)")
+    p.add_argument("--edit", metavar="FILE",
+                   help="JSON merge patch (RFC 7386) applied to the job of its newest event")
+    p.add_argument("--po", help="set the job's PO number")
+    p.add_argument("--price", action="append", metavar="SKU=PRICE",
+                   help="agreed unit price for that SKU's parts (repeatable)")
+    p.add_argument("--actor", help="who approves (default: $USER)")
+    p = add("reject", cmd_review_reject, "void a held invoice; nothing is sent", rsub)
+    p.add_argument("job_id")
+    p.add_argument("--tenant")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--actor", help="who rejects (default: $USER)")
     db = add("db", lambda a: EXIT_INPUT, "database maintenance")
     add("upgrade", cmd_db_upgrade, "apply migrations", db.add_subparsers(required=True))
     sb = add("sandbox", lambda a: EXIT_INPUT, "run a local platform stand-in")

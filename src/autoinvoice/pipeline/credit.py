@@ -142,6 +142,7 @@ def _credited(app: App, session: Session, invoice: InvoiceRow, note: InvoiceRow,
               now: datetime) -> Handoff | None:
     """The credited invoice is done with; the job's next revision takes its place."""
     invoice.next_attempt_at = None
+    invoice.correction = invoice.correction_reason = None  # the next revision takes it up
     repo.record(session, invoice, now, "credited", to_state=DocState.CREDITED,
                 credit_note=note.number, credit_note_remote=note.remote_id)
     return lease_if_due(new_revision(app, session, invoice, now, "job changed"), now)
