@@ -25,7 +25,7 @@ from autoinvoice.domain.invoice import Invoice
 from autoinvoice.pipeline import credit
 from autoinvoice.pipeline.corrections import differs_from_built
 from autoinvoice.pipeline.intake import lease_if_due, new_revision
-from autoinvoice.pipeline.states import WORKABLE, Correction, DocState, Handoff
+from autoinvoice.pipeline.states import LEASE, WORKABLE, Correction, DocState, Handoff
 from autoinvoice.store import repo
 from autoinvoice.store.models import InvoiceRow
 
@@ -85,7 +85,7 @@ def _decide(app: App, row_id: int) -> Next | _VoidRemote:
 def _resume(row: InvoiceRow, now: datetime) -> Next:
     """Nothing to correct: the row carries on where it was (or waits, when held or failed)."""
     if row.doc_state in WORKABLE:
-        row.next_attempt_at = now
+        row.next_attempt_at = now + LEASE  # still ours: this worker goes on with it
         return row.doc_state
     row.next_attempt_at = None
     return None

@@ -1,4 +1,5 @@
-"""The two states every invoice carries: its document state and its payment state."""
+"""The two states every invoice carries (its document state and its payment state), the kinds
+of document a row can be, and the worker's tasks."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ class DocState(StrEnum):
     CREATED = "created"  # exists on the platform; not yet delivered
     SENT = "sent"  # delivered to the client (by the platform or our own e-mail)
     FAILED = "failed"  # retries exhausted or a permanent error; needs an operator
-    VOID = "void"
-    CREDITED = "credited"
+    VOID = "void"  # replaced before it was delivered (or rejected); a number it took stays used
+    CREDITED = "credited"  # delivered, then cancelled in full by its credit note
 
 
 class PayState(StrEnum):

@@ -98,7 +98,7 @@ def _record_created(app: App, row_id: int, invoice: Invoice, remote: RemoteInvoi
             hold(session, row, now, [("total_mismatch", f"the platform computed {remote.total}, "
                                       f"we computed {invoice.total}; not sent")])
             return None
-        row.next_attempt_at = now
+        row.next_attempt_at = now + LEASE  # still ours: this worker goes on to send it
         return DocState.CREATED
 
 

@@ -126,7 +126,10 @@ class Worker:
         now = app.clock()
         with app.sessions.begin() as session:
             row = session.get_one(InvoiceRow, row_id, with_for_update=True)
-            return build_step(app, session, row, now)
+            following = build_step(app, session, row, now)
+            if following is not None:  # still ours: this worker goes on to create it
+                row.next_attempt_at = now + LEASE
+            return following
 
     def _attempt(self, row_id: int, state: str, step: Step) -> Next:
         """The step's outcome (the state to run next, now), or None when it failed."""
