@@ -164,6 +164,19 @@ def test_a_rejected_total_mismatch_is_voided_on_the_platform_by_the_worker(
     assert remote_id
 
 
+def test_a_revision_already_being_corrected_cannot_be_reviewed_again(harness, monkeypatch):
+    connector = harness.app.connector("northwind")
+    real_create = connector.create_invoice
+    monkeypatch.setattr(connector, "create_invoice", lambda i, c, k: RemoteInvoice(
+        (r := real_create(i, c, k)).id, r.total + Money(Decimal("1"), "USD"), r.status))
+    harness.ingest(completed("WO-H9"))
+    harness.ingest(signed("WO-H9"))
+    harness.run()
+    reject(harness.app, "WO-H9", None, actor="dana", reason="wrong customer")
+    with pytest.raises(InputError, match="already being corrected"):
+        approve(harness.app, "WO-H9", None, actor="sam")
+
+
 @pytest.mark.parametrize(("job_id", "kwargs", "problem"), [
     ("WO-NONE", {}, "no invoice for job 'WO-NONE'"),
     ("WO-SENT", {}, "is sent, not on hold"),

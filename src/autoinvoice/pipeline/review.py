@@ -257,6 +257,10 @@ def _held_row(session: Session, job_id: str, tenant: str | None) -> InvoiceRow:
     if row.doc_state != DocState.ON_HOLD:
         raise InputError([f"job_id: invoice for job {job_id} (rev {row.revision}) is "
                           f"{row.doc_state}, not on hold"])
+    if row.correction:
+        raise InputError([f"job_id: rev {row.revision} of job {job_id} is already being "
+                          f"corrected ({row.correction}: {row.correction_reason}); run the "
+                          "worker, then review what it leaves"])
     return row
 
 
