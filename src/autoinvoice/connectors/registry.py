@@ -19,7 +19,7 @@ CONNECTORS: dict[str, tuple[str, str] | None] = {
     "quickbooks": None,
     "xero": None,
     "freshbooks": None,
-    "zoho_books": None,
+    "zoho_books": ("autoinvoice.connectors.zoho_books", "ZohoBooksConnector"),
     "business_central": None,
     "square": None,
     "wave": None,
@@ -45,6 +45,7 @@ CONNECTORS: dict[str, tuple[str, str] | None] = {
 TAX_ROUNDING: dict[str, TaxRounding] = {
     "stripe": TaxRounding.LINE,
     "sandbox": TaxRounding.LINE,
+    "zoho_books": TaxRounding.LINE,  # item-level tax rounding (sandbox.zoho_books)
 }
 
 

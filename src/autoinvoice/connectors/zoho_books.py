@@ -1,0 +1,503 @@
+"""Zoho Books.
+
+API docs checked (search tool, pages corpus): zoho.com/books/api/v3/invoices (create with
+``customer_id`` and ``line_items``; ``invoice_number`` "can be a custom number (requires
+``ignore_auto_number_generation=true`` query parameter) ... Must be unique within the
+organization"; list filters; "Email an invoice", "Void an invoice", "Delete an invoice"),
+/books/api/v3/contacts (``contact_name`` "Display Name", ``company_name``, ``contact_type``
+customer), /books/api/v3/taxes ("Create a tax": ``POST /settings/taxes`` with ``tax_name``,
+``tax_percentage``, ``tax_type`` tax | compound_tax, scope ``ZohoBooks.settings.CREATE``),
+/books/api/v3/credit-notes ("Create a credit note", "Credit to an invoice", "List all Credit
+Notes"), /books/api/v3/errors (HTTP 400/401/404/405/429/500 with a body
+``{"code": <non-zero>, "message": ...}``, ``code`` 0 on success), and the Zoho Books
+"Update or Upsert Records Using Unique Custom Fields" community post (help.zoho.com). The
+``POST /invoices/{invoice_id}/email`` shape (``to_mail_ids`` array, ``subject``, ``body``) was
+cross-checked on docs.onehazel.com's generated reference of Zoho's OpenAPI document.
+
+Base URL ``https://www.zohoapis.com/books/v3``; other data centres (.eu, .in, .com.au, .ca, ...)
+through ``settings.base_url`` (a host root gets ``/books/v3`` appended). Every call carries the
+``organization_id`` query parameter (``tokens.value("organization_id")``, else the default
+organisation from ``GET /organizations``).
+
+Auth: Zoho OAuth 2.0 (authorization code, ``access_type=offline``); the access token from
+``settings.tokens`` goes in ``Authorization: Zoho-oauthtoken {token}`` (not ``Bearer``); a 401
+refreshes it once through ``tokens.refreshed(rejected)``, a second 401 is an ``AuthError``.
+
+Bodies: Zoho's API accepts the JSON document as the form parameter ``JSONString`` (the form its
+v3 examples used for years; the current pages show a raw JSON body). We send ``JSONString``
+because it lets us write amounts, rates and quantities as exact JSON numbers from ``Decimal``
+(never through float); responses are parsed with ``Decimal`` for every number.
+
+Flow: contact (``GET /contacts?email=``, then ``?contact_name=`` because display names are
+unique in Zoho, else ``POST /contacts`` with our customer id in its ``notes``: Zoho contacts
+have no searchable external-reference field unless the organisation configures a unique custom
+field) -> taxes (``GET /settings/taxes`` once per connector, one ``tax`` per percentage, created
+with ``POST /settings/taxes`` when missing) -> ``POST /invoices?ignore_auto_number_generation=
+true`` with our ``invoice_number``, ``reference_number`` = "PO / job id" (shown as the
+reference on Zoho's PDF), ``date``, ``due_date``, ``line_items[{name, description, rate,
+quantity, unit, tax_id}]`` (covered lines listed at rate 0 with their coverage text) and
+``notes`` (legal notes such as reverse charge first, then job and PO). The total Zoho computed
+comes back in the create response and is returned as ``RemoteInvoice.total``.
+
+Delivery: ``POST /invoices/{id}/email`` (``delivers_itself = True``), which also moves a draft
+to ``sent``; a sent invoice is not e-mailed twice.
+
+Idempotency: Zoho documents none for creates. Our ``invoice_number`` is unique per organisation,
+so ``create_invoice`` first searches ``GET /invoices?invoice_number=`` (and Zoho itself refuses
+a duplicate number with code 1001, answered by searching again); ``find_by_reference`` does the
+same search. Creates are never replayed blindly by the HTTP layer (no key: a lost response
+surfaces as ``TransientError`` and the retry searches first).
+
+Corrections: ``void_invoice`` deletes a draft (``DELETE /invoices/{id}``) and voids anything
+else unpaid (``POST /invoices/{id}/status/void``); paid or partly paid is a ``PermanentError``.
+``credit_invoice`` finds our credit note by number (``GET /creditnotes?creditnote_number=``)
+or creates it (``POST /creditnotes?ignore_auto_number_generation=true``, the credited lines,
+``reference_number`` = credited invoice number), then applies what the invoice still owes
+(``POST /creditnotes/{id}/invoices`` with ``invoices[{invoice_id, amount_applied}]``); a
+paid invoice's note stays open for the operator to refund.
+
+Rate limits: 100 requests per minute per organisation plus a daily cap by plan (1,000 Free to
+about 10,000) and a concurrency cap (3rd-party: Codat's Zoho Books limits page, and
+PLATFORMS.md); we keep each tenant under 100 in any minute (a bucket of 10 refilled at 1.5/s)
+and 5 requests in flight. 429 is retried by the HTTP layer (``Retry-After`` honoured); the
+daily cap shows up as 429 too.
+
+Errors: ``{"code", "message"}`` mapped in ``_map_error``, the only place they are read (Zoho
+documents no request-id header; ``X-Request-Id`` is kept when present).
+
+Sandbox: ``autoinvoice.sandbox.zoho_books`` (``mock_transport`` in tests, ``asgi_app`` under
+uvicorn), with its own OAuth2 server.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from autoinvoice.connectors.base import (
+    ConnectorSettings,
+    IdempotencyKeys,
+    RemoteCreditNote,
+    RemoteCustomer,
+    RemoteInvoice,
+    RemoteStatus,
+    TokenSource,
+)
+from autoinvoice.connectors.errors import (
+    AuthError,
+    ConnectorError,
+    NotFound,
+    PermanentError,
+    RateLimited,
+    class_for_status,
+)
+from autoinvoice.connectors.http import HttpClient, limiter_for, retry_after_seconds, slots_for
+from autoinvoice.domain.invoice import Invoice, InvoiceLine
+from autoinvoice.domain.job import Customer
+from autoinvoice.domain.money import Money, quantize
+
+PLATFORM = "zoho_books"
+DEFAULT_BASE_URL = "https://www.zohoapis.com/books/v3"
+API_ROOT = "/books/v3"
+PER_MINUTE, BURST, CONCURRENT = 100, 10, 5
+DUPLICATE_NUMBER = 1001  # "Invoice Number already exist"
+RATE_LIMIT_CODES = frozenset({45, 44})  # request limit per minute / per day exceeded
+NOT_FOUND_CODES = frozenset({1002, 5})
+NAME_MAX, DESCRIPTION_MAX, REFERENCE_MAX, NOTES_MAX = 100, 2000, 100, 5000
+Obj = dict[str, Any]
+
+
+class ZohoBooksConnector:
+    platform = PLATFORM
+    delivers_itself = True
+
+    def __init__(self, settings: ConnectorSettings) -> None:
+        if settings.tokens is None:
+            raise AuthError("zoho_books needs an OAuth2 connection (autoinvoice connect "
+                            "zoho_books): no token source configured", platform=PLATFORM)
+        self._tokens: TokenSource = settings.tokens
+        self._org: str | None = settings.tokens.value("organization_id")
+        self._taxes: dict[Decimal, str] | None = None
+        rate = settings.rate_limit_per_second or (PER_MINUTE - BURST) / 60
+        key = f"{settings.tenant}:{PLATFORM}"
+        self._http = HttpClient(
+            platform=PLATFORM,
+            base_url=api_base(settings.base_url),
+            default_headers={"Accept": "application/json"},
+            error_mapper=_map_error,
+            transport=settings.transport,
+            recorder=settings.recorder,
+            limiter=limiter_for(key, rate, BURST, sleep=settings.sleep),
+            slots=slots_for(key, CONCURRENT),
+            sleep=settings.sleep,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- the Connector protocol ---------------------------------------------------------------
+
+    def check_auth(self) -> None:
+        self._organization_id()
+        self._get("/settings/taxes")
+
+    def ensure_customer(self, customer: Customer, keys: IdempotencyKeys) -> RemoteCustomer:
+        found = self._find_contact(customer)
+        if found is not None:
+            return RemoteCustomer(found)
+        created = self._post("/contacts", contact_body(customer))["contact"]
+        return RemoteCustomer(str(created["contact_id"]))
+
+    def create_invoice(self, invoice: Invoice, customer: RemoteCustomer,
+                       keys: IdempotencyKeys) -> RemoteInvoice:
+        found = self.find_by_reference(invoice)  # a lost response or a crash came first
+        if found is not None:
+            return found
+        lines = [line_body(line, self._tax_id(line.tax_rate)) for line in invoice.lines]
+        body = invoice_body(invoice, customer.id, lines)
+        try:
+            created = self._post("/invoices", body, {"ignore_auto_number_generation": "true"})
+        except ConnectorError as exc:
+            again = self.find_by_reference(invoice) if exc.code == str(DUPLICATE_NUMBER) else None
+            if again is None:
+                raise
+            return again
+        return remote_invoice(created["invoice"])
+
+    def send_invoice(self, remote: RemoteInvoice, keys: IdempotencyKeys) -> RemoteInvoice:
+        current = self._invoice(remote.id)  # ``remote`` may be stale
+        status = current["status"]
+        if status == "void":
+            raise PermanentError(f"invoice {remote.id} is void on Zoho Books",
+                                 platform=PLATFORM, code="invoice_void")
+        if status == "draft":
+            contact = self._get(f"/contacts/{current['customer_id']}")["contact"]
+            self._post(f"/invoices/{remote.id}/email", email_body(current, contact))
+            current = self._invoice(remote.id)
+        return remote_invoice(current)
+
+    def fetch_status(self, remote_id: str) -> RemoteStatus:
+        obj = self._invoice(remote_id)
+        currency = obj["currency_code"]
+        paid_on = obj.get("last_payment_date") if obj["status"] == "paid" else None
+        return RemoteStatus(
+            status=obj["status"],
+            total=money(obj["total"], currency),
+            amount_paid=money(obj.get("payment_made") or 0, currency),
+            balance=money(obj.get("balance") or 0, currency),
+            paid_at=datetime.combine(date.fromisoformat(paid_on), datetime.min.time(), UTC)
+            if paid_on else None,
+        )
+
+    def find_by_reference(self, invoice: Invoice) -> RemoteInvoice | None:
+        params = ({"invoice_number": invoice.number} if invoice.number
+                  else {"reference_number": reference(invoice)})
+        listed = self._get("/invoices", params)["invoices"]
+        ours = [obj for obj in listed if invoice.job_id in str(obj.get("reference_number"))]
+        if not ours:
+            return None
+        live = [obj for obj in ours if obj["status"] != "void"]
+        return remote_invoice(self._invoice(str((live or ours)[0]["invoice_id"])))
+
+    def void_invoice(self, remote_id: str, keys: IdempotencyKeys) -> str:
+        try:
+            status = self._invoice(remote_id)["status"]
+        except NotFound:  # a deleted draft is gone
+            return "already_void"
+        if status == "void":
+            return "already_void"
+        if status == "draft":
+            self._request("DELETE", f"/invoices/{remote_id}")
+            return "deleted"
+        if status in ("paid", "partially_paid"):
+            raise PermanentError(f"invoice {remote_id} is {status} on Zoho Books and cannot "
+                                 "be voided; credit it instead", platform=PLATFORM,
+                                 code=f"invoice_{status}")
+        self._post(f"/invoices/{remote_id}/status/void", None)
+        return "voided"
+
+    def credit_invoice(self, remote_id: str, credit: Invoice, keys: IdempotencyKeys
+                       ) -> RemoteCreditNote:
+        invoice = self._invoice(remote_id)
+        if invoice["status"] in ("draft", "void"):
+            raise PermanentError(f"invoice {remote_id} is {invoice['status']} on Zoho Books; "
+                                 "only delivered invoices are credited", platform=PLATFORM,
+                                 code=f"invoice_{invoice['status']}")
+        note = self._find_credit_note(credit)
+        if note is None:
+            lines = [line_body(line, self._tax_id(line.tax_rate)) for line in credit.lines]
+            body = credit_note_body(credit, str(invoice["customer_id"]), lines)
+            note = self._post("/creditnotes", body,
+                              {"ignore_auto_number_generation": "true"})["creditnote"]
+        self._apply(note, invoice)
+        return RemoteCreditNote(id=str(note["creditnote_id"]),
+                                total=money(note["total"], note["currency_code"]),
+                                number=note.get("creditnote_number"))
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _apply(self, note: Obj, invoice: Obj) -> None:
+        """Apply the note to what the invoice still owes (nothing when paid or applied)."""
+        fresh = self._get(f"/creditnotes/{note['creditnote_id']}")["creditnote"]
+        amount = min(Decimal(fresh.get("balance") or 0), Decimal(invoice.get("balance") or 0))
+        if amount > 0:
+            self._post(f"/creditnotes/{note['creditnote_id']}/invoices",
+                       {"invoices": [{"invoice_id": str(invoice["invoice_id"]),
+                                      "amount_applied": amount}]})
+
+    def _find_credit_note(self, credit: Invoice) -> Obj | None:
+        if not credit.number:
+            return None
+        listed = self._get("/creditnotes", {"creditnote_number": credit.number})["creditnotes"]
+        live = [n for n in listed if n.get("status") != "void"
+                and n.get("creditnote_number") == credit.number]
+        return live[0] if live else None
+
+    def _find_contact(self, customer: Customer) -> str | None:
+        if customer.email:
+            listed = self._get("/contacts", {"email": customer.email})["contacts"]
+            hit = _pick_customer(listed, customer)
+            if hit is not None:
+                return hit
+        listed = self._get("/contacts", {"contact_name": customer.name})["contacts"]
+        same = [c for c in listed if c.get("contact_name") == customer.name]
+        return _pick_customer(same, customer)
+
+    def _tax_id(self, rate: Decimal) -> str | None:
+        if rate == 0:
+            return None
+        percentage = (rate * 100).normalize()
+        known = self._known_taxes()
+        if percentage not in known:
+            created = self._post("/settings/taxes", tax_body(percentage))["tax"]
+            known[percentage] = str(created["tax_id"])
+        return known[percentage]
+
+    def _known_taxes(self) -> dict[Decimal, str]:
+        if self._taxes is None:
+            self._taxes = {}
+            for tax in self._get("/settings/taxes")["taxes"]:
+                if tax.get("tax_type", "tax") == "tax":
+                    pct = Decimal(str(tax["tax_percentage"])).normalize()
+                    self._taxes.setdefault(pct, str(tax["tax_id"]))
+        return self._taxes
+
+    def _invoice(self, remote_id: str) -> Obj:
+        found: Obj = self._get(f"/invoices/{remote_id}")["invoice"]
+        return found
+
+    def _organization_id(self) -> str:
+        if self._org is None:
+            orgs = self._request("GET", "/organizations", org=False)["organizations"]
+            default = [o for o in orgs if o.get("is_default_org")] or orgs
+            if not default:
+                raise AuthError("this Zoho login has no Books organisation", platform=PLATFORM)
+            self._org = str(default[0]["organization_id"])
+        return self._org
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _get(self, path: str, params: Mapping[str, str] | None = None) -> Obj:
+        return self._request("GET", path, params=params)
+
+    def _post(self, path: str, body: Obj | None, params: Mapping[str, str] | None = None
+              ) -> Obj:
+        form = [("JSONString", dumps(body))] if body is not None else None
+        return self._request("POST", path, params=params, form=form)
+
+    def _request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
+                 form: list[tuple[str, str]] | None = None, org: bool = True) -> Obj:
+        query = {**({"organization_id": self._organization_id()} if org else {}),
+                 **(params or {})}
+        token = self._tokens.access_token()
+        try:
+            response = self._send(method, path, query, form, token)
+        except AuthError as exc:
+            if exc.status != 401:
+                raise
+            response = self._send(method, path, query, form, self._tokens.refreshed(token))
+        return body_of(response)
+
+    def _send(self, method: str, path: str, query: Mapping[str, str],
+              form: list[tuple[str, str]] | None, token: str) -> httpx.Response:
+        return self._http.request(method, path, params=query, form=form,
+                                  headers={"Authorization": f"Zoho-oauthtoken {token}"})
+
+
+def _pick_customer(contacts: list[Obj], customer: Customer) -> str | None:
+    customers = [c for c in contacts if c.get("contact_type", "customer") == "customer"
+                 and c.get("status", "active") == "active"]
+    named = [c for c in customers if c.get("contact_name") == customer.name]
+    chosen = (named or customers)[:1]
+    return str(chosen[0]["contact_id"]) if chosen else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Our objects -> Zoho bodies (vendor field names stay here)
+
+
+def api_base(base_url: str | None) -> str:
+    """``settings.base_url`` as the API root: a host root gets ``/books/v3``."""
+    url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+    return url if url.endswith(("/books/v3", "/books/v4")) else url + API_ROOT
+
+
+def contact_body(customer: Customer) -> Obj:
+    address = customer.billing_address
+    person: Obj = {"email": customer.email, "is_primary_contact": True}
+    body: Obj = {
+        "contact_name": clip(customer.name, 200),
+        "company_name": clip(customer.name, 200),
+        "contact_type": "customer",
+        "billing_address": {"address": address.line1, "street2": address.line2,
+                            "city": address.city, "state": address.region,
+                            "zip": address.postal_code, "country": address.country},
+        "contact_persons": [person] if customer.email else [],
+        "notes": f"autoinvoice customer id: {customer.id}",
+    }
+    if customer.vat_id:
+        body["vat_reg_no"] = customer.vat_id
+    return body
+
+
+def reference(invoice: Invoice) -> str:
+    """The invoice's ``reference_number``: the client's PO first (it is what their accounts
+    payable match on), then our job id."""
+    ref = f"{invoice.po_number} / {invoice.job_id}" if invoice.po_number else invoice.job_id
+    return clip(ref, REFERENCE_MAX)
+
+
+def invoice_body(invoice: Invoice, customer_id: str, lines: list[Obj]) -> Obj:
+    return {
+        "customer_id": customer_id,
+        "invoice_number": invoice.number,
+        "reference_number": reference(invoice),
+        "date": invoice.issue_date.isoformat(),
+        "due_date": invoice.due_date.isoformat(),
+        "is_inclusive_tax": False,
+        "line_items": lines,
+        "notes": clip(notes(invoice), NOTES_MAX),
+    }
+
+
+def notes(invoice: Invoice) -> str:
+    said = list(invoice.notes)
+    said += [reason for _, reason in invoice.exemption_reasons if reason not in said]
+    job = f"Job {invoice.job_id}" + (f", PO {invoice.po_number}" if invoice.po_number else "")
+    return "\n".join([*said, job])
+
+
+def line_body(line: InvoiceLine, tax_id: str | None) -> Obj:
+    description = line.description if not line.coverage else \
+        f"{line.description} ({line.coverage})"
+    body: Obj = {"name": clip(line.description, NAME_MAX),
+                 "description": clip(description, DESCRIPTION_MAX),
+                 "rate": line.unit_price, "quantity": line.quantity, "unit": line.unit}
+    if tax_id is not None:
+        body["tax_id"] = tax_id
+    return body
+
+
+def tax_body(percentage: Decimal) -> Obj:
+    return {"tax_name": f"Tax {format(percentage, 'f')}%", "tax_percentage": percentage,
+            "tax_type": "tax"}
+
+
+def email_body(invoice: Obj, contact: Obj) -> Obj:
+    emails = [p["email"] for p in contact.get("contact_persons") or [] if p.get("email")]
+    emails = emails or ([contact["email"]] if contact.get("email") else [])
+    if not emails:
+        raise PermanentError(f"contact {contact.get('contact_id')} has no e-mail address on "
+                             "Zoho Books; the invoice cannot be e-mailed", platform=PLATFORM,
+                             code="no_email")
+    number = invoice.get("invoice_number") or invoice["invoice_id"]
+    return {"to_mail_ids": emails[:1], "subject": f"Invoice {number}",
+            "body": f"Please find attached invoice {number} "
+                    f"({invoice.get('reference_number') or ''}).".replace(" ()", "")}
+
+
+def credit_note_body(credit: Invoice, customer_id: str, lines: list[Obj]) -> Obj:
+    return {
+        "customer_id": customer_id,
+        "creditnote_number": credit.number,
+        "reference_number": clip(credit.corrects or credit.job_id, REFERENCE_MAX),
+        "date": credit.issue_date.isoformat(),
+        "is_inclusive_tax": False,
+        "line_items": lines,
+        "notes": clip(f"Credits invoice {credit.corrects} in full (the job changed; a "
+                      "corrected invoice follows).", NOTES_MAX),
+    }
+
+
+def remote_invoice(obj: Obj) -> RemoteInvoice:
+    return RemoteInvoice(id=str(obj["invoice_id"]), total=money(obj["total"],
+                         obj["currency_code"]), status=obj["status"],
+                         number=obj.get("invoice_number"), url=obj.get("invoice_url"))
+
+
+def money(value: Any, currency: str) -> Money:
+    """A Zoho amount (a JSON number parsed as Decimal) as Money; never through float."""
+    amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    return Money(quantize(amount, currency), currency)
+
+
+def dumps(value: Any) -> str:
+    """JSON text with every Decimal written as an exact JSON number."""
+    if isinstance(value, Decimal):
+        text = format(value, "f")
+        return "0" if text in ("-0", "") else text
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{dumps(v)}" for k, v in value.items()
+                              ) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(dumps(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def clip(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+# ---------------------------------------------------------------------------------------------
+# Zoho errors -> ours
+
+
+def body_of(response: httpx.Response) -> Obj:
+    """The JSON body of a 2xx answer; a non-zero ``code`` in it is an error all the same."""
+    try:
+        body = json.loads(response.text or "{}", parse_float=Decimal)
+    except ValueError:
+        raise PermanentError(f"Zoho Books answered {response.request.method} "
+                             f"{response.request.url.path} with a body that is not JSON",
+                             platform=PLATFORM, status=response.status_code) from None
+    if not isinstance(body, dict):
+        raise PermanentError("Zoho Books answered with JSON that is not an object",
+                             platform=PLATFORM, status=response.status_code)
+    if body.get("code", 0) != 0:
+        raise _map_error(response)
+    return body
+
+
+def _map_error(response: httpx.Response) -> ConnectorError:
+    """The one place Zoho's error body (``{"code", "message"}``) is read."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    status = response.status_code
+    code = body.get("code")
+    message = str(body.get("message") or f"HTTP {status}")
+    common: dict[str, Any] = {"platform": PLATFORM, "status": status,
+                              "code": None if code is None else str(code),
+                              "request_id": response.headers.get("X-Request-Id")}
+    if status == 429 or code in RATE_LIMIT_CODES:
+        return RateLimited(message, retry_after=retry_after_seconds(response), **common)
+    if status < 400:  # a 2xx with a non-zero code: Zoho refused the operation
+        return (NotFound if code in NOT_FOUND_CODES else PermanentError)(message, **common)
+    return class_for_status(status)(message, **common)
