@@ -17,7 +17,7 @@ CONNECTORS: dict[str, tuple[str, str] | None] = {
     "sandbox": ("autoinvoice.connectors.sandbox", "SandboxConnector"),
     "stripe": ("autoinvoice.connectors.stripe", "StripeConnector"),
     "quickbooks": None,
-    "xero": None,
+    "xero": ("autoinvoice.connectors.xero", "XeroConnector"),
     "freshbooks": None,
     "zoho_books": ("autoinvoice.connectors.zoho_books", "ZohoBooksConnector"),
     "business_central": None,
@@ -45,6 +45,9 @@ CONNECTORS: dict[str, tuple[str, str] | None] = {
 TAX_ROUNDING: dict[str, TaxRounding] = {
     "stripe": TaxRounding.LINE,
     "sandbox": TaxRounding.LINE,
+    # Xero: "calculates tax on a per line basis, rounding to two decimal places, and then sums
+    # the tax totals of each line" (Rounding in Xero); sandbox.xero does the same
+    "xero": TaxRounding.LINE,
     "zoho_books": TaxRounding.LINE,  # item-level tax rounding (sandbox.zoho_books)
 }
 

@@ -1,0 +1,406 @@
+"""Xero (Accounting API 2.0).
+
+API docs checked: developer.xero.com/documentation/api/accounting/invoices (create with
+``PUT /Invoices``, update/status with ``POST /Invoices/{InvoiceID}``, ``unitdp=4``, e-mail
+with ``POST /Invoices/{InvoiceID}/Email``: "The invoice must be of Type ACCREC and a valid
+Status for sending (SUBMITTED, AUTHORISED or PAID)", 204, the contact needs an e-mail),
+/accounting/contacts (``ContactNumber``, ``where`` filters, names unique across active
+contacts), /accounting/creditnotes (``PUT /CreditNotes``, ``PUT /CreditNotes/{id}/Allocations``
+with Amount, Date and Invoice.InvoiceID), /accounting/taxrates, /guides/how-to-guides/
+rounding-in-xero ("Xero calculates tax on a per line basis, rounding to two decimal places, and
+then sums the tax totals of each line"; "A line item with just a description ... can be
+created"), /faq/limits (per tenant: 5 calls in progress, 60 calls per minute, 5000 per day;
+10,000/min per app; ``X-DayLimit-Remaining``/``X-MinLimit-Remaining``/
+``X-AppMinLimit-Remaining``; 429 when exceeded), /api/http-response-codes (400
+``ValidationException`` with ``Elements[].ValidationErrors[].Message``). Every request and
+body is validated in the tests against Xero's OpenAPI 3 spec ``XeroAPI/Xero-OpenAPI``
+``xero_accounting.yaml`` 16.1.0 (``shared/vendor-specs/xero``), which also documents the
+``Idempotency-Key`` header ("safely retry requests without the risk of duplicate processing.
+128 character max.") on every PUT/POST we send, the Email call included.
+
+Auth: OAuth2 authorization code; the access token (30 min) comes from ``settings.tokens`` per
+request (``bearer_request``: a 401 refreshes once, then ``AuthError``), the organisation from
+``tokens.value("tenant_id")`` in the ``xero-tenant-id`` header; ``Accept: application/json``.
+
+Flow: contact by ``ContactNumber`` (= our customer id), else by ``EmailAddress`` or
+``Name`` (an unnumbered contact, entered by hand, is adopted; a name held by another numbered
+contact gets our id appended, since names are unique), else ``PUT /Contacts``. Tax types by
+rate from ``GET /TaxRates`` (``EffectiveRate``, revenue rates), a missing rate created with
+``PUT /TaxRates``; cached per connector. Invoice: ``PUT /Invoices?unitdp=4`` as a DRAFT ACCREC
+with ``LineAmountTypes: Exclusive``, ``InvoiceNumber`` = our number, ``Reference`` = number,
+job (and revision) and PO, ``DueDate``, one line per our line (covered lines at price 0 with
+their coverage), legal notes as description-only lines. DRAFT, not AUTHORISED, because the
+pipeline compares Xero's total with ours first and holds a mismatch: a held draft is
+simply deleted, an authorised invoice would already sit in receivables. ``send_invoice``
+authorises (``POST /Invoices/{id}`` Status AUTHORISED) and then e-mails it:
+``delivers_itself``. The total is read from the created invoice Xero returns.
+
+Idempotency: ``Idempotency-Key`` (``keys.for_step``: customer, taxrate-P, create, authorise,
+send, void, credit-note, credit-allocation) on every PUT/POST. Xero does not document how long
+keys are kept, so past the pipeline's key window ``find_by_reference`` searches
+``GET /Invoices?where=Type=="ACCREC"&&Reference=="…"``; and a create that Xero refuses with
+"Invoice # must be unique" returns the invoice that holds our number when its reference is
+ours (so ``create_invoice`` is safe to repeat even without the key).
+
+Corrections: a DRAFT/SUBMITTED invoice is deleted (Status DELETED), an AUTHORISED one without
+payments voided (Status VOIDED); PAID or part-paid ones cannot be voided (``PermanentError``:
+credit instead). ``credit_invoice`` issues an AUTHORISED ACCRECCREDIT credit note with the
+invoice's own line items, found first by its reference, then allocates what is still due on
+the invoice to it (a paid invoice keeps the credit as the contact's remaining credit, for the
+operator to refund).
+
+Rate limits: a token bucket per tenant of 55 calls a minute with a burst of 5 (so no
+60-second window exceeds 60) and 5 requests in flight (``slots_for``); the daily 5,000 are
+left to Xero's 429 (``Retry-After`` is honoured; a long one is handed to the pipeline).
+
+Errors: ``_map_error`` is the only place Xero's error bodies are read: validation
+(``Elements[].ValidationErrors[].Message``, joined), the OAuth problem body of 401/403
+(``Title``/``Detail``), plain text otherwise; the ``Xero-Correlation-Id`` header is the request
+id.
+
+Sandbox: Xero has no sandbox host (use the Demo Company); locally ``autoinvoice.sandbox.xero``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from autoinvoice.connectors.base import (
+    ConnectorSettings,
+    IdempotencyKeys,
+    RemoteCreditNote,
+    RemoteCustomer,
+    RemoteInvoice,
+    RemoteStatus,
+    TokenSource,
+)
+from autoinvoice.connectors.errors import (
+    AuthError,
+    ConnectorError,
+    NotFound,
+    PermanentError,
+    RateLimited,
+    ValidationRejected,
+    class_for_status,
+)
+from autoinvoice.connectors.http import (
+    Form,
+    HttpClient,
+    bearer_request,
+    limiter_for,
+    retry_after_seconds,
+    slots_for,
+)
+from autoinvoice.connectors.xero.payloads import (
+    PLATFORM,
+    Obj,
+    allocation_body,
+    contact_body,
+    credit_note_body,
+    credit_note_reference,
+    dumps_exact,
+    invoice_body,
+    money,
+    need,
+    only,
+    parse_json,
+    percentage_of,
+    reference,
+    remote_credit_note,
+    remote_invoice,
+    remote_status,
+    status_body,
+    tax_rate_body,
+    text,
+    where_literal,
+)
+from autoinvoice.domain.invoice import Invoice
+from autoinvoice.domain.job import Customer
+
+DEFAULT_BASE_URL = "https://api.xero.com"
+API = "/api.xro/2.0"
+CALLS_PER_MINUTE = 55  # documented 60; 55 + a burst of 5 never exceeds 60 in any minute
+BURST = 5
+CONCURRENT = 5
+DEFAULT_ACCOUNT_CODE = "200"  # "Sales" in Xero's default chart of accounts
+REQUEST_ID_HEADER = "Xero-Correlation-Id"
+__all__ = ["API", "DEFAULT_BASE_URL", "XeroConnector", "dumps_exact", "reference"]
+
+
+class _XeroHttp(HttpClient):
+    """``HttpClient`` whose JSON bodies carry ``Decimal`` as JSON numbers (Xero's amounts and
+    quantities are numbers; the shared client writes Decimal as strings)."""
+
+    def _build(self, method: str, path: str, params: Form | None, form: Form | None,
+               json: Any, headers: Mapping[str, str] | None, idempotency_key: str | None,
+               idempotency_header: str) -> httpx.Request:
+        if json is None:
+            return super()._build(method, path, params, form, json, headers, idempotency_key,
+                                  idempotency_header)
+        request = super()._build(method, path, params, None, None,
+                                 {**(headers or {}), "Content-Type": "application/json"},
+                                 idempotency_key, idempotency_header)
+        kept = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "content-length"]
+        return httpx.Request(request.method, request.url, headers=kept,
+                             content=dumps_exact(json).encode(), extensions=request.extensions)
+
+
+class XeroConnector:
+    platform = PLATFORM
+    delivers_itself = True
+
+    def __init__(self, settings: ConnectorSettings) -> None:
+        if settings.tokens is None:
+            raise AuthError("xero needs an OAuth2 connection (autoinvoice connect xero "
+                            f"--tenant {settings.tenant})", platform=PLATFORM)
+        self._tokens: TokenSource = settings.tokens
+        self._currency = settings.currency
+        self._account_code = _option(settings, "account_code", DEFAULT_ACCOUNT_CODE)
+        self._tax_types: dict[Decimal, str] | None = None
+        self._tax_lock = threading.Lock()
+        per_second = settings.rate_limit_per_second or CALLS_PER_MINUTE / 60
+        key = f"{settings.tenant}:{PLATFORM}"
+        self._http = _XeroHttp(
+            platform=PLATFORM,
+            base_url=settings.base_url or DEFAULT_BASE_URL,
+            default_headers={"Accept": "application/json"},
+            error_mapper=_map_error,
+            transport=settings.transport,
+            recorder=settings.recorder,
+            limiter=limiter_for(key, per_second, BURST, sleep=settings.sleep),
+            slots=slots_for(key, CONCURRENT),
+            sleep=settings.sleep,
+            request_id_header=REQUEST_ID_HEADER,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- the Connector protocol ---------------------------------------------------------------
+
+    def check_auth(self) -> None:
+        self._get("/Organisation")
+
+    def ensure_customer(self, customer: Customer, keys: IdempotencyKeys) -> RemoteCustomer:
+        found = self._find_contact(customer)
+        if isinstance(found, RemoteCustomer):
+            return found
+        body = contact_body(customer, found)
+        created = self._send("PUT", "/Contacts", body, keys.for_step("customer"))
+        return RemoteCustomer(str(need(only(created, "Contacts"), "ContactID")))
+
+    def create_invoice(self, invoice: Invoice, customer: RemoteCustomer,
+                       keys: IdempotencyKeys) -> RemoteInvoice:
+        tax_types = {line.tax_rate: self._tax_type(line.tax_rate, keys) for line in invoice.lines}
+        body = invoice_body(invoice, customer.id, tax_types, self._account_code)
+        try:
+            created = self._send("PUT", "/Invoices", body, keys.for_step("create"),
+                                 params={"unitdp": 4})
+        except ValidationRejected as exc:
+            existing = self._ours_by_number(invoice) if "must be unique" in exc.message else None
+            if existing is None:
+                raise
+            return existing
+        return remote_invoice(_checked(only(created, "Invoices")), self._currency)
+
+    def send_invoice(self, remote: RemoteInvoice, keys: IdempotencyKeys) -> RemoteInvoice:
+        current = self._invoice(remote.id)  # ``remote`` may be stale
+        status = current.get("Status")
+        if status in ("DRAFT", "SUBMITTED"):
+            updated = self._send("POST", f"/Invoices/{remote.id}",
+                                 status_body(remote.id, "AUTHORISED"), keys.for_step("authorise"),
+                                 params={"unitdp": 4})
+            current = _checked(only(updated, "Invoices"))
+            status = current.get("Status")
+        if status not in ("AUTHORISED", "PAID"):
+            raise PermanentError(f"invoice {remote.id} is {status} on Xero and cannot be sent",
+                                 platform=PLATFORM, code=f"invoice_{str(status).lower()}")
+        self._call("POST", f"/Invoices/{remote.id}/Email", json={},
+                   idempotency_key=keys.for_step("send"))
+        return remote_invoice(current, self._currency)
+
+    def fetch_status(self, remote_id: str) -> RemoteStatus:
+        return remote_status(self._invoice(remote_id), self._currency)
+
+    def find_by_reference(self, invoice: Invoice) -> RemoteInvoice | None:
+        where = f'Type=="ACCREC"&&Reference=={where_literal(reference(invoice))}'
+        found = self._get("/Invoices", {"where": where}).get("Invoices") or []
+        live = [obj for obj in found if obj.get("Status") not in ("VOIDED", "DELETED")]
+        return remote_invoice((live or found)[0], self._currency) if found else None
+
+    def void_invoice(self, remote_id: str, keys: IdempotencyKeys) -> str:
+        try:
+            current = self._invoice(remote_id)
+        except NotFound:
+            return "already_void"
+        status = current.get("Status")
+        if status in ("VOIDED", "DELETED"):
+            return "already_void"
+        paid = money(current, "AmountPaid", self._currency)
+        if status == "PAID" or not paid.is_zero():
+            raise PermanentError(f"invoice {remote_id} is {status} on Xero with {paid} paid and "
+                                 "cannot be voided; credit it instead", platform=PLATFORM,
+                                 code=f"invoice_{str(status).lower()}")
+        target = "DELETED" if status in ("DRAFT", "SUBMITTED") else "VOIDED"
+        self._send("POST", f"/Invoices/{remote_id}", status_body(remote_id, target),
+                   keys.for_step("void"))
+        return "deleted" if target == "DELETED" else "voided"
+
+    def credit_invoice(self, remote_id: str, credit: Invoice, keys: IdempotencyKeys
+                       ) -> RemoteCreditNote:
+        invoice = self._invoice(remote_id)
+        if invoice.get("Status") not in ("AUTHORISED", "PAID"):
+            raise PermanentError(f"invoice {remote_id} is {invoice.get('Status')} on Xero; only "
+                                 "authorised or paid invoices are credited", platform=PLATFORM,
+                                 code="invoice_not_creditable")
+        note = self._find_credit_note(credit)
+        if note is None:
+            created = self._send("PUT", "/CreditNotes", credit_note_body(invoice, credit),
+                                 keys.for_step("credit-note"), params={"unitdp": 4})
+            note = _checked(only(created, "CreditNotes"))
+        self._allocate(note, invoice, credit, keys)
+        return remote_credit_note(note, self._currency)
+
+    # -- contacts, tax types, credit notes ----------------------------------------------------
+
+    def _find_contact(self, customer: Customer) -> RemoteCustomer | str:
+        """The contact that is ours, or the name to create one under."""
+        by_number = self._contacts(f"ContactNumber=={where_literal(customer.id)}")
+        if by_number:
+            return RemoteCustomer(str(by_number[0]["ContactID"]))
+        if customer.email:
+            for contact in self._contacts(f"EmailAddress=={where_literal(customer.email)}"):
+                if not contact.get("ContactNumber"):  # entered by hand: adopt it
+                    return RemoteCustomer(str(contact["ContactID"]))
+        for contact in self._contacts(f"Name=={where_literal(customer.name)}"):
+            if not contact.get("ContactNumber"):
+                return RemoteCustomer(str(contact["ContactID"]))
+            return f"{customer.name} ({customer.id})"  # the name belongs to another customer
+        return customer.name
+
+    def _contacts(self, where: str) -> list[Obj]:
+        found = self._get("/Contacts", {"where": where}).get("Contacts") or []
+        return [c for c in found if c.get("ContactStatus", "ACTIVE") == "ACTIVE"]
+
+    def _tax_type(self, rate: Decimal, keys: IdempotencyKeys) -> str:
+        percentage = percentage_of(rate)
+        with self._tax_lock:
+            known = self._known_tax_types()
+            if percentage not in known:
+                created = self._send("PUT", "/TaxRates", tax_rate_body(percentage),
+                                     keys.for_step(f"taxrate-{text(percentage)}"))
+                known[percentage] = str(need(only(created, "TaxRates"), "TaxType"))
+            return known[percentage]
+
+    def _known_tax_types(self) -> dict[Decimal, str]:
+        if self._tax_types is None:
+            rates = self._get("/TaxRates", {"where": 'Status=="ACTIVE"'}).get("TaxRates") or []
+            known: dict[Decimal, str] = {}
+            for rate in rates:
+                if rate.get("CanApplyToRevenue") and rate.get("TaxType"):
+                    effective = Decimal(str(rate.get("EffectiveRate", "0"))).normalize()
+                    known.setdefault(effective, str(rate["TaxType"]))
+            self._tax_types = known
+        return self._tax_types
+
+    def _find_credit_note(self, credit: Invoice) -> Obj | None:
+        where = f'Type=="ACCRECCREDIT"&&Reference=={where_literal(credit_note_reference(credit))}'
+        found = self._get("/CreditNotes", {"where": where}).get("CreditNotes") or []
+        live = [n for n in found if n.get("Status") not in ("VOIDED", "DELETED")]
+        return live[0] if live else None
+
+    def _allocate(self, note: Obj, invoice: Obj, credit: Invoice, keys: IdempotencyKeys) -> None:
+        currency = str(invoice.get("CurrencyCode") or self._currency)
+        remaining = money(note, "RemainingCredit", currency)
+        due = money(invoice, "AmountDue", currency)
+        already = any((a.get("Invoice") or {}).get("InvoiceID") == invoice["InvoiceID"]
+                      for a in note.get("Allocations") or [])
+        if already or remaining.is_zero() or due.is_zero():
+            return
+        amount = min(remaining.amount, due.amount)
+        self._send("PUT", f"/CreditNotes/{note['CreditNoteID']}/Allocations",
+                   allocation_body(str(invoice["InvoiceID"]), amount, credit.issue_date),
+                   keys.for_step("credit-allocation"))
+
+    def _ours_by_number(self, invoice: Invoice) -> RemoteInvoice | None:
+        if not invoice.number:
+            return None
+        found = self._get("/Invoices", {"InvoiceNumbers": invoice.number}).get("Invoices") or []
+        ours = [obj for obj in found if obj.get("Reference") == reference(invoice)
+                and obj.get("Status") not in ("VOIDED", "DELETED")]
+        return remote_invoice(ours[0], self._currency) if ours else None
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _invoice(self, remote_id: str) -> Obj:
+        return only(self._get(f"/Invoices/{remote_id}", {"unitdp": 4}), "Invoices")
+
+    def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Obj:
+        return parse_json(self._call("GET", path, params=params).content, f"GET {path}")
+
+    def _send(self, method: str, path: str, body: Obj, key: str,
+              params: Mapping[str, Any] | None = None) -> Obj:
+        response = self._call(method, path, json=body, idempotency_key=key, params=params)
+        return parse_json(response.content, f"{method} {path}")
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        tenant_id = self._tokens.value("tenant_id")
+        if not tenant_id:
+            raise AuthError("the Xero connection has no tenant id (connect again)",
+                            platform=PLATFORM)
+        return bearer_request(self._http, self._tokens, method, API + path,
+                              headers={"xero-tenant-id": tenant_id}, **kwargs)
+
+
+def _option(settings: ConnectorSettings, name: str, default: str) -> str:
+    secret = settings.credentials.get(name)
+    return secret.reveal() if secret is not None else default
+
+
+def _checked(obj: Obj) -> Obj:
+    """A 200 can still carry per-item errors (``summarizeErrors=false``): refuse them."""
+    if obj.get("HasErrors") or obj.get("ValidationErrors"):
+        messages = "; ".join(str(e.get("Message")) for e in obj.get("ValidationErrors") or [])
+        raise ValidationRejected(messages or "Xero reported errors on the document",
+                                 platform=PLATFORM, code="ValidationException")
+    return obj
+
+
+# ---------------------------------------------------------------------------------------------
+# Xero errors -> ours
+
+
+def _map_error(response: httpx.Response) -> ConnectorError:
+    """The one place Xero's error bodies are read."""
+    status = response.status_code
+    code, message = _error_text(response)
+    common: dict[str, Any] = {"platform": PLATFORM, "status": status, "code": code,
+                              "request_id": response.headers.get(REQUEST_ID_HEADER)}
+    if status == 429:
+        problem = response.headers.get("X-Rate-Limit-Problem")
+        return RateLimited(f"{message} (limit: {problem})" if problem else message,
+                           retry_after=retry_after_seconds(response), **common)
+    return class_for_status(status)(message, **common)
+
+
+def _error_text(response: httpx.Response) -> tuple[str | None, str]:
+    try:
+        body = parse_json(response.content, "an error")
+    except PermanentError:
+        text_ = response.text.strip()[:300]
+        return None, text_ or f"HTTP {response.status_code}"
+    elements = body.get("Elements") or []
+    errors = [str(e.get("Message")) for element in elements if isinstance(element, dict)
+              for e in element.get("ValidationErrors") or [] if isinstance(e, dict)]
+    if errors:
+        return str(body.get("Type") or "ValidationException"), "; ".join(errors)
+    if "Title" in body or "Detail" in body:  # the OAuth problem body of 401/403
+        return (str(body.get("Detail")) if body.get("Detail") else None,
+                str(body.get("Title") or body.get("Detail")))
+    message = body.get("Message") or body.get("Detail") or f"HTTP {response.status_code}"
+    return (str(body["Type"]) if body.get("Type") else None), str(message)
