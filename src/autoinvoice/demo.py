@@ -89,6 +89,21 @@ def mail_sink(folder: Path) -> Iterator[Any]:
         controller.stop()
 
 
+def _temporary_freshbooks_tokens(app: App, platform: str, core: Any) -> None:
+    """TEMPORARY until the shared OAuth layer's headless connect lands in the demo: FreshBooks
+    connectors built with a token pre-issued by the stand-in's ``core.oauth``."""
+    if platform != "freshbooks":
+        return
+    from autoinvoice.connectors.base import StaticTokens
+    from autoinvoice.connectors.registry import build_connector
+
+    for name in app.config.tenants:
+        tokens = StaticTokens(core.oauth.issue()["access_token"],
+                              values={"account_id": core.account_id})
+        app._connectors[name] = build_connector(  # noqa: SLF001 (temporary hook)
+            platform, app.connector_settings(name, tokens=tokens))
+
+
 def _ingest(app: App, events: list[dict[str, Any]]) -> None:
     for raw in events:
         text = json.dumps(raw, default=str)
@@ -106,6 +121,8 @@ def _pay(app: App, platform: str, core: Any, base_url: str) -> int:
         total = Money.from_minor(row.total_minor or 0, row.currency or "USD")
         amount = total if i % 5 != 4 else Money(total.amount / 2, total.currency)
         if platform == "stripe":
+            core.record_payment(row.remote_id, amount.minor)
+        elif platform == "freshbooks":
             core.record_payment(row.remote_id, amount.minor)
         else:
             httpx.post(f"{base_url}/api/v1/invoices/{row.remote_id}/payments",
@@ -126,6 +143,7 @@ def run_demo(out_dir: str = "demo-output", platform: str = "sandbox") -> int:
             mail_sink(out / "mail") as smtp:
         clock = ShiftedClock()
         app = bootstrap(demo_config(out, platform, server.base_url, smtp.port), clock=clock)
+        _temporary_freshbooks_tokens(app, platform, core)
         worker = Worker(app, concurrency=4)
         examples = shared_examples()
         _ingest(app, examples + day_of_jobs())

@@ -16,7 +16,7 @@ from autoinvoice.domain.invoice import TaxRounding
 CONNECTORS: dict[str, tuple[str, str] | None] = {
     "sandbox": ("autoinvoice.connectors.sandbox", "SandboxConnector"),
     "stripe": ("autoinvoice.connectors.stripe", "StripeConnector"),
-    "quickbooks": None,
+    "quickbooks": ("autoinvoice.connectors.quickbooks", "QuickBooksConnector"),
     "xero": ("autoinvoice.connectors.xero", "XeroConnector"),
     "freshbooks": None,
     "zoho_books": ("autoinvoice.connectors.zoho_books", "ZohoBooksConnector"),
@@ -45,6 +45,9 @@ CONNECTORS: dict[str, tuple[str, str] | None] = {
 TAX_ROUNDING: dict[str, TaxRounding] = {
     "stripe": TaxRounding.LINE,
     "sandbox": TaxRounding.LINE,
+    # QuickBooks Online (US): the transaction's tax code applies each rate once to the sum of
+    # the TAX lines ("Manage sales tax for US locales"): tax rounded per document.
+    "quickbooks": TaxRounding.DOCUMENT,
     # Xero: "calculates tax on a per line basis, rounding to two decimal places, and then sums
     # the tax totals of each line" (Rounding in Xero); sandbox.xero does the same
     "xero": TaxRounding.LINE,
