@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from autoinvoice.config import load_config
+from autoinvoice.sandbox.registry import STANDINS
 from autoinvoice.validation import InputError
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
@@ -294,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = add("demo", cmd_demo, "run a day of compressor jobs through the local sandbox")
     p.add_argument("--out", default="demo-output")
-    p.add_argument("--platform", default="sandbox", choices=["sandbox", "stripe"])
+    p.add_argument("--platform", default="sandbox", choices=sorted(STANDINS))
     inv = add("invoices", lambda a: EXIT_INPUT, "list and inspect invoices")
     isub = inv.add_subparsers(dest="invoices_command", required=True)
     p = add("list", cmd_invoices_list, "all invoices", isub)
@@ -334,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     sb = add("sandbox", lambda a: EXIT_INPUT, "run a local platform stand-in")
     p = add("serve", cmd_sandbox_serve, "serve a stand-in over HTTP",
             sb.add_subparsers(required=True))
-    p.add_argument("--platform", default="sandbox", choices=["sandbox", "stripe"])
+    p.add_argument("--platform", default="sandbox", choices=sorted(STANDINS))
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8766)
     p.add_argument("--api-key", help="the key the stand-in accepts (default: its built-in one)")

@@ -89,11 +89,34 @@ def mail_sink(folder: Path) -> Iterator[Any]:
         controller.stop()
 
 
+def _temporary_standin_tokens(app: App, platform: str, core: Any) -> None:
+    """TEMPORARY until the shared OAuth layer (connectors/oauth.py, wired in bootstrap) lands:
+    OAuth2 stand-ins get connectors built with a token pre-issued by ``core.oauth``."""
+    if platform != "zoho_books":
+        return
+    from dataclasses import replace
+
+    from autoinvoice.connectors.base import StaticTokens
+    from autoinvoice.connectors.registry import build_connector
+
+    core.per_minute = 100_000  # a local demo need not wait out Zoho's 100 calls a minute
+    for n, (name, tenant) in enumerate(app.config.tenants.items()):
+        org = f"{core.organization_id}{n}"
+        core.add_organization(org, tenant.currency)
+        tokens = StaticTokens(core.oauth.issue()["access_token"],
+                              values={"organization_id": org})
+        app._connectors[name] = build_connector(  # noqa: SLF001 (temporary hook)
+            platform, replace(app.connector_settings(name, tokens=tokens),
+                              rate_limit_per_second=500.0))
+
+
 def _temporary_freshbooks_tokens(app: App, platform: str, core: Any) -> None:
     """TEMPORARY until the shared OAuth layer's headless connect lands in the demo: FreshBooks
     connectors built with a token pre-issued by the stand-in's ``core.oauth``."""
     if platform != "freshbooks":
         return
+    from dataclasses import replace
+
     from autoinvoice.connectors.base import StaticTokens
     from autoinvoice.connectors.registry import build_connector
 
@@ -124,6 +147,8 @@ def _pay(app: App, platform: str, core: Any, base_url: str) -> int:
             core.record_payment(row.remote_id, amount.minor)
         elif platform == "freshbooks":
             core.record_payment(row.remote_id, amount.minor)
+        elif platform == "zoho_books":
+            core.record_payment(row.remote_id, amount.minor)
         else:
             httpx.post(f"{base_url}/api/v1/invoices/{row.remote_id}/payments",
                        json={"amount": str(amount.amount)},
@@ -144,6 +169,7 @@ def run_demo(out_dir: str = "demo-output", platform: str = "sandbox") -> int:
         clock = ShiftedClock()
         app = bootstrap(demo_config(out, platform, server.base_url, smtp.port), clock=clock)
         _temporary_freshbooks_tokens(app, platform, core)
+        _temporary_standin_tokens(app, platform, core)
         worker = Worker(app, concurrency=4)
         examples = shared_examples()
         _ingest(app, examples + day_of_jobs())

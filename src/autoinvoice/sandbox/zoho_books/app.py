@@ -44,8 +44,19 @@ class ZohoBooksSandbox:
         self.oauth = OAuthServer(client_id=client_id, client_secret=client_secret,
                                  clock=clock, extra={"api_domain": "https://www.zohoapis.com"})
         self.oauth_paths = (AUTHORIZE_PATH, TOKEN_PATH)
-        self.books = Books(currency, self._today)
-        self._calls: deque[float] = deque()
+        self.orgs: dict[str, Books] = {organization_id: Books(currency, self._today)}
+        self._calls: dict[str, deque[float]] = {organization_id: deque()}
+
+    @property
+    def books(self) -> Books:
+        """The first organisation's data."""
+        return self.orgs[self.organization_id]
+
+    def add_organization(self, organization_id: str, currency: str) -> None:
+        """Another organisation of the same Zoho login (each has its own base currency)."""
+        with self._lock:
+            self.orgs.setdefault(organization_id, Books(currency, self._today))
+            self._calls.setdefault(organization_id, deque())
 
     # -- the HTTP entry point ----------------------------------------------------------------
 
@@ -90,15 +101,16 @@ class ZohoBooksSandbox:
              headers: Mapping[str, str], body: bytes) -> Response:
         try:
             self._authenticate(headers.get("authorization"))
-            self._count_call()
             if not path.startswith(API + "/"):
                 raise ZohoError(404, 5, "Invalid URL Passed")
             parts = path[len(API) + 1:].strip("/").split("/")
-            if parts != ["organizations"] and params.get("organization_id") != \
-                    self.organization_id:
+            org = params.get("organization_id", "")
+            if parts != ["organizations"] and org not in self.orgs:
                 raise ZohoError(400, 6041, "This user is not associated with the CompanyID/"
-                                "CompanyName:" + params.get("organization_id", "") + ".")
-            status, payload = self._route(method, parts, params, _decode(headers, body))
+                                f"CompanyName:{org}.")
+            self._count_call(org or self.organization_id)
+            status, payload = self._route(self.orgs.get(org, self.books), method, parts,
+                                          params, _decode(headers, body))
         except ZohoError as err:
             status, payload = err.status, err.body()
         return status, {"Content-Type": "application/json;charset=UTF-8"}, _json(payload)
@@ -110,27 +122,26 @@ class ZohoBooksSandbox:
             return
         raise ZohoError(401, 57, "You are not authorized to perform this operation")
 
-    def _count_call(self) -> None:
-        """100 requests per minute per organisation: the 101st in any minute is a 429."""
-        now = self._clock()
-        while self._calls and now - self._calls[0] >= 60:
-            self._calls.popleft()
-        if len(self._calls) >= self.per_minute:
+    def _count_call(self, org: str) -> None:
+        """``per_minute`` requests per organisation: one more in any 60 s is a 429."""
+        now, calls = self._clock(), self._calls[org]
+        while calls and now - calls[0] >= 60:
+            calls.popleft()
+        if len(calls) >= self.per_minute:
             raise ZohoError(429, 45, _FAULT_CODES[429][1])
-        self._calls.append(now)
+        calls.append(now)
 
     # -- routing ------------------------------------------------------------------------------
 
-    def _route(self, method: str, parts: list[str], params: dict[str, str], body: Obj
-               ) -> tuple[int, Obj]:
-        books = self.books
+    def _route(self, books: Books, method: str, parts: list[str], params: dict[str, str],
+               body: Obj) -> tuple[int, Obj]:
         manual = params.get("ignore_auto_number_generation") == "true"
         match (method, *parts):
             case ("GET", "organizations"):
-                return _ok(organizations=[{"organization_id": self.organization_id,
-                                           "name": "Northwind (stand-in)",
-                                           "is_default_org": True,
-                                           "currency_code": books.currency}])
+                return _ok(organizations=[
+                    {"organization_id": oid, "name": f"Organisation {oid} (stand-in)",
+                     "is_default_org": oid == self.organization_id,
+                     "currency_code": org.currency} for oid, org in self.orgs.items()])
             case ("GET", "contacts"):
                 return _ok(contacts=books.list_contacts(params), page_context=_page())
             case ("POST", "contacts"):
@@ -145,7 +156,7 @@ class ZohoBooksSandbox:
             case ("POST", "settings", "taxes"):
                 return _ok(201, "The tax has been added.", tax=books.create_tax(body))
             case ("GET", "invoices"):
-                return _ok(invoices=self._list_invoices(params), page_context=_page())
+                return _ok(invoices=_list_invoices(books, params), page_context=_page())
             case ("POST", "invoices"):
                 return _ok(201, "The invoice has been created.",
                            invoice=books.create_invoice(body, manual))
@@ -161,7 +172,7 @@ class ZohoBooksSandbox:
                 books.void(iid)
                 return _ok(message="Invoice status has been changed to Void.")
             case ("GET", "creditnotes"):
-                return _ok(creditnotes=self._list_creditnotes(params), page_context=_page())
+                return _ok(creditnotes=_list_creditnotes(books, params), page_context=_page())
             case ("POST", "creditnotes"):
                 return _ok(201, "Credit Note has been created.",
                            creditnote=books.create_creditnote(body, manual))
@@ -176,46 +187,52 @@ class ZohoBooksSandbox:
                             "resource")
         raise ZohoError(404, 5, "Invalid URL Passed")
 
-    def _list_invoices(self, params: Mapping[str, str]) -> list[Obj]:
-        fields = ("invoice_number", "reference_number", "status", "customer_id")
-        return [_summary(i) for i in self.books.invoices.values()
-                if all(i[f] == params[f] for f in fields if f in params)]
-
-    def _list_creditnotes(self, params: Mapping[str, str]) -> list[Obj]:
-        fields = ("creditnote_number", "reference_number", "customer_id", "status")
-        return [{k: v for k, v in n.items() if k not in ("line_items", "invoices")}
-                for n in self.books.creditnotes.values()
-                if all(n[f] == params[f] for f in fields if f in params)]
-
     def _today(self) -> date:
         return datetime.fromtimestamp(self._clock(), UTC).date()
 
     # -- sandbox-only API ---------------------------------------------------------------------
 
+    def _owner(self, remote_id: str) -> Books:
+        return next((b for b in self.orgs.values() if remote_id in b.invoices), self.books)
+
     def record_payment(self, remote_id: str, amount_minor: int) -> Obj:
         """A customer payment of ``amount_minor`` against a sent invoice (partial or full)."""
         with self._lock:
-            amount = Money.from_minor(amount_minor, self.books.currency).amount
-            return dict(self.books.pay(remote_id, amount))
+            books = self._owner(remote_id)
+            amount = Money.from_minor(amount_minor, books.currency).amount
+            return dict(books.pay(remote_id, amount))
 
     def emails_sent(self, remote_id: str) -> int:
         with self._lock:
-            return self.books.emails.get(remote_id, 0)
+            return self._owner(remote_id).emails.get(remote_id, 0)
 
     def get_invoice(self, remote_id: str) -> Obj:
         with self._lock:
-            return dict(self.books.invoice(remote_id))
+            return dict(self._owner(remote_id).invoice(remote_id))
 
     def find_invoices(self, **fields: str) -> list[Obj]:
-        """Invoices whose fields equal these values (e.g. ``invoice_number=``)."""
+        """Invoices (of every organisation) whose fields equal these values."""
         with self._lock:
-            return [dict(i) for i in self.books.invoices.values()
+            return [dict(i) for b in self.orgs.values() for i in b.invoices.values()
                     if all(i.get(k) == v for k, v in fields.items())]
 
     def count(self, kind: str) -> int:
         """How many ``contacts``, ``taxes``, ``invoices`` or ``creditnotes`` exist."""
         with self._lock:
-            return len(getattr(self.books, kind))
+            return sum(len(getattr(b, kind)) for b in self.orgs.values())
+
+
+def _list_invoices(books: Books, params: Mapping[str, str]) -> list[Obj]:
+    fields = ("invoice_number", "reference_number", "status", "customer_id")
+    return [_summary(i) for i in books.invoices.values()
+            if all(i[f] == params[f] for f in fields if f in params)]
+
+
+def _list_creditnotes(books: Books, params: Mapping[str, str]) -> list[Obj]:
+    fields = ("creditnote_number", "reference_number", "customer_id", "status")
+    return [{k: v for k, v in n.items() if k not in ("line_items", "invoices")}
+            for n in books.creditnotes.values()
+            if all(n[f] == params[f] for f in fields if f in params)]
 
 
 def _ok(status: int = 200, message: str = "success", **data: Any) -> tuple[int, Obj]:
