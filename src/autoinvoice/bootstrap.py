@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from autoinvoice.billing.rules import BillingRules
 from autoinvoice.config import Config, SmtpConfig, billing_rules
+from autoinvoice.connections.tokens import DbTokenSource
 from autoinvoice.connectors.base import Connector, ConnectorSettings
+from autoinvoice.connectors.oauth import oauth_platform
 from autoinvoice.connectors.registry import build_connector, rounding_problems
 from autoinvoice.store.db import make_engine, migrate, session_factory
 from autoinvoice.validation import InputError
@@ -56,6 +58,8 @@ class App:
     def connector_settings(self, tenant: str, **overrides: Any) -> ConnectorSettings:
         t = self.config.tenant(tenant)
         extra: dict[str, Any] = {"sleep": self.sleep} if self.sleep else {}
+        if oauth_platform(t.platform.name) is not None:  # OAuth2: tokens from the store
+            extra["tokens"] = DbTokenSource(self, tenant)
         return ConnectorSettings(
             tenant=tenant, currency=t.currency, base_url=t.platform.base_url,
             credentials=t.platform.credentials, transport=self.transports.get(tenant),

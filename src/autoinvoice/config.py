@@ -117,11 +117,20 @@ class AddressConfig(_Model):
 
 
 class PlatformConfig(_Model):
+    """One tenant's platform. OAuth2 platforms take ``client_id`` and ``client_secret`` in
+    ``credentials``; ``authorize_url`` and ``token_url`` replace the platform's documented
+    OAuth endpoints (a stand-in, a regional data centre); ``entra_tenant`` and
+    ``environment`` are Business Central's Microsoft Entra tenant and BC environment."""
+
     name: str = "sandbox"
     base_url: str | None = None
     credentials: dict[str, SecretRef] = Field(default_factory=dict)
     webhook_secret: SecretRef | None = None
     rate_limit_per_second: Dec | None = Field(default=None, gt=0)
+    authorize_url: str | None = None
+    token_url: str | None = None
+    entra_tenant: str | None = None
+    environment: str | None = None
 
 
 class TriggerConfig(_Model):

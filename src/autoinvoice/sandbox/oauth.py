@@ -18,18 +18,36 @@ owns one ``OAuthServer`` and routes its authorize and token paths to it:
 Refresh tokens rotate on every use (Xero, QuickBooks and Sage all do; the old one dies, after
 ``grace_seconds``), access tokens expire after ``access_ttl`` seconds of the injectable clock.
 Test helpers: ``expire_all()``, ``revoke(token)``, ``refresh_count``.
+
+**The stand-in convention** (what ``autoinvoice demo`` and the tests rely on): every OAuth2
+stand-in core exposes
+
+- ``oauth``: its ``OAuthServer`` (client ``demo-client`` / ``demo-secret`` unless told
+  otherwise), and
+- ``oauth_paths = (authorize_path, token_path)``: where its ASGI app serves them, e.g.
+  ``("/oauth2/authorize", "/oauth2/token")``; ``serve_oauth`` answers both in one line.
+
+The demo then sets the tenant's ``authorize_url``/``token_url`` to the served stand-in's base
+URL plus those paths and the client credentials to the server's, and connects each demo
+tenant with ``autoinvoice.connections.connect.connect_headless`` -- the real code flow over
+HTTP (the authorize path redirects at once to the local callback). After consent the
+connection's values (``realm_id``, ``tenant_id``…) are learned the way the platform tells
+them: the consent redirect (``redirect_values``), the stand-in's own discovery endpoint at the
+platform's path (``/connections``, ``/books/v3/organizations``…), or -- a stand-in shortcut --
+a field of that name in the token response (``values``).
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 Clock = Callable[[], float]
 
@@ -143,3 +161,61 @@ class OAuthServer:
             return pair == f"{self.client_id}:{self.client_secret}"
         return (form.get("client_id") == self.client_id
                 and form.get("client_secret") == self.client_secret)
+
+
+# -- serving it -------------------------------------------------------------------------------
+async def serve_oauth(server: OAuthServer, paths: tuple[str, str], scope: Any, receive: Any,
+                      send: Any) -> bool:
+    """Answer ``scope`` when it is ``GET authorize_path`` or ``POST token_path`` (then True);
+    False for any other request, which the stand-in's own app handles."""
+    from autoinvoice.sandbox.server import read_body
+
+    method, path = scope.get("method"), scope.get("path")
+    if method == "GET" and path == paths[0]:
+        query = dict(parse_qsl(scope.get("query_string", b"").decode()))
+        status, where = server.authorize(query)
+        if status == 302:
+            await _answer(send, 302, b"", [(b"location", where.encode())])
+        else:
+            await _answer(send, status, where.encode(), [(b"content-type", b"text/plain")])
+        return True
+    if method == "POST" and path == paths[1]:
+        form = dict(parse_qsl((await read_body(receive)).decode()))
+        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        status, body = server.token(form, headers.get("authorization"))
+        await _answer(send, status, json.dumps(body).encode(),
+                      [(b"content-type", b"application/json"), (b"cache-control", b"no-store")])
+        return True
+    return False
+
+
+def oauth_app(server: OAuthServer, paths: tuple[str, str] = ("/oauth/authorize", "/oauth/token"),
+              routes: Mapping[str, Callable[[], Any]] | None = None) -> Any:
+    """A bare ASGI app serving ``server`` (tests), plus ``GET`` JSON ``routes`` that need a
+    live bearer token (a platform's discovery endpoint, e.g. ``/connections``)."""
+    from autoinvoice.sandbox.server import answer_lifespan
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await answer_lifespan(receive, send)
+            return
+        if await serve_oauth(server, paths, scope, receive, send):
+            return
+        route = (routes or {}).get(scope["path"])
+        if route is None:
+            await _answer(send, 404, b'{"error":"not found"}', [])
+            return
+        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        if not server.check(headers.get("authorization")):
+            await _answer(send, 401, b'{"error":"invalid_token"}', [])
+            return
+        await _answer(send, 200, json.dumps(route()).encode(),
+                      [(b"content-type", b"application/json")])
+
+    return app
+
+
+async def _answer(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+                  ) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

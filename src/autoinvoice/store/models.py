@@ -6,7 +6,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import DateTime, TypeDecorator
 
@@ -200,3 +210,27 @@ class CustomerMapRow(Base):
     platform: Mapped[str] = mapped_column(String(50))
     customer_id: Mapped[str] = mapped_column(String(200))
     remote_id: Mapped[str] = mapped_column(String(200))
+
+
+class OAuthConnectionRow(Base):
+    """One tenant's OAuth2 connection to one platform. ``secret`` is the token set encrypted
+    with ``AUTOINVOICE_SECRET_KEY`` (never stored in clear); ``values`` are what the
+    connection is (realm id, tenant id…), not secret. ``version`` grows with every change of
+    the tokens, so a worker can tell that another one refreshed meanwhile."""
+
+    __tablename__ = "oauth_connections"
+    __table_args__ = (UniqueConstraint("tenant", "platform", name="uq_oauth_connections"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(100))
+    platform: Mapped[str] = mapped_column(String(50))
+    secret: Mapped[str] = mapped_column(Text)
+    values: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    access_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refresh_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consent_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    connected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    needs_reconnect: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)

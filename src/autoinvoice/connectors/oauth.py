@@ -1,0 +1,242 @@
+"""OAuth2 facts of the seven ledger platforms, and the token set they hand out.
+
+Everything here is data; the flows (authorize URL, code exchange, refresh, learning the
+connection's values) are in ``connectors.oauth_client``, the encrypted store and the
+``TokenSource`` the connectors use in ``autoinvoice.connections``.
+
+Per platform (checked against the vendors' docs, July 2026):
+
+- **QuickBooks Online** -- authorize ``https://appcenter.intuit.com/connect/oauth2``, token
+  ``https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer``, scope
+  ``com.intuit.quickbooks.accounting``, client_secret_basic. Access token 1 h. The refresh
+  token rotates and lives 100 days from its last use (``x_refresh_token_expires_in`` in every
+  token response); since 2025 a hard maximum of five years from consent applies (Intuit SDK
+  release notes: "All refresh tokens will now have a maximum validity period of five years").
+  ``realmId`` comes back on the redirect. Sources: developer.intuit.com
+  …/authentication-and-authorization/faq; intuit/QuickBooks-V3-Java-SDK release v6.5.4.
+- **Xero** -- authorize ``https://login.xero.com/identity/connect/authorize``, token
+  ``https://identity.xero.com/connect/token``, client_secret_basic, PKCE supported. The
+  ``offline_access`` scope is what yields a refresh token; access token 30 min, refresh token
+  single-use, 60 days. ``tenant_id`` from ``GET https://api.xero.com/connections``
+  (``[].tenantId``). Sources: developer.xero.com/documentation/guides/oauth2/auth-flow;
+  XeroAPI/Xero-OpenAPI ``xero-identity.yaml`` (``/Connections``).
+- **FreshBooks** -- authorize ``https://auth.freshbooks.com/oauth/authorize``, token
+  ``https://api.freshbooks.com/auth/oauth/token``, client_secret_post. Access token 12 h;
+  refresh-token lifetime not published (None). ``account_id`` from
+  ``GET /auth/api/v1/users/me`` (``response.business_memberships[].business.account_id``).
+  Source: freshbooks.com/api/authentication.
+- **Zoho Books** -- ``https://accounts.zoho.com/oauth/v2/auth`` and ``…/oauth/v2/token`` (a
+  data centre's own ``accounts.zoho.eu`` etc. through ``authorize_url``/``token_url``),
+  client_secret_post, ``access_type=offline`` (else no refresh token) and ``prompt=consent``.
+  Access token 1 h; the refresh token does not expire until revoked (capped at 20 per user).
+  ``organization_id`` from ``GET /books/v3/organizations``. Sources:
+  zoho.com/books/api/v3/oauth; zoho.com/accounts/protocol/oauth (token limits).
+- **Business Central** -- Microsoft Entra ID v2:
+  ``https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize`` and ``…/token``
+  (``{tenant}`` = ``entra_tenant``, default ``organizations``), scope
+  ``https://api.businesscentral.dynamics.com/.default offline_access``, client_secret_post,
+  PKCE supported. Refresh tokens are replaced on every use and last 90 days (24 h for SPAs).
+  ``company_id`` from ``GET /v2.0/{tenant}/{environment}/api/v2.0/companies``. Source:
+  learn.microsoft.com/entra/identity-platform/refresh-tokens.
+- **Sage Business Cloud Accounting** -- authorize
+  ``https://www.sageone.com/oauth2/auth/central?filter=apiv3.1``, token
+  ``https://oauth.accounting.sage.com/token``, scope ``full_access``, client_secret_post.
+  Access token 5 min; refresh token single-use, 31 days (``refresh_token_expires_in`` in the
+  token response; the 31 days are a third-party figure). ``business_id`` from
+  ``GET /v3.1/businesses``. Source: developer.sage.com/accounting/guides/authenticating/
+  authentication.
+- **MYOB Business** -- authorize ``https://secure.myob.com/oauth2/account/authorize``, token
+  ``https://secure.myob.com/oauth2/v1/authorize``, client_secret_post, granular ``sme-*``
+  scopes for keys made after 12 Mar 2025, ``prompt=consent`` (which is what puts
+  ``businessId`` on the redirect: such keys cannot list company files). Access token 20 min
+  (third-party); refresh lifetime not published (None). ``company_file_uri`` =
+  ``/accountright/{businessId}``, or the first ``Uri`` of ``GET /accountright/``. Sources:
+  developer.myob.com/api/myob-business-api/api-overview/authentication, …/granular_data_scopes.
+
+Where a lifetime is "not published" we keep None and rely on the platform's ``invalid_grant``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+
+class ClientAuth(StrEnum):
+    """How the client authenticates at the token endpoint (RFC 6749 §2.3.1)."""
+
+    BASIC = "client_secret_basic"
+    POST = "client_secret_post"
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """Where one connection value is learned after consent.
+
+    ``redirect_param``: read from the consent redirect's query. Otherwise ``path`` is fetched
+    with the new access token from the API origin (the tenant's ``base_url``, else
+    ``api_origin``) and ``pick`` digs the value out of the JSON. ``{entra_tenant}`` and
+    ``{environment}`` in ``path`` are filled from the platform config.
+    """
+
+    name: str
+    redirect_param: str | None = None
+    path: str | None = None
+    pick: tuple[str | int, ...] = ()
+    #: a value built from the one found, e.g. MYOB's company file URI from its businessId
+    template: str = "{value}"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthPlatform:
+    slug: str
+    title: str
+    authorize_url: str
+    token_url: str
+    scopes: tuple[str, ...]
+    client_auth: ClientAuth
+    api_origin: str
+    discovery: tuple[Discovery, ...]
+    extra_authorize: Mapping[str, str] = field(default_factory=dict)
+    pkce: bool = False
+    scope_separator: str = " "
+    #: documented refresh-token lifetime (sliding: counted from the last refresh)
+    refresh_ttl: timedelta | None = None
+    #: documented hard limit counted from consent, whatever the refreshes
+    consent_ttl: timedelta | None = None
+
+
+PLATFORMS: dict[str, OAuthPlatform] = {p.slug: p for p in (
+    OAuthPlatform(
+        "quickbooks", "QuickBooks Online",
+        "https://appcenter.intuit.com/connect/oauth2",
+        "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
+        ("com.intuit.quickbooks.accounting",), ClientAuth.BASIC,
+        "https://quickbooks.api.intuit.com",
+        (Discovery("realm_id", redirect_param="realmId"),),
+        refresh_ttl=timedelta(days=100), consent_ttl=timedelta(days=5 * 365)),
+    OAuthPlatform(
+        "xero", "Xero",
+        "https://login.xero.com/identity/connect/authorize",
+        "https://identity.xero.com/connect/token",
+        ("offline_access", "accounting.transactions", "accounting.contacts",
+         "accounting.settings.read"), ClientAuth.BASIC,
+        "https://api.xero.com",
+        (Discovery("tenant_id", path="/connections", pick=(0, "tenantId")),),
+        pkce=True, refresh_ttl=timedelta(days=60)),
+    OAuthPlatform(
+        "freshbooks", "FreshBooks",
+        "https://auth.freshbooks.com/oauth/authorize",
+        "https://api.freshbooks.com/auth/oauth/token",
+        ("user:profile:read", "user:clients:read", "user:clients:write",
+         "user:invoices:read", "user:invoices:write", "user:payments:read"), ClientAuth.POST,
+        "https://api.freshbooks.com",
+        (Discovery("account_id", path="/auth/api/v1/users/me",
+                   pick=("response", "business_memberships", 0, "business", "account_id")),)),
+    OAuthPlatform(
+        "zoho_books", "Zoho Books",
+        "https://accounts.zoho.com/oauth/v2/auth",
+        "https://accounts.zoho.com/oauth/v2/token",
+        ("ZohoBooks.invoices.ALL", "ZohoBooks.contacts.ALL", "ZohoBooks.settings.READ"),
+        ClientAuth.POST, "https://www.zohoapis.com",
+        (Discovery("organization_id", path="/books/v3/organizations",
+                   pick=("organizations", 0, "organization_id")),),
+        extra_authorize={"access_type": "offline", "prompt": "consent"},
+        scope_separator=","),
+    OAuthPlatform(
+        "business_central", "Microsoft Dynamics 365 Business Central",
+        "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize",
+        "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
+        ("https://api.businesscentral.dynamics.com/.default", "offline_access"),
+        ClientAuth.POST, "https://api.businesscentral.dynamics.com",
+        (Discovery("company_id", path="/v2.0/{entra_tenant}/{environment}/api/v2.0/companies",
+                   pick=("value", 0, "id")),),
+        pkce=True, refresh_ttl=timedelta(days=90)),
+    OAuthPlatform(
+        "sage", "Sage Business Cloud Accounting",
+        "https://www.sageone.com/oauth2/auth/central?filter=apiv3.1",
+        "https://oauth.accounting.sage.com/token",
+        ("full_access",), ClientAuth.POST, "https://api.accounting.sage.com",
+        (Discovery("business_id", path="/v3.1/businesses", pick=(0, "id")),),
+        refresh_ttl=timedelta(days=31)),
+    OAuthPlatform(
+        "myob", "MYOB Business",
+        "https://secure.myob.com/oauth2/account/authorize",
+        "https://secure.myob.com/oauth2/v1/authorize",
+        ("sme-company-file", "sme-sales", "sme-contacts-customer"), ClientAuth.POST,
+        "https://api.myob.com",
+        (Discovery("company_file_uri", redirect_param="businessId", path="/accountright/",
+                   pick=(0, "Uri"), template="{origin}/accountright/{value}",
+                   headers={"x-myobapi-version": "v2"}),),
+        extra_authorize={"prompt": "consent"}),
+)}
+
+#: Refresh this long before the access token expires.
+REFRESH_MARGIN = timedelta(minutes=5)
+#: ``autoinvoice connections`` warns this long before a refresh token or consent runs out.
+EXPIRY_WARNING = timedelta(days=14)
+
+
+def oauth_platform(slug: str) -> OAuthPlatform | None:
+    """The platform's OAuth2 facts, or None for a platform that does not use OAuth2 here."""
+    return PLATFORMS.get(slug)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSet:
+    """What a token endpoint answered. ``repr`` never shows a token."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
+    access_expires_at: datetime | None
+    refresh_expires_at: datetime | None = None
+    scope: str | None = None
+    #: the response's other fields (QuickBooks ``x_refresh_token_expires_in``, Zoho
+    #: ``api_domain``, a stand-in's connection values); never a token
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The secret part, to be encrypted as a whole."""
+        return {"access_token": self.access_token, "refresh_token": self.refresh_token}
+
+
+_SECRET_FIELDS = frozenset({"access_token", "refresh_token", "id_token", "token_type",
+                            "expires_in", "expires_at", "scope"})
+_REFRESH_TTL_FIELDS = ("x_refresh_token_expires_in", "refresh_token_expires_in")
+
+
+def token_set(response: Mapping[str, Any], now: datetime,
+              platform: OAuthPlatform | None = None,
+              previous_refresh: str | None = None) -> TokenSet:
+    """A ``TokenSet`` from a token endpoint's JSON: expiry times made absolute, the refresh
+    token kept from before when a platform does not send a new one (Zoho on refresh)."""
+    expires_in = response.get("expires_in")
+    access_expires = now + timedelta(seconds=float(expires_in)) if expires_in else None
+    refresh_expires = None
+    for name in _REFRESH_TTL_FIELDS:
+        if response.get(name):
+            refresh_expires = now + timedelta(seconds=float(response[name]))
+            break
+    if refresh_expires is None and platform is not None and platform.refresh_ttl:
+        refresh_expires = now + platform.refresh_ttl
+    return TokenSet(
+        access_token=str(response["access_token"]),
+        refresh_token=str(response.get("refresh_token") or previous_refresh or "") or None,
+        access_expires_at=access_expires, refresh_expires_at=refresh_expires,
+        scope=response.get("scope"),
+        extra={k: v for k, v in response.items()
+               if k not in _SECRET_FIELDS and "token" not in k.lower()})
+
+
+def dig(data: Any, path: tuple[str | int, ...]) -> Any:
+    """``data[path[0]][path[1]]…``, or None when any step is missing."""
+    for step in path:
+        try:
+            data = data[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data

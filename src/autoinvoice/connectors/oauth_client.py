@@ -1,0 +1,190 @@
+"""The OAuth2 authorization-code and refresh-token flows of one tenant's platform, over
+Authlib's httpx client, plus learning the connection's values after consent.
+
+``OAuthClient`` knows no database: ``autoinvoice.connections`` stores what it returns.
+Errors, mapped once here:
+
+- the token endpoint says ``invalid_grant`` (refresh token expired, revoked or already
+  used; code spent) -> ``ReconnectRequired`` (an ``AuthError``): only a new consent helps;
+- ``invalid_client`` and other OAuth errors, 4xx -> ``AuthError`` (configuration);
+- network failures and 5xx -> ``TransientError``.
+
+No message carries a token: the token endpoint's ``error_description`` is kept, never its
+request or the tokens it returned.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+from authlib.deprecate import AuthlibDeprecationWarning
+
+with warnings.catch_warnings():  # Authlib 1.9.10+ nudges towards httpx2; we stay on httpx
+    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+    from authlib.integrations.base_client.errors import OAuthError
+    from authlib.integrations.httpx_client import OAuth2Client
+
+from autoinvoice.connectors.errors import AuthError, ConnectorError, TransientError
+from autoinvoice.connectors.oauth import OAuthPlatform, TokenSet, dig, token_set
+
+TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+class ReconnectRequired(AuthError):
+    """The grant is gone (``invalid_grant``): the tenant must connect again."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    """Everything the flows need for one tenant on one platform (resolved from config)."""
+
+    platform: OAuthPlatform
+    client_id: str = field(repr=False)
+    client_secret: str = field(repr=False)
+    authorize_url: str
+    token_url: str
+    api_origin: str
+    #: placeholders in URLs and discovery paths: ``entra_tenant``, ``environment``
+    fill: Mapping[str, str] = field(default_factory=dict)
+    transport: httpx.BaseTransport | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    """One consent request: the URL to open and what must come back with the code."""
+
+    url: str
+    state: str = field(repr=False)
+    code_verifier: str | None = field(repr=False)
+    redirect_uri: str
+
+
+class OAuthClient:
+    def __init__(self, settings: ClientSettings, clock: Callable[[], datetime]) -> None:
+        self.settings, self._clock = settings, clock
+        self.platform = settings.platform
+
+    # -- consent ---------------------------------------------------------------------------
+    def authorization(self, redirect_uri: str) -> Authorization:
+        """A fresh ``state`` (and PKCE S256 verifier where the platform supports it)."""
+        verifier = secrets.token_urlsafe(48) if self.platform.pkce else None
+        with self._client(redirect_uri) as client:
+            url, state = client.create_authorization_url(
+                self.settings.authorize_url, state=secrets.token_urlsafe(24),
+                code_verifier=verifier, **dict(self.platform.extra_authorize))
+        return Authorization(url=str(url), state=str(state), code_verifier=verifier,
+                             redirect_uri=redirect_uri)
+
+    def exchange(self, auth: Authorization, callback: Mapping[str, str]) -> TokenSet:
+        """The tokens for the code on the consent redirect ``callback`` (its query)."""
+        if "error" in callback:
+            raise AuthError(f"{self.platform.title} refused the consent: "
+                            f"{callback.get('error')} {callback.get('error_description', '')}"
+                            .strip(), platform=self.platform.slug)
+        if not hmac.compare_digest(callback.get("state", ""), auth.state):
+            raise AuthError("the consent redirect's state does not match the request: "
+                            "ignored (start `autoinvoice connect` again)",
+                            platform=self.platform.slug)
+        if not callback.get("code"):
+            raise AuthError("the consent redirect carries no code", platform=self.platform.slug)
+        extra = {"code_verifier": auth.code_verifier} if auth.code_verifier else {}
+        with self._client(auth.redirect_uri) as client, self._mapped():
+            response = client.fetch_token(self.settings.token_url, grant_type="authorization_code",
+                                          code=callback["code"], **extra)
+        return token_set(response, self._clock(), self.platform)
+
+    # -- refresh ---------------------------------------------------------------------------
+    def refresh(self, refresh_token: str) -> TokenSet:
+        """A new token set; the platform may rotate the refresh token (store the new one)."""
+        with self._client(None) as client, self._mapped():
+            response = client.refresh_token(self.settings.token_url, refresh_token=refresh_token)
+        return token_set(response, self._clock(), self.platform, previous_refresh=refresh_token)
+
+    # -- what the connection is ------------------------------------------------------------
+    def discover(self, tokens: TokenSet, callback: Mapping[str, str]) -> dict[str, str]:
+        """The connection's values (realm id, tenant id, …): from the consent redirect, from
+        the token response (stand-ins may put them there), else from the platform's API."""
+        values: dict[str, str] = {}
+        origin = self.settings.api_origin.rstrip("/")
+        for item in self.platform.discovery:
+            found = callback.get(item.redirect_param) if item.redirect_param else None
+            if found:
+                values[item.name] = item.template.format(value=found, origin=origin)
+                continue
+            if tokens.extra.get(item.name):
+                values[item.name] = str(tokens.extra[item.name])
+                continue
+            if item.path is None:
+                raise AuthError(f"the consent redirect carries no {item.redirect_param}",
+                                platform=self.platform.slug)
+            found = dig(self._get(tokens, item.path.format(**self.settings.fill),
+                                  item.headers), item.pick)
+            if found in (None, ""):
+                raise AuthError(f"{self.platform.title} lists no {item.name} for this login",
+                                platform=self.platform.slug)
+            values[item.name] = str(found)
+        return values
+
+    def _get(self, tokens: TokenSet, path: str, headers: Mapping[str, str]) -> Any:
+        extra = {"x-myobapi-key": self.settings.client_id} if self.platform.slug == "myob" else {}
+        url = self.settings.api_origin.rstrip("/") + path
+        try:
+            with httpx.Client(transport=self.settings.transport, timeout=TIMEOUT) as http:
+                response = http.get(url, headers={
+                    "Authorization": f"Bearer {tokens.access_token}",
+                    "Accept": "application/json", **extra, **dict(headers)})
+        except httpx.TransportError as exc:
+            raise TransientError(f"network error while reading {path}: {type(exc).__name__}",
+                                 platform=self.platform.slug) from None
+        if response.status_code >= 400:
+            kind = TransientError if response.status_code >= 500 else AuthError
+            raise kind(f"GET {path} answered {response.status_code}",
+                       platform=self.platform.slug, status=response.status_code)
+        return response.json()
+
+    # -- inside ----------------------------------------------------------------------------
+    @contextmanager
+    def _client(self, redirect_uri: str | None) -> Iterator[Any]:
+        p = self.platform
+        client = OAuth2Client(
+            client_id=self.settings.client_id, client_secret=self.settings.client_secret,
+            token_endpoint_auth_method=p.client_auth.value,
+            scope=p.scope_separator.join(p.scopes), redirect_uri=redirect_uri,
+            code_challenge_method="S256" if p.pkce else None,
+            transport=self.settings.transport, timeout=TIMEOUT)
+        try:
+            yield client
+        finally:
+            client.close()
+
+    @contextmanager
+    def _mapped(self) -> Iterator[None]:
+        slug = self.platform.slug
+        try:
+            yield
+        except OAuthError as exc:
+            raise _oauth_error(slug, str(exc.error), exc.description) from None
+        except httpx.HTTPStatusError as exc:
+            status = exc.response.status_code
+            kind: type[ConnectorError] = TransientError if status >= 500 else AuthError
+            raise kind(f"token endpoint answered {status}", platform=slug,
+                       status=status) from None
+        except httpx.TransportError as exc:
+            raise TransientError(f"token endpoint unreachable: {type(exc).__name__}",
+                                 platform=slug) from None
+
+
+def _oauth_error(slug: str, error: str, description: str | None) -> AuthError:
+    detail = f"{error}: {description}" if description else error
+    if error == "invalid_grant":
+        return ReconnectRequired(f"the platform refused the grant ({detail})",
+                                 platform=slug, code=error)
+    return AuthError(f"the token endpoint refused us ({detail})", platform=slug, code=error)
