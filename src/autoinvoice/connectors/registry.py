@@ -20,7 +20,7 @@ CONNECTORS: dict[str, tuple[str, str] | None] = {
     "xero": ("autoinvoice.connectors.xero", "XeroConnector"),
     "freshbooks": None,
     "zoho_books": ("autoinvoice.connectors.zoho_books", "ZohoBooksConnector"),
-    "business_central": None,
+    "business_central": ("autoinvoice.connectors.business_central", "BusinessCentralConnector"),
     "square": None,
     "wave": None,
     "sage": None,
@@ -43,6 +43,9 @@ CONNECTORS: dict[str, tuple[str, str] | None] = {
 #: checked against it before the first total mismatch: Stripe computes each tax rate's amount
 #: per invoice line item; the sandbox does the same.
 TAX_ROUNDING: dict[str, TaxRounding] = {
+    # Business Central: VAT Amount Line (table 290) rounds once per VAT identifier on the
+    # document, Sales Tax Calculate (codeunit 398) per jurisdiction; sandbox.business_central too
+    "business_central": TaxRounding.DOCUMENT,
     "stripe": TaxRounding.LINE,
     "sandbox": TaxRounding.LINE,
     # QuickBooks Online (US): the transaction's tax code applies each rate once to the sum of
