@@ -399,8 +399,9 @@ def _error_text(response: httpx.Response) -> tuple[str | None, str]:
               for e in element.get("ValidationErrors") or [] if isinstance(e, dict)]
     if errors:
         return str(body.get("Type") or "ValidationException"), "; ".join(errors)
-    if "Title" in body or "Detail" in body:  # the OAuth problem body of 401/403
-        return (str(body.get("Detail")) if body.get("Detail") else None,
-                str(body.get("Title") or body.get("Detail")))
+    if "Title" in body or "Detail" in body:  # the problem body of 401/403/429/5xx
+        detail, title = str(body.get("Detail") or ""), str(body.get("Title") or "")
+        code = detail if detail and " " not in detail else None  # AuthenticationUnsuccessful
+        return code, title if code else (detail or title or f"HTTP {response.status_code}")
     message = body.get("Message") or body.get("Detail") or f"HTTP {response.status_code}"
     return (str(body["Type"]) if body.get("Type") else None), str(message)
