@@ -23,7 +23,7 @@ CONNECTORS: dict[str, tuple[str, str] | None] = {
     "business_central": ("autoinvoice.connectors.business_central", "BusinessCentralConnector"),
     "square": None,
     "wave": None,
-    "sage": None,
+    "sage": ("autoinvoice.connectors.sage", "SageConnector"),
     "paypal": None,
     "odoo": None,
     "sap_business_one": None,
@@ -55,6 +55,9 @@ TAX_ROUNDING: dict[str, TaxRounding] = {
     # the tax totals of each line" (Rounding in Xero); sandbox.xero does the same
     "xero": TaxRounding.LINE,
     "zoho_books": TaxRounding.LINE,  # item-level tax rounding (sandbox.zoho_books)
+    # Sage v3.1 takes each invoice line's tax_amount ("required in v3.1", Swagger) and sums
+    # the lines; sandbox.sage does the same
+    "sage": TaxRounding.LINE,
 }
 
 

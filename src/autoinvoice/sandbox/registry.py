@@ -13,6 +13,7 @@ STANDINS: dict[str, tuple[str, str]] = {
     "quickbooks": ("autoinvoice.sandbox.quickbooks", "QuickBooksSandbox"),
     "xero": ("autoinvoice.sandbox.xero", "XeroSandbox"),
     "zoho_books": ("autoinvoice.sandbox.zoho_books", "ZohoBooksSandbox"),
+    "sage": ("autoinvoice.sandbox.sage", "SageSandbox"),
 }
 
 
