@@ -127,6 +127,26 @@ def _temporary_freshbooks_tokens(app: App, platform: str, core: Any) -> None:
             platform, app.connector_settings(name, tokens=tokens))
 
 
+def _temporary_xero_tokens(app: App, platform: str, core: Any) -> None:
+    """TEMPORARY until the shared OAuth layer's headless connect lands in the demo: Xero
+    connectors built with a token pre-issued by the stand-in's ``core.oauth`` and its tenant."""
+    if platform != "xero":
+        return
+    from dataclasses import replace
+
+    from autoinvoice.connectors.base import StaticTokens
+    from autoinvoice.connectors.registry import build_connector
+    from autoinvoice.sandbox.xero import Limits
+
+    core.limits = Limits(per_minute=None, per_day=None)  # no need to wait out 60 calls/min
+    for name in app.config.tenants:
+        tokens = StaticTokens(core.oauth.issue()["access_token"],
+                              values={"tenant_id": core.tenant_id})
+        app._connectors[name] = build_connector(  # noqa: SLF001 (temporary hook)
+            platform, replace(app.connector_settings(name, tokens=tokens),
+                              rate_limit_per_second=500.0))
+
+
 def _ingest(app: App, events: list[dict[str, Any]]) -> None:
     for raw in events:
         text = json.dumps(raw, default=str)
@@ -149,6 +169,8 @@ def _pay(app: App, platform: str, core: Any, base_url: str) -> int:
             core.record_payment(row.remote_id, amount.minor)
         elif platform == "zoho_books":
             core.record_payment(row.remote_id, amount.minor)
+        elif platform == "xero":
+            core.record_payment(row.remote_id, amount.minor)
         else:
             httpx.post(f"{base_url}/api/v1/invoices/{row.remote_id}/payments",
                        json={"amount": str(amount.amount)},
@@ -170,6 +192,7 @@ def run_demo(out_dir: str = "demo-output", platform: str = "sandbox") -> int:
         app = bootstrap(demo_config(out, platform, server.base_url, smtp.port), clock=clock)
         _temporary_freshbooks_tokens(app, platform, core)
         _temporary_standin_tokens(app, platform, core)
+        _temporary_xero_tokens(app, platform, core)
         worker = Worker(app, concurrency=4)
         examples = shared_examples()
         _ingest(app, examples + day_of_jobs())

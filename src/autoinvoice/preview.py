@@ -61,8 +61,9 @@ def _standin_tokens(core: Any) -> StaticTokens | None:
     connection values a real connect would have learned, e.g. Zoho's organization_id)."""
     if getattr(core, "oauth", None) is None:
         return None
-    values = {"organization_id": core.organization_id} if hasattr(core, "organization_id") \
-        else {}
+    values = dict(getattr(core.oauth, "values", None) or {})  # e.g. Xero's tenant_id
+    if hasattr(core, "organization_id"):
+        values["organization_id"] = core.organization_id
     return StaticTokens(core.oauth.issue()["access_token"], values=values)
 
 
