@@ -26,6 +26,7 @@ from autoinvoice.config import (
     default_config_text,
     parse_config,
 )
+from autoinvoice.connectors.registry import TAX_ROUNDING
 from autoinvoice.demo_jobs import day_of_jobs, shared_examples
 from autoinvoice.domain.money import Money
 from autoinvoice.netutil import free_port
@@ -54,7 +55,10 @@ def demo_config(out: Path, platform: str, base_url: str, smtp_port: int) -> Conf
     creds = {"api_key": SecretRef(DEMO_KEY)}
     tenants = {
         name: t.model_copy(update={"platform": PlatformConfig(
-            name=platform, base_url=base_url, credentials=creds)})
+            name=platform, base_url=base_url, credentials=creds),
+            # round tax the way the platform does (e.g. QuickBooks per document)
+            "tax": t.tax.model_copy(update={"rounding": TAX_ROUNDING.get(platform,
+                                                                         t.tax.rounding)})})
         for name, t in base.tenants.items()
     }
     return base.model_copy(update={
@@ -147,6 +151,24 @@ def _temporary_xero_tokens(app: App, platform: str, core: Any) -> None:
                               rate_limit_per_second=500.0))
 
 
+def _temporary_quickbooks_tokens(app: App, platform: str, core: Any) -> None:
+    """TEMPORARY until the shared OAuth layer's headless connect lands in the demo: QuickBooks
+    connectors built with a token pre-issued by the stand-in's ``core.oauth`` and its realm."""
+    if platform != "quickbooks":
+        return
+    from dataclasses import replace
+
+    from autoinvoice.connectors.base import StaticTokens
+    from autoinvoice.connectors.registry import build_connector
+
+    core.requests_per_minute = 100_000  # a local demo need not wait out 500 calls a minute
+    for name in app.config.tenants:
+        tokens = StaticTokens(core.oauth.issue()["access_token"], values=core.token_values())
+        app._connectors[name] = build_connector(  # noqa: SLF001 (temporary hook)
+            platform, replace(app.connector_settings(name, tokens=tokens),
+                              rate_limit_per_second=500.0))
+
+
 def _ingest(app: App, events: list[dict[str, Any]]) -> None:
     for raw in events:
         text = json.dumps(raw, default=str)
@@ -168,6 +190,8 @@ def _pay(app: App, platform: str, core: Any, base_url: str) -> int:
         elif platform == "freshbooks":
             core.record_payment(row.remote_id, amount.minor)
         elif platform == "zoho_books":
+            core.record_payment(row.remote_id, amount.minor)
+        elif platform == "quickbooks":
             core.record_payment(row.remote_id, amount.minor)
         elif platform == "xero":
             core.record_payment(row.remote_id, amount.minor)
@@ -192,6 +216,7 @@ def run_demo(out_dir: str = "demo-output", platform: str = "sandbox") -> int:
         app = bootstrap(demo_config(out, platform, server.base_url, smtp.port), clock=clock)
         _temporary_freshbooks_tokens(app, platform, core)
         _temporary_standin_tokens(app, platform, core)
+        _temporary_quickbooks_tokens(app, platform, core)
         _temporary_xero_tokens(app, platform, core)
         worker = Worker(app, concurrency=4)
         examples = shared_examples()

@@ -64,6 +64,8 @@ def _standin_tokens(core: Any) -> StaticTokens | None:
     values = dict(getattr(core.oauth, "values", None) or {})  # e.g. Xero's tenant_id
     if hasattr(core, "organization_id"):
         values["organization_id"] = core.organization_id
+    if hasattr(core, "realm_id"):  # QuickBooks: the company the connection is for
+        values["realm_id"] = core.realm_id
     return StaticTokens(core.oauth.issue()["access_token"], values=values)
 
 

@@ -155,6 +155,7 @@ class QuickBooksConnector:
         self._currency = settings.currency
         self._items: dict[str, Obj] = {}
         self._items_loaded = False
+        self._income_account: str | None = None
         self._tax_codes: dict[Decimal, str] = {}
         self._po_field: tuple[Obj | None] | None = None
         limit_key = f"{settings.tenant}:{PLATFORM}:{realm}"
@@ -325,13 +326,16 @@ class QuickBooksConnector:
         return self._items[name]
 
     def _create_item(self, name: str, keys: IdempotencyKeys) -> Obj:
-        accounts = self._query("Account", "AccountType = 'Income'")
-        if not accounts:
-            raise PermanentError("the QuickBooks company has no Income account for our "
-                                 "service items", platform=PLATFORM, code="no_income_account")
-        chosen = next((a for a in accounts if a.get("Name") == "Services"), accounts[0])
+        if self._income_account is None:
+            accounts = self._query("Account", "AccountType = 'Income'")
+            if not accounts:
+                raise PermanentError("the QuickBooks company has no Income account for our "
+                                     "service items", platform=PLATFORM,
+                                     code="no_income_account")
+            chosen = next((a for a in accounts if a.get("Name") == "Services"), accounts[0])
+            self._income_account = str(chosen["Id"])
         try:
-            item: Obj = self._post("/item", item_body(name, str(chosen["Id"])),
+            item: Obj = self._post("/item", item_body(name, self._income_account),
                                    keys.for_step(f"item-{name.lower()}"))["Item"]
         except ValidationRejected as exc:  # another worker created it meanwhile
             if exc.code != DUPLICATE_NAME:
@@ -362,12 +366,18 @@ class QuickBooksConnector:
             raise PermanentError("the QuickBooks company has no tax agency: set up sales tax "
                                  "in QuickBooks first", platform=PLATFORM, code="no_tax_agency")
         name = f"autoinvoice {decimal_text(percent)}%"
-        created = self._post("/taxservice/taxcode", {
-            "TaxCode": name,
-            "TaxRateDetails": [{"TaxRateName": name, "RateValue": decimal_text(percent),
-                                "TaxAgencyId": str(agencies[0]["Id"]),
-                                "TaxApplicableOn": "Sales"}]},
-            keys.for_step(f"taxcode-{decimal_text(percent)}"))
+        try:
+            created = self._post("/taxservice/taxcode", {
+                "TaxCode": name,
+                "TaxRateDetails": [{"TaxRateName": name, "RateValue": decimal_text(percent),
+                                    "TaxAgencyId": str(agencies[0]["Id"]),
+                                    "TaxApplicableOn": "Sales"}]},
+                keys.for_step(f"taxcode-{decimal_text(percent)}"))
+        except ValidationRejected as exc:  # another worker created it meanwhile
+            found = self._find_tax_code(percent) if exc.code == DUPLICATE_NAME else None
+            if found is None:
+                raise
+            return found
         return str(created["TaxCodeId"])
 
     def _po(self) -> Obj | None:
