@@ -42,3 +42,27 @@ def test_warnings_are_recorded_and_the_invoice_still_goes_out(harness, smtp_sink
     codes = [f["code"] for f in actions["preflight_warnings"]["detail"]["findings"]]
     assert "seller_tax_id_missing" in codes
     assert len(smtp_sink.messages) == 1
+
+
+def test_a_credit_note_failing_the_check_is_refused_with_the_field_named(harness):
+    import dataclasses
+
+    import pytest
+
+    from autoinvoice.connectors.errors import PermanentError
+    from autoinvoice.domain.invoice import DocumentKind
+    from autoinvoice.pipeline.compliance import check_credit_note
+    from autoinvoice.store import repo
+    from autoinvoice.store.models import InvoiceRow
+
+    harness.ingest(completed("WO-P3", tenant="mail"))
+    harness.ingest(signed("WO-P3", tenant="mail"))
+    harness.run()
+    with harness.app.sessions.begin() as session:
+        row = session.get(InvoiceRow, harness.row("WO-P3", tenant="mail").id)
+        note = dataclasses.replace(repo.load_invoice(row), kind=DocumentKind.CREDIT_NOTE,
+                                   number="CN-NW-2026-00001", corrects=None)
+        with pytest.raises(PermanentError) as caught:
+            check_credit_note(session, row, note, "CN-NW-{year}-{seq:05d}", harness.clock())
+    assert caught.value.code == "preflight_failed"
+    assert "corrects" in str(caught.value)

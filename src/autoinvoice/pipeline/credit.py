@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from autoinvoice.bootstrap import App
 from autoinvoice.connectors.base import IdempotencyKeys, RemoteCreditNote
 from autoinvoice.domain.invoice import DocumentKind, Invoice
+from autoinvoice.pipeline.compliance import check_credit_note
 from autoinvoice.pipeline.intake import lease_if_due, new_revision
 from autoinvoice.pipeline.states import (
     CREDIT_CREATED,
@@ -99,6 +100,7 @@ def _prepare(app: App, row_id: int) -> _Issue:
             row.number = repo.next_number(session, row.tenant, template,
                                           repo.load_invoice(row).issue_date)
             repo.record(session, row, now, "numbered", number=row.number)
+            check_credit_note(session, row, repo.load_invoice(row), template, now)
         credited = session.get_one(InvoiceRow, row.corrects_id)
         row.create_started_at = row.create_started_at or now
         return _Issue(row.tenant, repo.load_invoice(row), credited.remote_id,
