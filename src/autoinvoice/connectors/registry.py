@@ -18,7 +18,7 @@ CONNECTORS: dict[str, tuple[str, str] | None] = {
     "stripe": ("autoinvoice.connectors.stripe", "StripeConnector"),
     "quickbooks": ("autoinvoice.connectors.quickbooks", "QuickBooksConnector"),
     "xero": ("autoinvoice.connectors.xero", "XeroConnector"),
-    "freshbooks": None,
+    "freshbooks": ("autoinvoice.connectors.freshbooks", "FreshBooksConnector"),
     "zoho_books": ("autoinvoice.connectors.zoho_books", "ZohoBooksConnector"),
     "business_central": ("autoinvoice.connectors.business_central", "BusinessCentralConnector"),
     "square": None,
@@ -48,6 +48,9 @@ TAX_ROUNDING: dict[str, TaxRounding] = {
     "business_central": TaxRounding.DOCUMENT,
     "stripe": TaxRounding.LINE,
     "sandbox": TaxRounding.LINE,
+    # FreshBooks: each line's tax from its taxAmount1 percentage, to the cent (inferred;
+    # sandbox.freshbooks does the same)
+    "freshbooks": TaxRounding.LINE,
     # QuickBooks Online (US): the transaction's tax code applies each rate once to the sum of
     # the TAX lines ("Manage sales tax for US locales"): tax rounded per document.
     "quickbooks": TaxRounding.DOCUMENT,

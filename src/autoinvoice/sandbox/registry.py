@@ -9,6 +9,7 @@ from typing import Any
 STANDINS: dict[str, tuple[str, str]] = {
     "sandbox": ("autoinvoice.sandbox.generic", "GenericSandbox"),
     "stripe": ("autoinvoice.sandbox.stripe", "StripeSandbox"),
+    "freshbooks": ("autoinvoice.sandbox.freshbooks", "FreshBooksSandbox"),
     "business_central": ("autoinvoice.sandbox.business_central", "BusinessCentralSandbox"),
     "quickbooks": ("autoinvoice.sandbox.quickbooks", "QuickBooksSandbox"),
     "xero": ("autoinvoice.sandbox.xero", "XeroSandbox"),
