@@ -7,6 +7,7 @@ lets some clients pay, sweeps payments, and prints what happened."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -50,12 +51,15 @@ class ShiftedClock:
         return datetime.now(UTC) + self.offset
 
 
-def demo_config(out: Path, platform: str, base_url: str, smtp_port: int) -> Config:
+def demo_config(out: Path, platform: str, base_url: str, smtp_port: int,
+                core: Any = None) -> Config:
     base = parse_config(default_config_text(), "embedded default")
-    creds = {"api_key": SecretRef(DEMO_KEY)}
+    creds = {"api_key": SecretRef(DEMO_KEY), **standin_oauth_credentials(core)}
+    authorize_url, token_url = standin_oauth_urls(base_url, core)
     tenants = {
         name: t.model_copy(update={"platform": PlatformConfig(
-            name=platform, base_url=base_url, credentials=creds),
+            name=platform, base_url=base_url, credentials=creds,
+            authorize_url=authorize_url, token_url=token_url),
             # round tax the way the platform does (e.g. QuickBooks per document)
             "tax": t.tax.model_copy(update={"rounding": TAX_ROUNDING.get(platform,
                                                                          t.tax.rounding)})})
@@ -68,6 +72,51 @@ def demo_config(out: Path, platform: str, base_url: str, smtp_port: int) -> Conf
         "documents_dir": str(out / "invoices"),
         "source": "embedded default (demo)",
     })
+
+
+def follows_oauth_convention(core: Any) -> bool:
+    """The stand-in convention of ``sandbox/oauth.py``: ``core.oauth`` + ``core.oauth_paths``."""
+    return hasattr(core, "oauth") and hasattr(core, "oauth_paths")
+
+
+def standin_oauth_urls(base_url: str, core: Any) -> tuple[str | None, str | None]:
+    """``authorize_url``/``token_url`` of an OAuth2 stand-in served at ``base_url``."""
+    if not follows_oauth_convention(core):
+        return None, None
+    authorize, token = core.oauth_paths
+    return base_url + authorize, base_url + token
+
+
+def standin_oauth_credentials(core: Any) -> dict[str, SecretRef]:
+    if not follows_oauth_convention(core):
+        return {}
+    return {"client_id": SecretRef(core.oauth.client_id),
+            "client_secret": SecretRef(core.oauth.client_secret)}
+
+
+def connect_standin_tenants(app: App, core: Any) -> None:
+    """Every demo tenant consents through the stand-in: the real code flow over HTTP."""
+    if not follows_oauth_convention(core):
+        return
+    from autoinvoice.connections.connect import connect_headless
+
+    for name in app.config.tenants:
+        connect_headless(app, name)
+
+
+@contextmanager
+def throwaway_secret_key() -> Iterator[None]:
+    """The demo's own ``AUTOINVOICE_SECRET_KEY`` when none is set (its tokens die with it)."""
+    from autoinvoice.connections.crypto import ENV_KEY, new_key
+
+    if os.environ.get(ENV_KEY):
+        yield
+        return
+    os.environ[ENV_KEY] = new_key()
+    try:
+        yield
+    finally:
+        os.environ.pop(ENV_KEY, None)
 
 
 @contextmanager
@@ -114,21 +163,22 @@ def _temporary_standin_tokens(app: App, platform: str, core: Any) -> None:
                               rate_limit_per_second=500.0))
 
 
-def _temporary_freshbooks_tokens(app: App, platform: str, core: Any) -> None:
-    """TEMPORARY until the shared OAuth layer's headless connect lands in the demo: FreshBooks
-    connectors built with a token pre-issued by the stand-in's ``core.oauth``."""
-    if platform != "freshbooks":
+def _temporary_quickbooks_tokens(app: App, platform: str, core: Any) -> None:
+    """TEMPORARY until the shared OAuth layer's headless connect lands in the demo: QuickBooks
+    connectors built with a token pre-issued by the stand-in's ``core.oauth`` and its realm."""
+    if platform != "quickbooks":
         return
     from dataclasses import replace
 
     from autoinvoice.connectors.base import StaticTokens
     from autoinvoice.connectors.registry import build_connector
 
+    core.requests_per_minute = 100_000  # a local demo need not wait out 500 calls a minute
     for name in app.config.tenants:
-        tokens = StaticTokens(core.oauth.issue()["access_token"],
-                              values={"account_id": core.account_id})
+        tokens = StaticTokens(core.oauth.issue()["access_token"], values=core.token_values())
         app._connectors[name] = build_connector(  # noqa: SLF001 (temporary hook)
-            platform, app.connector_settings(name, tokens=tokens))
+            platform, replace(app.connector_settings(name, tokens=tokens),
+                              rate_limit_per_second=500.0))
 
 
 def _temporary_xero_tokens(app: App, platform: str, core: Any) -> None:
@@ -146,24 +196,6 @@ def _temporary_xero_tokens(app: App, platform: str, core: Any) -> None:
     for name in app.config.tenants:
         tokens = StaticTokens(core.oauth.issue()["access_token"],
                               values={"tenant_id": core.tenant_id})
-        app._connectors[name] = build_connector(  # noqa: SLF001 (temporary hook)
-            platform, replace(app.connector_settings(name, tokens=tokens),
-                              rate_limit_per_second=500.0))
-
-
-def _temporary_quickbooks_tokens(app: App, platform: str, core: Any) -> None:
-    """TEMPORARY until the shared OAuth layer's headless connect lands in the demo: QuickBooks
-    connectors built with a token pre-issued by the stand-in's ``core.oauth`` and its realm."""
-    if platform != "quickbooks":
-        return
-    from dataclasses import replace
-
-    from autoinvoice.connectors.base import StaticTokens
-    from autoinvoice.connectors.registry import build_connector
-
-    core.requests_per_minute = 100_000  # a local demo need not wait out 500 calls a minute
-    for name in app.config.tenants:
-        tokens = StaticTokens(core.oauth.issue()["access_token"], values=core.token_values())
         app._connectors[name] = build_connector(  # noqa: SLF001 (temporary hook)
             platform, replace(app.connector_settings(name, tokens=tokens),
                               rate_limit_per_second=500.0))
@@ -187,13 +219,17 @@ def _pay(app: App, platform: str, core: Any, base_url: str) -> int:
         amount = total if i % 5 != 4 else Money(total.amount / 2, total.currency)
         if platform == "stripe":
             core.record_payment(row.remote_id, amount.minor)
+        elif platform == "business_central":
+            core.record_payment(row.remote_id, amount.minor)
         elif platform == "freshbooks":
             core.record_payment(row.remote_id, amount.minor)
         elif platform == "zoho_books":
             core.record_payment(row.remote_id, amount.minor)
+        elif platform == "xero":
+            core.record_payment(row.remote_id, amount.minor)
         elif platform == "quickbooks":
             core.record_payment(row.remote_id, amount.minor)
-        elif platform == "xero":
+        elif platform == "sage":
             core.record_payment(row.remote_id, amount.minor)
         else:
             httpx.post(f"{base_url}/api/v1/invoices/{row.remote_id}/payments",
@@ -211,13 +247,14 @@ def run_demo(out_dir: str = "demo-output", platform: str = "sandbox") -> int:
     out.mkdir(parents=True)
     core = make_standin(platform, api_key=DEMO_KEY)
     with serve_in_thread(standin_app(platform, core)) as server, \
-            mail_sink(out / "mail") as smtp:
+            mail_sink(out / "mail") as smtp, throwaway_secret_key():
         clock = ShiftedClock()
-        app = bootstrap(demo_config(out, platform, server.base_url, smtp.port), clock=clock)
-        _temporary_freshbooks_tokens(app, platform, core)
+        app = bootstrap(demo_config(out, platform, server.base_url, smtp.port, core),
+                        clock=clock)
+        connect_standin_tenants(app, core)
         _temporary_standin_tokens(app, platform, core)
-        _temporary_quickbooks_tokens(app, platform, core)
         _temporary_xero_tokens(app, platform, core)
+        _temporary_quickbooks_tokens(app, platform, core)
         worker = Worker(app, concurrency=4)
         examples = shared_examples()
         _ingest(app, examples + day_of_jobs())
