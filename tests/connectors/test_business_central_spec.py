@@ -41,7 +41,7 @@ pytestmark = pytest.mark.needs_shared
 
 SPEC_PATH = Path("vendor-specs") / "dynamics365-business-central" / "BCOAS1.0.yaml"
 URI = "urn:bc:v1"
-API_ROOT = re.compile(r"^/v2\.0/[^/]+/[^/]+/api/v2\.0")
+API_ROOT = re.compile(r"^/v2\.0/(?:[^/]+/)?[^/]+/api/v2\.0")
 
 #: v2.0 fields absent from the v1.0 schemas (v2.0 reference, resources/dynamics_*.md).
 V2_ONLY = {

@@ -14,7 +14,9 @@ dynamics-rate-limits and the "Work with API limits" training module, and the err
 bodies are validated in the tests against Microsoft's only published OpenAPI file,
 ``shared/vendor-specs/dynamics365-business-central/BCOAS1.0.yaml`` (API v1.0, see its note B1).
 
-URL: ``{base}/v2.0/{tenant}/{environment}/api/v2.0/companies({company_id})/…`` with base
+URL: ``{base}/v2.0/{tenant}/{environment}/api/v2.0/companies({company_id})/…`` (or, when the
+tenant is not configured, ``{base}/v2.0/{environment}/api/v2.0/…``, BC then taking the tenant
+from a delegated token, as the servers of ``BCOAS1.0.yaml`` show) with base
 ``https://api.businesscentral.dynamics.com`` (``platform.base_url`` overrides it, e.g. for the
 stand-in). The Entra tenant id and the environment name are non-secret connection settings:
 ``platform.credentials = { tenant_id = "…", environment = "production" }`` (``SecretRef``
@@ -33,7 +35,10 @@ with its ``salesInvoiceLines`` (atomic: no half-made invoice; recommended by the
 guidance), a Comment line naming our job and number, one ``Account`` line per invoice line on
 the ``sales_account`` G/L account (credential, default 40100) with description, quantity, unit
 price and ``taxCode``, covered lines at price 0 followed by a Comment saying why, and the legal
-notes (reverse charge, exemptions) as Comment lines; PO in ``customerPurchaseOrderReference``.
+notes (reverse charge, exemptions) as Comment lines; PO in ``customerPurchaseOrderReference``;
+``currencyCode`` is our currency (the API pages translate the company's local currency code to
+BC's blank LCY, "Graph Mgt - General Tools"; a currency the company lacks is refused, and a
+total read back in another currency is a mismatch the pipeline holds).
 BC computes tax from its own setup -- the API takes a tax code, not a percentage: US tax group
 or VAT product posting group, from ``tax_codes`` ("8.5=TAXABLE, 0=NONTAXABLE"; default
 ``VAT<percent>``, and ``NO VAT`` for 0 %), so the total read back after creating
@@ -329,12 +334,14 @@ def _company_root(settings: ConnectorSettings) -> str:
     tenant = _setting(settings, "tenant_id") or _setting(settings, "entra_tenant")
     company = _setting(settings, "company_id")
     environment = _setting(settings, "environment") or "production"
-    missing = [n for n, v in (("tenant_id", tenant), ("company_id", company)) if not v]
-    if missing:
-        raise AuthError(f"Business Central connection lacks {', '.join(missing)} (set it in "
+    if not company:
+        raise AuthError("Business Central connection lacks company_id (set it in "
                         "platform.credentials or run autoinvoice connect business_central)",
                         platform=PLATFORM)
-    return f"/v2.0/{tenant}/{environment}/api/v2.0/companies({company})"
+    # Without a tenant segment BC takes the tenant from a delegated (user) token; app-only
+    # (client credentials) tokens need it in the URL.
+    prefix = f"/v2.0/{tenant}/{environment}" if tenant else f"/v2.0/{environment}"
+    return f"{prefix}/api/v2.0/companies({company})"
 
 
 def _if_match(entity: Obj) -> dict[str, str]:

@@ -101,6 +101,7 @@ def invoice_body(invoice: Invoice, customer_id: str, settings: LineSettings) -> 
         "invoiceDate": iso(invoice.issue_date),
         "postingDate": iso(invoice.issue_date),
         "dueDate": iso(invoice.due_date),
+        "currencyCode": invoice.currency,
         "salesInvoiceLines": document_lines(invoice, settings),
     }
     if invoice.po_number:
@@ -116,6 +117,7 @@ def credit_memo_body(credit: Invoice, customer_id: str, invoice_id: str | None,
         "creditMemoDate": iso(credit.issue_date),
         "postingDate": iso(credit.issue_date),
         "dueDate": iso(credit.due_date),
+        "currencyCode": credit.currency,
         "salesCreditMemoLines": document_lines(credit, settings),
     }
     if invoice_id is not None:  # applies the credit memo to the (unpaid) posted invoice
