@@ -7,8 +7,8 @@ response_codes, /guides/concepts/frequently_raised_errors (error bodies), /guide
 best_practices (list envelope ``$total/$page/$next/$back/$items_per_page/$items``); the
 operations and bodies are Sage's own Swagger 2.0 ``swagger.full.json``
 (``shared/vendor-specs/sage/swagger.full.v3.1.json``), which the tests validate every request
-body against. Base URL ``https://api.accounting.sage.com/v3.1`` (``settings.base_url`` points
-it at ``autoinvoice.sandbox.sage``).
+body against. Base URL ``https://api.accounting.sage.com`` + ``/v3.1`` (``settings.base_url``
+points it at ``autoinvoice.sandbox.sage``; a URL already ending in ``/v3.1`` is kept).
 
 Auth: an OAuth2 access token from ``settings.tokens`` (Sage's last 5 minutes; the refresh
 token rotates on every use -- ``connectors.oauth`` keeps them); a 401 refreshes once
@@ -94,6 +94,7 @@ from autoinvoice.connectors.errors import (
     NotFound,
     PermanentError,
     RateLimited,
+    ValidationRejected,
     class_for_status,
 )
 from autoinvoice.connectors.http import (
@@ -124,7 +125,8 @@ from autoinvoice.connectors.sage.payloads import (
 from autoinvoice.domain.invoice import Invoice, InvoiceLine
 from autoinvoice.domain.job import Customer
 
-DEFAULT_BASE_URL = "https://api.accounting.sage.com/v3.1"
+DEFAULT_BASE_URL = "https://api.accounting.sage.com"
+API_PREFIX = "/v3.1"
 RATE_PER_MINUTE = 100
 BURST = 10
 CONCURRENT = 5
@@ -170,7 +172,7 @@ class SageConnector:
         key = f"{settings.tenant}:{PLATFORM}"
         self._http = _SageHttp(
             platform=PLATFORM,
-            base_url=(settings.base_url or DEFAULT_BASE_URL).rstrip("/"),
+            base_url=_api_root(settings.base_url or DEFAULT_BASE_URL),
             default_headers=headers,
             error_mapper=_map_error,
             transport=settings.transport,
@@ -192,7 +194,14 @@ class SageConnector:
         found = self._find_contact(customer)
         if found is not None:
             return RemoteCustomer(found)
-        created = self._post("/contacts", contact_body(customer, keys.for_step("customer")))
+        try:
+            created = self._post("/contacts", contact_body(customer, keys.for_step("customer")))
+        except ValidationRejected:
+            # another worker created it meanwhile ("reference has already been taken")
+            found = self._find_contact(customer)
+            if found is None:
+                raise
+            return RemoteCustomer(found)
         return RemoteCustomer(str(created["id"]))
 
     def create_invoice(self, invoice: Invoice, customer: RemoteCustomer,
@@ -334,6 +343,13 @@ class SageConnector:
     def _post(self, path: str, body: Obj) -> Obj:
         # the idempotency_id inside the body makes a repeated POST replay, not create twice
         return self._request("POST", path, json=body, replay_safe=True)
+
+
+def _api_root(base_url: str) -> str:
+    """The server root (as tenants configure it, and as the OAuth layer's discovery uses it)
+    plus ``/v3.1``; a base URL that already ends with ``/v3.1`` is taken as is."""
+    root = base_url.rstrip("/")
+    return root if root.endswith(API_PREFIX) else root + API_PREFIX
 
 
 # ---------------------------------------------------------------------------------------------
