@@ -140,3 +140,19 @@ def test_token_expiry_between_jobs_is_refreshed_and_the_batch_continues(bc) -> N
     bc.run()
     assert (bc.row("WO-7").doc_state, bc.row("WO-8").doc_state) == ("sent", "sent")
     assert bc.tokens.refreshes == 1
+
+
+def test_preview_shows_the_exact_business_central_requests(tmp_path, env) -> None:
+    from autoinvoice.preview import preview
+    from tests.helpers import dumps
+
+    shown = preview(bc_config(tmp_path, 1), dumps(completed("WO-P")), "test")
+    requests = shown["requests"]
+    assert shown["platform"] == "business_central"
+    assert [r["method"] for r in requests if r["method"] == "POST"] == ["POST"] * 3
+    create = next(r for r in requests if r["url"].endswith("/salesInvoices")
+                  and r["method"] == "POST")
+    assert "/api/v2.0/companies(" in create["url"]
+    assert '"externalDocumentNumber":' in create["body"]
+    assert requests[-2]["url"].endswith("/Microsoft.NAV.postAndSend")
+    assert all(r["headers"]["authorization"] == "***" for r in requests)
