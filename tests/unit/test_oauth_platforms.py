@@ -29,6 +29,7 @@ def test_platform_quirks() -> None:
     assert PLATFORMS["zoho_books"].extra_authorize == {"access_type": "offline",
                                                        "prompt": "consent"}
     assert PLATFORMS["myob"].extra_authorize == {"prompt": "consent"}
+    assert PLATFORMS["zoho_books"].auth_scheme == "Zoho-oauthtoken"  # not Bearer
     assert "offline_access" in PLATFORMS["xero"].scopes
     bc = PLATFORMS["business_central"]
     assert bc.scopes == ("https://api.businesscentral.dynamics.com/.default", "offline_access")

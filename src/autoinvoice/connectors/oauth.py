@@ -104,6 +104,8 @@ class OAuthPlatform:
     extra_authorize: Mapping[str, str] = field(default_factory=dict)
     pkce: bool = False
     scope_separator: str = " "
+    #: how the access token is sent to the API (Zoho: ``Zoho-oauthtoken``)
+    auth_scheme: str = "Bearer"
     #: documented refresh-token lifetime (sliding: counted from the last refresh)
     refresh_ttl: timedelta | None = None
     #: documented hard limit counted from consent, whatever the refreshes
@@ -146,7 +148,7 @@ PLATFORMS: dict[str, OAuthPlatform] = {p.slug: p for p in (
         (Discovery("organization_id", path="/books/v3/organizations",
                    pick=("organizations", 0, "organization_id")),),
         extra_authorize={"access_type": "offline", "prompt": "consent"},
-        scope_separator=","),
+        scope_separator=",", auth_scheme="Zoho-oauthtoken"),
     OAuthPlatform(
         "business_central", "Microsoft Dynamics 365 Business Central",
         "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize",

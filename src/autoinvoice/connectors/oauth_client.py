@@ -139,7 +139,7 @@ class OAuthClient:
         try:
             with httpx.Client(transport=self.settings.transport, timeout=TIMEOUT) as http:
                 response = http.get(url, headers={
-                    "Authorization": f"Bearer {tokens.access_token}",
+                    "Authorization": f"{self.platform.auth_scheme} {tokens.access_token}",
                     "Accept": "application/json", **extra, **dict(headers)})
         except httpx.TransportError as exc:
             raise TransientError(f"network error while reading {path}: {type(exc).__name__}",
