@@ -34,7 +34,7 @@ CONNECTORS: dict[str, tuple[str, str] | None] = {
     "harvest": None,
     "financialforce": None,
     "netsuite": None,
-    "myob": None,
+    "myob": ("autoinvoice.connectors.myob", "MyobConnector"),
     "servicetitan": None,
     "jobber": None,
 }
@@ -61,6 +61,9 @@ TAX_ROUNDING: dict[str, TaxRounding] = {
     # Sage v3.1 takes each invoice line's tax_amount ("required in v3.1", Swagger) and sums
     # the lines; sandbox.sage does the same
     "sage": TaxRounding.LINE,
+    # MYOB: tax-exclusive service lines, each line's tax from its tax code rate, rounded per
+    # line (inferred; sandbox.myob does the same)
+    "myob": TaxRounding.LINE,
 }
 
 

@@ -9,12 +9,13 @@ from typing import Any
 STANDINS: dict[str, tuple[str, str]] = {
     "sandbox": ("autoinvoice.sandbox.generic", "GenericSandbox"),
     "stripe": ("autoinvoice.sandbox.stripe", "StripeSandbox"),
-    "freshbooks": ("autoinvoice.sandbox.freshbooks", "FreshBooksSandbox"),
     "business_central": ("autoinvoice.sandbox.business_central", "BusinessCentralSandbox"),
+    "freshbooks": ("autoinvoice.sandbox.freshbooks", "FreshBooksSandbox"),
     "quickbooks": ("autoinvoice.sandbox.quickbooks", "QuickBooksSandbox"),
     "xero": ("autoinvoice.sandbox.xero", "XeroSandbox"),
     "zoho_books": ("autoinvoice.sandbox.zoho_books", "ZohoBooksSandbox"),
     "sage": ("autoinvoice.sandbox.sage", "SageSandbox"),
+    "myob": ("autoinvoice.sandbox.myob", "MyobSandbox"),
 }
 
 
