@@ -231,6 +231,8 @@ def _pay(app: App, platform: str, core: Any, base_url: str) -> int:
             core.record_payment(row.remote_id, amount.minor)
         elif platform == "sage":
             core.record_payment(row.remote_id, amount.minor)
+        elif platform == "myob":
+            core.record_payment(row.remote_id, amount.minor, amount.currency)
         else:
             httpx.post(f"{base_url}/api/v1/invoices/{row.remote_id}/payments",
                        json={"amount": str(amount.amount)},

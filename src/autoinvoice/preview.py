@@ -77,6 +77,8 @@ def _requests(platform: str, tenant: str, tcfg: Any, invoice: Any
                                          if "api_key" in credentials else {}))
     except LookupError:
         return None, f"platform {platform!r} has no connector yet: no requests to show"
+    if getattr(core, "oauth", None) is not None:  # the app's id at the stand-in (MYOB sends
+        credentials["client_id"] = SecretRef(core.oauth.client_id)  # it as x-myobapi-key)
     recorded: list[RecordedRequest] = []
     settings = ConnectorSettings(
         tenant=tenant, currency=invoice.currency, base_url=tcfg.platform.base_url,
