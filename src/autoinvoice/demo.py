@@ -143,24 +143,25 @@ def mail_sink(folder: Path) -> Iterator[Any]:
 
 
 def _temporary_standin_tokens(app: App, platform: str, core: Any) -> None:
-    """TEMPORARY until the shared OAuth layer (connectors/oauth.py, wired in bootstrap) lands:
-    OAuth2 stand-ins get connectors built with a token pre-issued by ``core.oauth``."""
+    """TEMPORARY (Zoho Books): the shared connect discovers ``organizations[0]`` for every
+    tenant, but each demo tenant keeps its books (and base currency) in its own Zoho
+    organisation; give each one its own, with a token pre-issued by ``core.oauth``, and lift
+    the stand-in's 100 calls a minute so the local demo does not wait it out."""
     if platform != "zoho_books":
         return
     from dataclasses import replace
 
     from autoinvoice.connectors.base import StaticTokens
-    from autoinvoice.connectors.registry import build_connector
+    from autoinvoice.connectors.zoho_books import ZohoBooksConnector
 
-    core.per_minute = 100_000  # a local demo need not wait out Zoho's 100 calls a minute
+    core.per_minute = 100_000
     for n, (name, tenant) in enumerate(app.config.tenants.items()):
         org = f"{core.organization_id}{n}"
         core.add_organization(org, tenant.currency)
         tokens = StaticTokens(core.oauth.issue()["access_token"],
                               values={"organization_id": org})
-        app._connectors[name] = build_connector(  # noqa: SLF001 (temporary hook)
-            platform, replace(app.connector_settings(name, tokens=tokens),
-                              rate_limit_per_second=500.0))
+        app._connectors[name] = ZohoBooksConnector(  # noqa: SLF001 (temporary hook)
+            replace(app.connector_settings(name), tokens=tokens, rate_limit_per_second=500.0))
 
 
 def _temporary_quickbooks_tokens(app: App, platform: str, core: Any) -> None:
