@@ -470,3 +470,16 @@ def test_labor_line_without_tax_uses_a_zero_rate(sage, records):
     line = posted(records, "/sales_invoices")[0]["sales_invoice"]["invoice_lines"][0]
     assert line["tax_rate_id"] == "GB_NO_TAX"
     assert line["tax_amount"] == 0
+
+
+def test_contact_created_meanwhile_by_another_worker_is_found_again(sage, core, monkeypatch):
+    invoice = make_invoice()
+    other = SageConnector(settings_for(core, StandInTokens(core)))
+    theirs = other.ensure_customer(invoice.customer, IdempotencyKeys.derive("t", "WO-X", 1))
+    misses = iter([None])
+    real_find = sage._find_contact
+    monkeypatch.setattr(sage, "_find_contact",
+                        lambda customer: next(misses, None) or real_find(customer))
+    ours = sage.ensure_customer(invoice.customer, keys_for(invoice))
+    assert ours == theirs
+    assert len(core.contacts()) == 1
