@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from autoinvoice.bootstrap import App, bootstrap
+from autoinvoice.bootstrap import App, bootstrap, check_platform_fit
 from autoinvoice.config import (
     Config,
     PlatformConfig,
@@ -27,8 +27,8 @@ from autoinvoice.config import (
     default_config_text,
     parse_config,
 )
-from autoinvoice.connectors.registry import TAX_ROUNDING
 from autoinvoice.demo_jobs import day_of_jobs, shared_examples
+from autoinvoice.domain.invoice import TaxRounding
 from autoinvoice.domain.money import Money
 from autoinvoice.netutil import free_port
 from autoinvoice.pipeline import views
@@ -37,6 +37,7 @@ from autoinvoice.pipeline.worker import Worker
 from autoinvoice.sandbox.registry import make_standin, standin_app
 from autoinvoice.sandbox.server import serve_in_thread
 from autoinvoice.triggers.events import decode_json, parse_event
+from autoinvoice.validation import InputError
 
 DEMO_KEY = "sk_test_autoinvoice_demo"
 
@@ -59,19 +60,31 @@ def demo_config(out: Path, platform: str, base_url: str, smtp_port: int,
     tenants = {
         name: t.model_copy(update={"platform": PlatformConfig(
             name=platform, base_url=base_url, credentials=creds,
-            authorize_url=authorize_url, token_url=token_url),
-            # round tax the way the platform does (e.g. QuickBooks per document)
-            "tax": t.tax.model_copy(update={"rounding": TAX_ROUNDING.get(platform,
-                                                                         t.tax.rounding)})})
+            authorize_url=authorize_url, token_url=token_url)})
         for name, t in base.tenants.items()
     }
-    return base.model_copy(update={
+    return _platform_rounding(base.model_copy(update={
         "tenants": tenants,
         "database": base.database.model_copy(update={"url": f"sqlite:///{out}/autoinvoice.db"}),
         "smtp": base.smtp.model_copy(update={"port": smtp_port}),
         "documents_dir": str(out / "invoices"),
         "source": "embedded default (demo)",
-    })
+    }))
+
+
+def _platform_rounding(config: Config) -> Config:
+    """Tenants round tax the way their platform does (QuickBooks per document), i.e. the
+    rounding the start-up check accepts."""
+    for rounding in (None, *TaxRounding):
+        candidate = config if rounding is None else config.model_copy(update={"tenants": {
+            name: t.model_copy(update={"tax": t.tax.model_copy(update={"rounding": rounding})})
+            for name, t in config.tenants.items()}})
+        try:
+            check_platform_fit(candidate)
+        except InputError:
+            continue
+        return candidate
+    return config
 
 
 def follows_oauth_convention(core: Any) -> bool:
@@ -164,24 +177,6 @@ def _temporary_standin_tokens(app: App, platform: str, core: Any) -> None:
             replace(app.connector_settings(name), tokens=tokens, rate_limit_per_second=500.0))
 
 
-def _temporary_quickbooks_tokens(app: App, platform: str, core: Any) -> None:
-    """TEMPORARY until the shared OAuth layer's headless connect lands in the demo: QuickBooks
-    connectors built with a token pre-issued by the stand-in's ``core.oauth`` and its realm."""
-    if platform != "quickbooks":
-        return
-    from dataclasses import replace
-
-    from autoinvoice.connectors.base import StaticTokens
-    from autoinvoice.connectors.registry import build_connector
-
-    core.requests_per_minute = 100_000  # a local demo need not wait out 500 calls a minute
-    for name in app.config.tenants:
-        tokens = StaticTokens(core.oauth.issue()["access_token"], values=core.token_values())
-        app._connectors[name] = build_connector(  # noqa: SLF001 (temporary hook)
-            platform, replace(app.connector_settings(name, tokens=tokens),
-                              rate_limit_per_second=500.0))
-
-
 def _temporary_xero_tokens(app: App, platform: str, core: Any) -> None:
     """TEMPORARY until the shared OAuth layer's headless connect lands in the demo: Xero
     connectors built with a token pre-issued by the stand-in's ``core.oauth`` and its tenant."""
@@ -257,7 +252,6 @@ def run_demo(out_dir: str = "demo-output", platform: str = "sandbox") -> int:
         connect_standin_tenants(app, core)
         _temporary_standin_tokens(app, platform, core)
         _temporary_xero_tokens(app, platform, core)
-        _temporary_quickbooks_tokens(app, platform, core)
         worker = Worker(app, concurrency=4)
         examples = shared_examples()
         _ingest(app, examples + day_of_jobs())
