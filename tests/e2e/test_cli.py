@@ -119,11 +119,26 @@ def test_preview_shows_invoice_and_exact_requests_with_secrets_masked(config_fil
     assert core.find_invoices(job_id="WO-C5") == []  # nothing was sent
 
 
-def test_preview_of_a_platform_without_connector_still_shows_the_invoice(tmp_path, shared_dir):
+def test_preview_of_the_shared_example_shows_the_quickbooks_requests(tmp_path, shared_dir):
     result = run("preview", str(shared_dir / "examples" / "job-emergency-repair.json"),
                  "--json", config=shared_dir / "examples" / "tenant-config.toml", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["invoice"]["total"] == "2519.50"
+    paths = [r["url"] for r in data["requests"]]
+    assert any("/v3/company/" in p and "/invoice" in p for p in paths)
+    assert {r["headers"]["authorization"] for r in data["requests"]} == {"***"}  # masked
+
+
+def test_preview_of_a_platform_without_connector_still_shows_the_invoice(tmp_path, shared_dir):
+    text = (shared_dir / "examples" / "tenant-config.toml").read_text().replace(
+        'name = "quickbooks"', 'name = "wave"')
+    config = tmp_path / "wave.toml"
+    config.write_text(text)
+    result = run("preview", str(shared_dir / "examples" / "job-emergency-repair.json"),
+                 "--json", config=config, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["invoice"]["total"] == "2519.50"
     assert data["requests"] is None
-    assert "quickbooks" in data["requests_note"]
+    assert "wave" in data["requests_note"]
