@@ -59,7 +59,7 @@ ErrorMapper: TypeAlias = Callable[[httpx.Response], ConnectorError]
 MASK = "***"
 SENSITIVE_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-api-token",
-     "api-key", "x-auth-token"}
+     "api-key", "x-auth-token", "x-myobapi-cftoken", "x-myobapi-key"}
 )
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRYABLE_STATUSES = frozenset({409, 429})
