@@ -177,24 +177,21 @@ def _temporary_standin_tokens(app: App, platform: str, core: Any) -> None:
             replace(app.connector_settings(name), tokens=tokens, rate_limit_per_second=500.0))
 
 
-def _temporary_xero_tokens(app: App, platform: str, core: Any) -> None:
-    """TEMPORARY until the shared OAuth layer's headless connect lands in the demo: Xero
-    connectors built with a token pre-issued by the stand-in's ``core.oauth`` and its tenant."""
+def _xero_demo_pace(app: App, platform: str, core: Any) -> None:
+    """Xero tenants connected through the stand-in's OAuth2 server like the others; lift the
+    stand-in's 60 calls a minute (and the connector's matching bucket) so the local demo does
+    not wait them out."""
     if platform != "xero":
         return
     from dataclasses import replace
 
-    from autoinvoice.connectors.base import StaticTokens
-    from autoinvoice.connectors.registry import build_connector
+    from autoinvoice.connectors.xero import XeroConnector
     from autoinvoice.sandbox.xero import Limits
 
-    core.limits = Limits(per_minute=None, per_day=None)  # no need to wait out 60 calls/min
+    core.limits = Limits(per_minute=None, per_day=None)
     for name in app.config.tenants:
-        tokens = StaticTokens(core.oauth.issue()["access_token"],
-                              values={"tenant_id": core.tenant_id})
-        app._connectors[name] = build_connector(  # noqa: SLF001 (temporary hook)
-            platform, replace(app.connector_settings(name, tokens=tokens),
-                              rate_limit_per_second=500.0))
+        app._connectors[name] = XeroConnector(  # noqa: SLF001 (demo pace only)
+            replace(app.connector_settings(name), rate_limit_per_second=500.0))
 
 
 def _ingest(app: App, events: list[dict[str, Any]]) -> None:
@@ -251,7 +248,7 @@ def run_demo(out_dir: str = "demo-output", platform: str = "sandbox") -> int:
                         clock=clock)
         connect_standin_tenants(app, core)
         _temporary_standin_tokens(app, platform, core)
-        _temporary_xero_tokens(app, platform, core)
+        _xero_demo_pace(app, platform, core)
         worker = Worker(app, concurrency=4)
         examples = shared_examples()
         _ingest(app, examples + day_of_jobs())
