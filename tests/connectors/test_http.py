@@ -328,3 +328,21 @@ def test_bearer_request_refreshes_once_after_a_401_and_then_gives_up() -> None:
         bearer_request(http, tokens, "GET", "/x")
     assert tokens.refreshes == 2
     assert slots.acquire(blocking=False)  # every slot was given back
+
+
+def test_exact_decimals_go_out_as_json_numbers_with_their_digits() -> None:
+    from autoinvoice.connectors.http import HttpClient, exact_json
+
+    assert exact_json({"a": Decimal("18.40"), "b": [Decimal("0.655"), "x", 1]}) == (
+        '{"a":18.40,"b":[0.655,"x",1]}')
+    seen: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.content)
+        return httpx.Response(200, json={})
+
+    for exact in (True, False):
+        http = HttpClient(platform="p", base_url="https://p.test", error_mapper=lambda r: None,
+                          transport=httpx.MockTransport(handler), exact_decimals=exact)
+        http.request("POST", "/x", json={"amount": Decimal("145.00")})
+    assert seen == [b'{"amount":145.00}', b'{"amount":"145.00"}']

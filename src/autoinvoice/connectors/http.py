@@ -212,6 +212,23 @@ def encode_form(form: Form) -> str:
     return urlencode(pairs).replace("%5B", "[").replace("%5D", "]")
 
 
+def exact_json(value: Any) -> str:
+    """Compact JSON with every ``Decimal`` written as a number with its exact digits
+    (``145.00``, ``0.655``), never through a float: for platforms whose APIs type amounts as
+    JSON numbers (Xero, Business Central, Sage, MYOB, Zoho Books)."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"not a finite amount: {value}")
+        text = format(value, "f")
+        return "0" if text in ("-0", "") else text
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{jsonlib.dumps(str(k), ensure_ascii=False)}:{exact_json(v)}"
+                              for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(exact_json(v) for v in value) + "]"
+    return jsonlib.dumps(value, default=str, ensure_ascii=False)
+
+
 def retry_after_seconds(response: httpx.Response, now: datetime | None = None) -> float | None:
     """``Retry-After`` as seconds (delta-seconds or an HTTP date), or None when absent/invalid."""
     raw = response.headers.get("retry-after")
@@ -292,9 +309,12 @@ class HttpClient:
         uniform: Callable[[float, float], float] = random.uniform,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         slots: threading.BoundedSemaphore | None = None,
+        exact_decimals: bool = False,
     ) -> None:
         self.platform = platform
         self._slots = slots
+        #: JSON bodies carry Decimals as exact numbers (``exact_json``) instead of strings
+        self._exact_decimals = exact_decimals
         self._map_error = error_mapper
         self._recorder, self._limiter, self._sleep = recorder, limiter, sleep
         self._retry = retry or RetryPolicy()
@@ -363,7 +383,8 @@ class HttpClient:
             content = encode_form(form).encode()
             extra["Content-Type"] = "application/x-www-form-urlencoded"
         elif json is not None:
-            content = jsonlib.dumps(json, default=str, separators=(",", ":")).encode()
+            content = (exact_json(json) if self._exact_decimals else
+                       jsonlib.dumps(json, default=str, separators=(",", ":"))).encode()
             extra["Content-Type"] = "application/json"
         if idempotency_key is not None:
             extra[idempotency_header] = idempotency_key

@@ -103,9 +103,9 @@ from autoinvoice.connectors.errors import (
     class_for_status,
 )
 from autoinvoice.connectors.http import (
-    Form,
     HttpClient,
     bearer_request,
+    exact_json,
     limiter_for,
     retry_after_seconds,
     slots_for,
@@ -125,23 +125,6 @@ TEXT_MAX = 255  # JournalMemo, Comment
 SERVICE = "/Sale/Invoice/Service"
 Obj = dict[str, Any]
 __all__ = ["DEFAULT_BASE_URL", "MyobConnector", "_map_error", "dumps"]
-
-
-class _MyobHttp(HttpClient):
-    """``HttpClient`` whose JSON carries ``Decimal`` as exact JSON numbers (MYOB's amounts are
-    ``Decimal`` in its SDK; the shared client would write them as strings)."""
-
-    def _build(self, method: str, path: str, params: Form | None, form: Form | None,
-               json: Any, headers: Mapping[str, str] | None, idempotency_key: str | None,
-               idempotency_header: str) -> httpx.Request:
-        request = super()._build(method, path, params, form, None, headers, idempotency_key,
-                                 idempotency_header)
-        if json is None:
-            return request
-        merged = httpx.Headers(request.headers)
-        merged.pop("content-length", None)
-        merged["Content-Type"] = "application/json"
-        return httpx.Request(method, request.url, headers=merged, content=dumps(json).encode())
 
 
 class MyobConnector:
@@ -168,7 +151,8 @@ class MyobConnector:
             secrets.append(headers["x-myobapi-cftoken"])
         rate = settings.rate_limit_per_second or RATE_PER_SECOND
         key_id = hashlib.sha256(api_key.encode()).hexdigest()[:16]
-        self._http = _MyobHttp(
+        self._http = HttpClient(
+            exact_decimals=True,
             platform=PLATFORM,
             base_url=company_file_root(settings.base_url, self._tokens),
             default_headers=headers, secrets=secrets, error_mapper=_map_error,
@@ -460,24 +444,7 @@ def _plain(value: Decimal) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def dumps(body: Any) -> str:
-    """Compact JSON; every ``Decimal`` becomes a JSON number with its exact digits."""
-    found: list[str] = []
-
-    def mark(value: Any) -> Any:
-        if isinstance(value, Decimal):
-            found.append(format(value, "f"))
-            return f"\x00{len(found) - 1}\x00"
-        if isinstance(value, Mapping):
-            return {k: mark(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [mark(v) for v in value]
-        return value
-
-    text = json.dumps(mark(body), separators=(",", ":"), ensure_ascii=False)
-    for index, digits in enumerate(found):
-        text = text.replace(f'"\\u0000{index}\\u0000"', digits, 1)
-    return text
+dumps = exact_json  # JSON with exact decimal numbers (the shared encoder)
 
 
 def loads(response: httpx.Response) -> Any:

@@ -77,7 +77,6 @@ Errors: ``_map_error`` is the only place the OData error body is read; the ``req
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -151,7 +150,8 @@ class BusinessCentralConnector:
                                          _setting(settings, "tax_codes"))
         key = f"{settings.tenant}:{PLATFORM}"
         rate = settings.rate_limit_per_second or RATE_PER_SECOND
-        self._http = _ODataHttp(
+        self._http = HttpClient(
+            exact_decimals=True,
             platform=PLATFORM,
             base_url=settings.base_url or DEFAULT_BASE_URL,
             default_headers={"Accept": JSON},
@@ -300,7 +300,7 @@ class BusinessCentralConnector:
 
     def _post(self, path: str, body: Obj) -> Obj:
         # The body is serialized here (exact decimals) and handed over as pre-encoded JSON.
-        response = self._request("POST", path, json=RawJson(dumps(body)))
+        response = self._request("POST", path, json=body)
         return _json_object(response, path)
 
     def _action(self, path: str, entity: Obj) -> None:
@@ -356,30 +356,6 @@ def _timestamp(value: Any) -> datetime | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-
-
-class RawJson(str):
-    """JSON text already serialized by ``payloads.dumps`` (exact decimal numbers)."""
-
-
-class _ODataHttp(HttpClient):
-    """``HttpClient`` that sends ``RawJson`` bodies as they are. The shared client serializes
-    ``json=`` with ``json.dumps(default=str)``, which would turn a ``Decimal`` into a JSON
-    string that BC refuses for ``Edm.Decimal`` (without ``IEEE754Compatible``) -- and a float
-    is never an option. Everything else (retries, limits, recording, masking) is inherited.
-    To be replaced by a ``content=`` parameter on ``HttpClient.request`` (see the report)."""
-
-    def _build(self, method: str, path: str, params: Any, form: Any, json: Any,
-               headers: Mapping[str, str] | None, idempotency_key: str | None,
-               idempotency_header: str) -> httpx.Request:
-        if not isinstance(json, RawJson):
-            return super()._build(method, path, params, form, json, headers, idempotency_key,
-                                  idempotency_header)
-        bare = super()._build(method, path, params, None, None, headers, idempotency_key,
-                              idempotency_header)
-        kept = [(k, v) for k, v in bare.headers.multi_items() if k.lower() != "content-length"]
-        return httpx.Request(method, bare.url, headers=[*kept, ("Content-Type", JSON)],
-                             content=json.encode())
 
 
 def _json_object(response: httpx.Response, path: str) -> Obj:

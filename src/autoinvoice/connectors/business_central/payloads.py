@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from autoinvoice.connectors.errors import PermanentError
+from autoinvoice.connectors.http import exact_json
 from autoinvoice.domain.invoice import Invoice, InvoiceLine
 from autoinvoice.domain.job import Customer
 
@@ -34,16 +35,7 @@ ZERO_TAX_CODE = "NO VAT"
 
 # -- wire format --------------------------------------------------------------------------------
 
-def dumps(value: Any) -> str:
-    """JSON with every ``Decimal`` written as an exact JSON number (never via float)."""
-    if isinstance(value, Decimal):
-        text = format(value, "f")
-        return "0" if text in ("-0", "") else text
-    if isinstance(value, Mapping):
-        return "{" + ",".join(f"{json.dumps(str(k))}:{dumps(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(dumps(v) for v in value) + "]"
-    return json.dumps(value, default=str)
+dumps = exact_json  # JSON with exact decimal numbers (the shared encoder)
 
 
 def loads(text: str) -> Any:

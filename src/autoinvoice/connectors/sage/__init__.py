@@ -98,7 +98,6 @@ from autoinvoice.connectors.errors import (
     class_for_status,
 )
 from autoinvoice.connectors.http import (
-    Form,
     HttpClient,
     bearer_request,
     limiter_for,
@@ -134,24 +133,6 @@ PAGE = 200
 __all__ = ["DEFAULT_BASE_URL", "SageConnector", "_map_error", "dumps"]
 
 
-class _SageHttp(HttpClient):
-    """``HttpClient`` whose JSON bodies carry ``Decimal`` as exact JSON numbers (Sage's
-    Swagger types amounts as ``number``; the shared client writes Decimals as strings)."""
-
-    def _build(self, method: str, path: str, params: Form | None, form: Form | None,
-               json: Any, headers: Mapping[str, str] | None, idempotency_key: str | None,
-               idempotency_header: str) -> httpx.Request:
-        request = super()._build(method, path, params, form, None, headers, idempotency_key,
-                                 idempotency_header)
-        if json is None:
-            return request
-        merged = httpx.Headers(request.headers)
-        if "content-length" in merged:
-            del merged["content-length"]
-        merged["Content-Type"] = "application/json"
-        return httpx.Request(method, request.url, headers=merged, content=dumps(json).encode())
-
-
 class SageConnector:
     platform = PLATFORM
     delivers_itself = False
@@ -170,7 +151,8 @@ class SageConnector:
             headers["X-Business"] = business
         rate = settings.rate_limit_per_second or RATE_PER_MINUTE / 60
         key = f"{settings.tenant}:{PLATFORM}"
-        self._http = _SageHttp(
+        self._http = HttpClient(
+            exact_decimals=True,
             platform=PLATFORM,
             base_url=_api_root(settings.base_url or DEFAULT_BASE_URL),
             default_headers=headers,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -17,6 +16,7 @@ import httpx
 
 from autoinvoice.connectors.base import RemoteCreditNote, RemoteInvoice, RemoteStatus
 from autoinvoice.connectors.errors import PermanentError
+from autoinvoice.connectors.http import exact_json
 from autoinvoice.domain.invoice import Invoice, InvoiceLine, TaxCategory
 from autoinvoice.domain.job import Customer
 from autoinvoice.domain.money import Money
@@ -37,25 +37,7 @@ def idempotency_id(key: str) -> str:
 
 # -- exact JSON -----------------------------------------------------------------------------
 
-def dumps(body: Any) -> str:
-    """``body`` as compact JSON; every ``Decimal`` becomes a JSON number with its exact digits
-    (``145.00``), never passing through a float."""
-    found: list[str] = []
-
-    def mark(value: Any) -> Any:
-        if isinstance(value, Decimal):
-            found.append(format(value, "f"))
-            return f"\x00{len(found) - 1}\x00"
-        if isinstance(value, Mapping):
-            return {k: mark(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [mark(v) for v in value]
-        return value
-
-    text = json.dumps(mark(body), separators=(",", ":"))
-    for index, digits in enumerate(found):
-        text = text.replace(f'"\\u0000{index}\\u0000"', digits, 1)
-    return text
+dumps = exact_json  # JSON with exact decimal numbers (the shared encoder)
 
 
 def loads(response: httpx.Response) -> Any:

@@ -89,7 +89,6 @@ from autoinvoice.connectors.errors import (
     class_for_status,
 )
 from autoinvoice.connectors.http import (
-    Form,
     HttpClient,
     bearer_request,
     limiter_for,
@@ -103,7 +102,6 @@ from autoinvoice.connectors.xero.payloads import (
     contact_body,
     credit_note_body,
     credit_note_reference,
-    dumps_exact,
     invoice_body,
     money,
     need,
@@ -129,25 +127,7 @@ BURST = 5
 CONCURRENT = 5
 DEFAULT_ACCOUNT_CODE = "200"  # "Sales" in Xero's default chart of accounts
 REQUEST_ID_HEADER = "Xero-Correlation-Id"
-__all__ = ["API", "DEFAULT_BASE_URL", "XeroConnector", "dumps_exact", "reference"]
-
-
-class _XeroHttp(HttpClient):
-    """``HttpClient`` whose JSON bodies carry ``Decimal`` as JSON numbers (Xero's amounts and
-    quantities are numbers; the shared client writes Decimal as strings)."""
-
-    def _build(self, method: str, path: str, params: Form | None, form: Form | None,
-               json: Any, headers: Mapping[str, str] | None, idempotency_key: str | None,
-               idempotency_header: str) -> httpx.Request:
-        if json is None:
-            return super()._build(method, path, params, form, json, headers, idempotency_key,
-                                  idempotency_header)
-        request = super()._build(method, path, params, None, None,
-                                 {**(headers or {}), "Content-Type": "application/json"},
-                                 idempotency_key, idempotency_header)
-        kept = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "content-length"]
-        return httpx.Request(request.method, request.url, headers=kept,
-                             content=dumps_exact(json).encode(), extensions=request.extensions)
+__all__ = ["API", "DEFAULT_BASE_URL", "XeroConnector", "reference"]
 
 
 class XeroConnector:
@@ -165,7 +145,8 @@ class XeroConnector:
         self._tax_lock = threading.Lock()
         per_second = settings.rate_limit_per_second or CALLS_PER_MINUTE / 60
         key = f"{settings.tenant}:{PLATFORM}"
-        self._http = _XeroHttp(
+        self._http = HttpClient(
+            exact_decimals=True,
             platform=PLATFORM,
             base_url=settings.base_url or DEFAULT_BASE_URL,
             default_headers={"Accept": "application/json"},

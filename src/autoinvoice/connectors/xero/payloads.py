@@ -236,21 +236,6 @@ def xero_datetime(raw: Any) -> datetime | None:
 # Exact JSON
 
 
-def dumps_exact(value: Any) -> str:
-    """JSON with ``Decimal`` written as a number literal (``145.00``), as Xero reads amounts;
-    the stdlib encoder only knows floats."""
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"not a finite amount: {value}")
-        return format(value, "f")
-    if isinstance(value, Mapping):
-        return "{" + ",".join(f"{json.dumps(str(k))}:{dumps_exact(v)}"
-                              for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(dumps_exact(v) for v in value) + "]"
-    return json.dumps(value)
-
-
 def text(value: Decimal | None) -> str:
     return "" if value is None else format(value.normalize(), "f")
 

@@ -4,7 +4,6 @@ stay in this package). ``_map_error`` is the one place Zoho's error body is read
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +17,7 @@ from autoinvoice.connectors.errors import (
     RateLimited,
     class_for_status,
 )
-from autoinvoice.connectors.http import retry_after_seconds
+from autoinvoice.connectors.http import exact_json, retry_after_seconds
 from autoinvoice.domain.invoice import Invoice, InvoiceLine
 from autoinvoice.domain.job import Customer
 from autoinvoice.domain.money import Money, quantize
@@ -139,17 +138,7 @@ def money(value: Any, currency: str) -> Money:
     return Money(quantize(amount, currency), currency)
 
 
-def dumps(value: Any) -> str:
-    """JSON text with every Decimal written as an exact JSON number."""
-    if isinstance(value, Decimal):
-        text = format(value, "f")
-        return "0" if text in ("-0", "") else text
-    if isinstance(value, Mapping):
-        return "{" + ",".join(f"{json.dumps(str(k))}:{dumps(v)}" for k, v in value.items()
-                              ) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(dumps(v) for v in value) + "]"
-    return json.dumps(value)
+dumps = exact_json  # JSON with exact decimal numbers (the shared encoder)
 
 
 def clip(value: str, limit: int) -> str:
