@@ -269,3 +269,9 @@ def test_access_expiry_is_recorded(connected: OAuthWorld) -> None:
     assert entry["access_expires_at"] == (connected.clock.now + timedelta(hours=1)).isoformat(
         timespec="seconds")
     assert entry["values"] == {"tenant_id": XERO_TENANT}
+
+
+def test_a_headless_connect_can_choose_the_organisation(world: OAuthWorld) -> None:
+    done = connect_headless(world.app, "acme", choose={"tenant_id": "the-other-org"})
+    assert done.values == {"tenant_id": "the-other-org"}
+    assert DbTokenSource(world.app, "acme").value("tenant_id") == "the-other-org"

@@ -116,10 +116,12 @@ def connect(app: App, tenant: str, *, port: int = 8765, open_browser: bool = Tru
     return finish(app, tenant, client, auth, answer)
 
 
-def connect_headless(app: App, tenant: str, *, timeout: float = 30.0) -> Connected:
+def connect_headless(app: App, tenant: str, *, timeout: float = 30.0,
+                     choose: Mapping[str, str] | None = None) -> Connected:
     """The same code flow without a person (demo, tests): the authorize endpoint of a
     stand-in redirects at once, and following that redirect delivers the code to our local
-    callback over real HTTP."""
+    callback over real HTTP. ``choose`` overrides learned values, as a person would pick one
+    of several organisations (a demo stand-in holding one per tenant)."""
     TokenCipher.from_env()
     client = oauth_client(app, tenant)
     with CallbackServer(0) as callback:
@@ -132,13 +134,13 @@ def connect_headless(app: App, tenant: str, *, timeout: float = 30.0) -> Connect
         with httpx.Client(timeout=timeout) as local:  # the browser's hop to our callback
             local.get(first.headers["location"])
         answer = callback.wait(timeout)
-    return finish(app, tenant, client, auth, answer)
+    return finish(app, tenant, client, auth, answer, choose)
 
 
 def finish(app: App, tenant: str, client: OAuthClient, auth: Authorization,
-           answer: Mapping[str, str]) -> Connected:
+           answer: Mapping[str, str], choose: Mapping[str, str] | None = None) -> Connected:
     tokens = client.exchange(auth, answer)
-    values = client.discover(tokens, answer)
+    values = {**client.discover(tokens, answer), **(choose or {})}
     save_connection(app, tenant, tokens, values)
     return Connected(tenant, client.platform.slug, values, tokens.access_expires_at,
                      tokens.refresh_expires_at)
