@@ -13,11 +13,10 @@ from autoinvoice.connectors.base import (
     ConnectorSettings,
     IdempotencyKeys,
     RecordedRequest,
-    StaticTokens,
 )
 from autoinvoice.connectors.errors import ConnectorUnavailable
 from autoinvoice.connectors.registry import build_connector
-from autoinvoice.sandbox.registry import make_standin, standin_transport
+from autoinvoice.sandbox.registry import make_standin, standin_tokens, standin_transport
 from autoinvoice.store.codec import to_jsonable
 from autoinvoice.triggers.events import JobSigned, decode_json, parse_event
 from autoinvoice.validation import InputError
@@ -56,19 +55,6 @@ def _invoice_view(invoice: Any) -> dict[str, Any]:
             "total": str(invoice.total.amount), "flags": data["flags"]}
 
 
-def _standin_tokens(core: Any) -> StaticTokens | None:
-    """OAuth2 stand-ins: a token their own authorization server just issued (and the
-    connection values a real connect would have learned, e.g. Zoho's organization_id)."""
-    if getattr(core, "oauth", None) is None:
-        return None
-    values = dict(getattr(core.oauth, "values", None) or {})  # e.g. Xero's tenant_id
-    if hasattr(core, "organization_id"):
-        values["organization_id"] = core.organization_id
-    if hasattr(core, "realm_id"):  # QuickBooks: the company the connection is for
-        values["realm_id"] = core.realm_id
-    return StaticTokens(core.oauth.issue()["access_token"], values=values)
-
-
 def _requests(platform: str, tenant: str, tcfg: Any, invoice: Any
               ) -> tuple[list[dict[str, Any]] | None, str]:
     credentials = {k: SecretRef(f"preview-{k}") for k in tcfg.platform.credentials}
@@ -83,7 +69,7 @@ def _requests(platform: str, tenant: str, tcfg: Any, invoice: Any
     settings = ConnectorSettings(
         tenant=tenant, currency=invoice.currency, base_url=tcfg.platform.base_url,
         credentials=credentials, transport=standin_transport(platform, core),
-        recorder=recorded.append, tokens=_standin_tokens(core))
+        recorder=recorded.append, tokens=standin_tokens(core))
     try:
         connector = build_connector(platform, settings)
     except ConnectorUnavailable as exc:

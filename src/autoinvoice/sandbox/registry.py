@@ -6,6 +6,8 @@ import importlib
 from types import ModuleType
 from typing import Any
 
+from autoinvoice.connectors.base import StaticTokens
+
 STANDINS: dict[str, tuple[str, str]] = {
     "sandbox": ("autoinvoice.sandbox.generic", "GenericSandbox"),
     "stripe": ("autoinvoice.sandbox.stripe", "StripeSandbox"),
@@ -34,6 +36,20 @@ def make_standin(platform: str, **kwargs: Any) -> Any:
 def standin_transport(platform: str, core: Any) -> Any:
     """An ``httpx.MockTransport`` that lets a connector talk to ``core`` in-process."""
     return _module(platform).mock_transport(core)
+
+
+def standin_tokens(core: Any) -> StaticTokens | None:
+    """OAuth2 stand-ins: a token their own authorization server just issued (and the
+    connection values a real connect would have learned, e.g. Zoho's organization_id);
+    None for API-key stand-ins."""
+    if getattr(core, "oauth", None) is None:
+        return None
+    values = dict(getattr(core.oauth, "values", None) or {})  # e.g. Xero's tenant_id
+    if hasattr(core, "organization_id"):
+        values["organization_id"] = core.organization_id
+    if hasattr(core, "realm_id"):  # QuickBooks: the company the connection is for
+        values["realm_id"] = core.realm_id
+    return StaticTokens(core.oauth.issue()["access_token"], values=values)
 
 
 def standin_app(platform: str, core: Any) -> Any:
