@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,9 @@ class ShiftedClock:
         return datetime.now(UTC) + self.offset
 
 
+STANDIN_RATE = Decimal(500)
+
+
 def demo_config(out: Path, platform: str, base_url: str, smtp_port: int,
                 core: Any = None) -> Config:
     base = parse_config(default_config_text(), "embedded default")
@@ -60,7 +64,10 @@ def demo_config(out: Path, platform: str, base_url: str, smtp_port: int,
     tenants = {
         name: t.model_copy(update={"platform": PlatformConfig(
             name=platform, base_url=base_url, credentials=creds,
-            authorize_url=authorize_url, token_url=token_url)})
+            authorize_url=authorize_url, token_url=token_url,
+            # The local stand-in has no quota to protect: no need to pace at the real
+            # platform's documented limit (Sage's 100/min alone would take a minute).
+            rate_limit_per_second=STANDIN_RATE)})
         for name, t in base.tenants.items()
     }
     return _platform_rounding(base.model_copy(update={
