@@ -1,0 +1,187 @@
+"""UN/CEFACT Cross Industry Invoice D16B in the EN 16931 profile, from our Invoice.
+
+The same content as ``ubl.py`` (semantics shared through ``en16931.py``); amounts written
+exactly as ours. Element order follows the D16B schema. A credit note is type 381 with the
+credited invoice as ``InvoiceReferencedDocument``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from lxml import etree
+
+from autoinvoice.documents import en16931 as sem
+from autoinvoice.domain.invoice import Invoice, InvoiceLine, TaxCategory
+from autoinvoice.domain.job import Address
+
+GUIDELINE_ID = "urn:cen.eu:en16931:2017"
+
+_RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
+_RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
+_UDT = "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100"
+_QDT = "urn:un:unece:uncefact:data:standard:QualifiedDataType:100"
+_Element = etree._Element
+
+
+def _el(parent: _Element, name: str, text: str | None = None, ns: str = _RAM,
+        **attrs: str) -> _Element:
+    node = etree.SubElement(parent, f"{{{ns}}}{name}", attrs)
+    if text is not None:
+        node.text = text
+    return node
+
+
+def _num(parent: _Element, name: str, value: Decimal, **attrs: str) -> None:
+    _el(parent, name, sem.decimal_text(value), **attrs)
+
+
+def _date(parent: _Element, name: str, day: date) -> None:
+    _el(_el(parent, name), "DateTimeString", day.strftime("%Y%m%d"), ns=_UDT, format="102")
+
+
+def to_cii(invoice: Invoice) -> bytes:
+    """The invoice (or credit note) as CII D16B XML, UTF-8 with declaration."""
+    root = etree.Element(f"{{{_RSM}}}CrossIndustryInvoice",
+                         nsmap={"rsm": _RSM, "ram": _RAM, "udt": _UDT, "qdt": _QDT})
+    context = _el(root, "ExchangedDocumentContext", ns=_RSM)
+    _el(_el(context, "GuidelineSpecifiedDocumentContextParameter"), "ID", GUIDELINE_ID)
+    _document(_el(root, "ExchangedDocument", ns=_RSM), invoice)
+    transaction = _el(root, "SupplyChainTradeTransaction", ns=_RSM)
+    for number, line in enumerate(invoice.lines, start=1):
+        _line(transaction, number, line)
+    _agreement(_el(transaction, "ApplicableHeaderTradeAgreement"), invoice)
+    _delivery(_el(transaction, "ApplicableHeaderTradeDelivery"), invoice)
+    _settlement(_el(transaction, "ApplicableHeaderTradeSettlement"), invoice)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _document(node: _Element, invoice: Invoice) -> None:
+    _el(node, "ID", sem.document_number(invoice))
+    _el(node, "TypeCode", "381" if invoice.is_credit_note else "380")
+    _date(node, "IssueDateTime", invoice.issue_date)
+    for note in invoice.notes:
+        _el(_el(node, "IncludedNote"), "Content", note)
+
+
+def _line(transaction: _Element, number: int, line: InvoiceLine) -> None:
+    item = _el(transaction, "IncludedSupplyChainTradeLineItem")
+    document = _el(item, "AssociatedDocumentLineDocument")
+    _el(document, "LineID", str(number))
+    notes = sem.line_notes(line.coverage, line.technician)
+    if notes:
+        _el(_el(document, "IncludedNote"), "Content", "; ".join(notes))
+    product = _el(item, "SpecifiedTradeProduct")
+    if line.sku:
+        _el(product, "SellerAssignedID", line.sku)
+    _el(product, "Name", line.description)
+    _price(_el(item, "SpecifiedLineTradeAgreement"), line)
+    _num(_el(item, "SpecifiedLineTradeDelivery"), "BilledQuantity", line.quantity,
+         unitCode=sem.unit_code(line.unit))
+    settlement = _el(item, "SpecifiedLineTradeSettlement")
+    _tax(_el(settlement, "ApplicableTradeTax"), line.tax_category, line.tax_rate)
+    summation = _el(settlement, "SpecifiedTradeSettlementLineMonetarySummation")
+    _num(summation, "LineTotalAmount", line.amount.amount)
+
+
+def _price(agreement: _Element, line: InvoiceLine) -> None:
+    """Net price; a covered or discounted line shows its list price as the gross price."""
+    gross = line.list_unit_price
+    if gross is not None and gross > line.unit_price:
+        gross_price = _el(agreement, "GrossPriceProductTradePrice")
+        _num(gross_price, "ChargeAmount", gross)
+        allowance = _el(gross_price, "AppliedTradeAllowanceCharge")
+        _el(_el(allowance, "ChargeIndicator"), "Indicator", "false", ns=_UDT)
+        _num(allowance, "ActualAmount", gross - line.unit_price)
+    _num(_el(agreement, "NetPriceProductTradePrice"), "ChargeAmount", line.unit_price)
+
+
+def _tax(node: _Element, category: TaxCategory, rate: Decimal) -> None:
+    """A line's classified tax: type, category and rate."""
+    _el(node, "TypeCode", "VAT")
+    _el(node, "CategoryCode", category.value)
+    if category is not TaxCategory.NOT_SUBJECT:  # O carries no rate (BR-O-05, BR-O-09)
+        _el(node, "RateApplicablePercent", sem.percent(rate))
+
+
+def _agreement(node: _Element, invoice: Invoice) -> None:
+    _el(node, "BuyerReference", sem.buyer_reference(invoice))
+    seller = invoice.seller
+    registration = sem.seller_registration(invoice)
+    _party(_el(node, "SellerTradeParty"), seller.legal_name, seller.address, seller.email,
+           vat_id=sem.seller_vat_id(invoice), tax_registration=registration,
+           legal_id=registration, identifier=sem.seller_identifier(invoice))
+    customer = invoice.customer
+    _party(_el(node, "BuyerTradeParty"), customer.name, customer.billing_address,
+           customer.email, vat_id=sem.buyer_vat_id(invoice), identifier=customer.id)
+    if invoice.po_number:
+        _el(_el(node, "BuyerOrderReferencedDocument"), "IssuerAssignedID", invoice.po_number)
+
+
+def _party(node: _Element, name: str, address: Address, email: str | None, *,
+           vat_id: str | None = None, tax_registration: str | None = None,
+           legal_id: str | None = None, identifier: str | None = None) -> None:
+    if identifier:
+        _el(node, "ID", identifier)
+    _el(node, "Name", name)
+    if legal_id:
+        _el(_el(node, "SpecifiedLegalOrganization"), "ID", legal_id)
+    _address(_el(node, "PostalTradeAddress"), address)
+    if email:
+        _el(_el(node, "URIUniversalCommunication"), "URIID", email, schemeID="EM")
+    for tax_id, scheme in ((vat_id, "VA"), (tax_registration, "FC")):
+        if tax_id:
+            _el(_el(node, "SpecifiedTaxRegistration"), "ID", tax_id, schemeID=scheme)
+
+
+def _address(node: _Element, address: Address) -> None:
+    if address.postal_code:
+        _el(node, "PostcodeCode", address.postal_code)
+    _el(node, "LineOne", address.line1)
+    if address.line2:
+        _el(node, "LineTwo", address.line2)
+    _el(node, "CityName", address.city)
+    _el(node, "CountryID", address.country)
+    if address.region:
+        _el(node, "CountrySubDivisionName", address.region)
+
+
+def _delivery(node: _Element, invoice: Invoice) -> None:
+    site = invoice.job.site
+    if site:
+        ship_to = _el(node, "ShipToTradeParty")
+        _el(ship_to, "Name", site.name)
+        _address(_el(ship_to, "PostalTradeAddress"), site.address)
+    if invoice.supply_date:
+        _date(_el(node, "ActualDeliverySupplyChainEvent"), "OccurrenceDateTime",
+              invoice.supply_date)
+
+
+def _settlement(node: _Element, invoice: Invoice) -> None:
+    _el(node, "InvoiceCurrencyCode", invoice.currency)
+    for group in invoice.tax_breakdown():
+        tax = _el(node, "ApplicableTradeTax")
+        _num(tax, "CalculatedAmount", group.tax.amount)
+        reason = sem.exemption_reason(invoice, group.category)
+        _el(tax, "TypeCode", "VAT")
+        if reason:
+            _el(tax, "ExemptionReason", reason)
+        _num(tax, "BasisAmount", group.taxable_amount.amount)
+        _el(tax, "CategoryCode", group.category.value)
+        if group.category is not TaxCategory.NOT_SUBJECT:
+            _el(tax, "RateApplicablePercent", sem.percent(group.rate))
+    terms = _el(node, "SpecifiedTradePaymentTerms")
+    _el(terms, "Description", f"Net {invoice.payment_terms_days} days")
+    _date(terms, "DueDateDateTime", invoice.due_date)
+    _totals(_el(node, "SpecifiedTradeSettlementHeaderMonetarySummation"), invoice)
+    if invoice.corrects:
+        _el(_el(node, "InvoiceReferencedDocument"), "IssuerAssignedID", invoice.corrects)
+
+
+def _totals(node: _Element, invoice: Invoice) -> None:
+    _num(node, "LineTotalAmount", invoice.subtotal.amount)
+    _num(node, "TaxBasisTotalAmount", invoice.subtotal.amount)
+    _num(node, "TaxTotalAmount", invoice.tax_total.amount, currencyID=invoice.currency)
+    _num(node, "GrandTotalAmount", invoice.total.amount)
+    _num(node, "DuePayableAmount", invoice.total.amount)
