@@ -35,6 +35,7 @@ NS = {"cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateCompon
 HOUSTON = {"id": "S-9", "name": "Houston plant", "address": {
     "line1": "1 Ship Channel", "city": "Houston", "region": "TX", "postal_code": "77002",
     "country": "US"}}
+CII_RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 LABOR_2H = [{"technician": "T1", "kind": "onsite", "hours": "2.0"}]
 
 
@@ -297,3 +298,23 @@ def test_a_broken_document_reports_the_failed_rule() -> None:
     fatal = en16931.validate(xml, Syntax.UBL).fatal
     assert "BR-CO-16" in {f.rule for f in fatal}
     assert all(f.message and f.location for f in fatal)
+
+
+def test_notes_and_coverage_reach_both_syntaxes() -> None:
+    # given a warranty claim billed to the manufacturer (it carries a legal note) ...
+    invoice = _numbered(job(service_type="emergency_repair", contract_id="W-2",
+                            customer={"id": "C-W2"}, parts=[part("VALVE")],
+                            labor=[span("T1", "2026-11-16T10:00:00-06:00",
+                                        "2026-11-16T11:00:00-06:00")]).invoice)
+    covered = _us_cases()["contract_with_covered_lines"]()
+    # then UBL carries every note in its one BT-22 (Peppol allows one), CII one per note
+    ubl_notes = etree.fromstring(to_ubl(invoice)).xpath("cbc:Note/text()", namespaces=NS)
+    assert ubl_notes == ["\n".join(invoice.notes)]
+    cii = etree.fromstring(to_cii(invoice))
+    assert cii.xpath("//rsm:ExchangedDocument/ram:IncludedNote/ram:Content/text()",
+                     namespaces={**NS, "rsm": CII_RSM}) == list(invoice.notes)
+    # and a covered line says why, with its list price as the gross price
+    line = etree.fromstring(to_ubl(covered)).xpath("cac:InvoiceLine[1]", namespaces=NS)[0]
+    assert line.xpath("string(cbc:Note)", namespaces=NS) == "covered by contract PM-1"
+    assert line.xpath("string(cac:Price/cac:AllowanceCharge/cbc:BaseAmount)",
+                      namespaces=NS) == "70"

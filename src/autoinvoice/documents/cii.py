@@ -69,9 +69,8 @@ def _line(transaction: _Element, number: int, line: InvoiceLine) -> None:
     item = _el(transaction, "IncludedSupplyChainTradeLineItem")
     document = _el(item, "AssociatedDocumentLineDocument")
     _el(document, "LineID", str(number))
-    notes = sem.line_notes(line.coverage, line.technician)
-    if notes:
-        _el(_el(document, "IncludedNote"), "Content", "; ".join(notes))
+    if line.coverage:
+        _el(_el(document, "IncludedNote"), "Content", line.coverage)
     product = _el(item, "SpecifiedTradeProduct")
     if line.sku:
         _el(product, "SellerAssignedID", line.sku)

@@ -108,8 +108,9 @@ def document_number(invoice: Invoice) -> str:
     return invoice.number or f"DRAFT-{invoice.job_id}"
 
 
-def line_notes(coverage: str | None, technician: str | None) -> list[str]:
-    return [text for text in (coverage, technician and f"Technician: {technician}") if text]
+def document_note(invoice: Invoice) -> str | None:
+    """BT-22 as one text: Peppol BIS allows one note per document (PEPPOL-EN16931-R002)."""
+    return "\n".join(invoice.notes) or None
 
 
 # --- validation -----------------------------------------------------------------------------

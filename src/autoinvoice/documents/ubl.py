@@ -68,7 +68,8 @@ def _header(root: _Element, invoice: Invoice) -> None:
     else:
         _cbc(root, "DueDate", invoice.due_date.isoformat())
         _cbc(root, "InvoiceTypeCode", "380")
-    for note in invoice.notes:
+    note = sem.document_note(invoice)
+    if note:
         _cbc(root, "Note", note)
     _cbc(root, "DocumentCurrencyCode", invoice.currency)
     _cbc(root, "BuyerReference", sem.buyer_reference(invoice))
@@ -171,9 +172,8 @@ def _line(root: _Element, invoice: Invoice, number: int, line: InvoiceLine) -> N
     credit = invoice.is_credit_note
     node = _cac(root, "CreditNoteLine" if credit else "InvoiceLine")
     _cbc(node, "ID", str(number))
-    notes = sem.line_notes(line.coverage, line.technician)
-    if notes:
-        _cbc(node, "Note", "; ".join(notes))
+    if line.coverage:
+        _cbc(node, "Note", line.coverage)
     _cbc(node, "CreditedQuantity" if credit else "InvoicedQuantity",
          sem.decimal_text(line.quantity), unitCode=sem.unit_code(line.unit))
     _amount(node, "LineExtensionAmount", line.amount)
