@@ -145,6 +145,7 @@ def _ours(invoice: Invoice) -> dict[str, object]:
         "lines": [x.amount.amount for x in invoice.lines],
         "breakdown": [(t.category.value, t.taxable_amount.amount, t.tax.amount)
                       for t in invoice.tax_breakdown()],
+        "subtotal": [invoice.subtotal.amount, invoice.subtotal.amount],
         "tax": [invoice.tax_total.amount], "payable": [invoice.total.amount],
     }
 
@@ -158,6 +159,8 @@ def _ubl_amounts(root: etree._Element) -> dict[str, object]:
                        Decimal(s.xpath("string(cbc:TaxableAmount)", namespaces=NS)),
                        Decimal(s.xpath("string(cbc:TaxAmount)", namespaces=NS)))
                       for s in subtotals],
+        "subtotal": _texts(root, "cac:LegalMonetaryTotal/cbc:LineExtensionAmount/text()"
+                                 " | cac:LegalMonetaryTotal/cbc:TaxExclusiveAmount/text()"),
         "tax": _texts(root, "cac:TaxTotal/cbc:TaxAmount/text()"),
         "payable": _texts(root, "cac:LegalMonetaryTotal/cbc:PayableAmount/text()"),
     }
@@ -173,6 +176,8 @@ def _cii_amounts(root: etree._Element) -> dict[str, object]:
                        Decimal(g.xpath("string(ram:BasisAmount)", namespaces=NS)),
                        Decimal(g.xpath("string(ram:CalculatedAmount)", namespaces=NS)))
                       for g in groups],
+        "subtotal": _texts(root, f"{settlement}//ram:LineTotalAmount/text()"
+                                 f" | {settlement}//ram:TaxBasisTotalAmount/text()"),
         "tax": _texts(root, f"{settlement}//ram:TaxTotalAmount/text()"),
         "payable": _texts(root, f"{settlement}//ram:DuePayableAmount/text()"),
     }
@@ -282,9 +287,14 @@ def test_percent_is_plain_decimal_text() -> None:
         "19", "8.5", "0", "20"]
 
 
-def test_missing_rules_directory_reports_rules_not_available(tmp_path: Path) -> None:
+def test_missing_rules_directory_reports_rules_not_available(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = en16931.validate(to_ubl(_ae()), Syntax.UBL, rules_dir=tmp_path / "nowhere")
     assert not result.available
+    monkeypatch.setenv(en16931.RULES_DIR_ENV, str(tmp_path / "elsewhere"))
+    assert not en16931.rules_available()
+    result = en16931.validate(to_cii(_ae()), Syntax.CII)
+    assert "elsewhere" in result.reason
     assert not result.passed
     assert "rules not available" in result.reason
 

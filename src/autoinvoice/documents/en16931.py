@@ -6,13 +6,15 @@ syntaxes say the same thing.
 
 ``validate(xml, syntax)`` runs the CEN compiled Schematron (XSLT 2.0) from
 ``../shared/en16931`` with Saxon-HE (``saxonche``) and returns every failed assertion. The
-rules directory is an argument (default: ``../shared/en16931`` beside the checkout); when it
+rules directory is an argument, else the ``AUTOINVOICE_EN16931_RULES`` setting, else
+``../shared/en16931`` beside the checkout; when it
 is absent the result says "rules not available" instead of raising. Compiled stylesheets are
 cached per path: compiling takes most of a second, running one takes milliseconds.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -25,6 +27,8 @@ from lxml import etree
 from autoinvoice.domain.invoice import Invoice, TaxCategory
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "en16931"
+#: Setting that points elsewhere (read when validating, never at import).
+RULES_DIR_ENV = "AUTOINVOICE_EN16931_RULES"
 
 #: UN/ECE Recommendation 20 codes for the units our lines carry.
 _UNIT_CODES = {
@@ -157,14 +161,20 @@ class ValidationResult:
         return self.available and not self.fatal
 
 
+def resolve_rules_dir(rules_dir: Path | None = None) -> Path:
+    """The argument, else the ``AUTOINVOICE_EN16931_RULES`` setting, else ../shared/en16931."""
+    configured = os.environ.get(RULES_DIR_ENV)
+    return rules_dir or (Path(configured) if configured else DEFAULT_RULES_DIR)
+
+
 def rules_available(rules_dir: Path | None = None) -> bool:
-    directory = rules_dir or DEFAULT_RULES_DIR
+    directory = resolve_rules_dir(rules_dir)
     return all((directory / name).is_file() for name in _STYLESHEETS.values())
 
 
 def validate(xml: bytes, syntax: Syntax, rules_dir: Path | None = None) -> ValidationResult:
     """Every failed EN 16931 assertion of ``xml``; "rules not available" without the rules."""
-    stylesheet = (rules_dir or DEFAULT_RULES_DIR) / _STYLESHEETS[syntax]
+    stylesheet = resolve_rules_dir(rules_dir) / _STYLESHEETS[syntax]
     if not stylesheet.is_file():
         return ValidationResult((), available=False,
                                 reason=f"EN 16931 rules not available: {stylesheet} is absent")
