@@ -26,7 +26,8 @@ from tests.unit.test_billing_cases import BAMBERG, FRANCE, job, part, span
 
 RULES_DIR = en16931.DEFAULT_RULES_DIR
 needs_rules = pytest.mark.skipif(
-    not en16931.rules_available(), reason=f"EN 16931 rules absent ({RULES_DIR}): not validated")
+    not en16931.rules_available(),
+    reason=f"EN 16931 rules absent ({en16931.resolve_rules_dir()}): not validated")
 
 NS = {"cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
       "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
