@@ -148,10 +148,13 @@ class LineRow(Base):
 
 
 class HistoryRow(Base):
-    """Append-only record of every state change: who/what, when, from, to, details."""
+    """Append-only record of every state change: who/what, when, from, to, details. Each entry
+    is also the tenant's audit entry: ``seq`` (gap-free per tenant), ``prev_hash`` and
+    ``hash`` chain it to the tenant's previous entry (see ``store/audit.py``)."""
 
     __tablename__ = "history"
-    __table_args__ = (Index("ix_history_invoice", "invoice_id"),)
+    __table_args__ = (Index("ix_history_invoice", "invoice_id"),
+                      Index("uq_history_tenant_seq", "tenant", "seq", unique=True))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tenant: Mapped[str] = mapped_column(String(100))
@@ -163,6 +166,21 @@ class HistoryRow(Base):
     to_state: Mapped[str | None] = mapped_column(String(30))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     request_id: Mapped[str | None] = mapped_column(String(200))
+    seq: Mapped[int | None] = mapped_column(Integer)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """The head of a tenant's audit chain: its last ``seq`` and ``hash``. Appending locks this
+    row (``FOR UPDATE`` on PostgreSQL), so one tenant's entries are chained one at a time; and
+    ``verify`` compares it with the last entry, so deleting the newest entries shows too."""
+
+    __tablename__ = "audit_heads"
+
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
 
 
 class NumberSeriesRow(Base):

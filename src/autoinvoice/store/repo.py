@@ -15,6 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from autoinvoice.domain.invoice import Invoice
+from autoinvoice.store import audit
 from autoinvoice.store.codec import from_jsonable, to_jsonable
 from autoinvoice.store.models import (
     CustomerMapRow,
@@ -69,17 +70,18 @@ def invoice_by_remote(session: Session, tenant: str, platform: str, remote_id: s
 def record(session: Session, row: InvoiceRow, now: datetime, action: str, *,
            actor: str = "worker", to_state: str | None = None, request_id: str | None = None,
            **detail: Any) -> None:
-    """Append a history entry; move the document state when ``to_state`` is given."""
+    """Append a history entry, chained onto the tenant's audit log (``store/audit.py``);
+    move the document state when ``to_state`` is given."""
     before = row.doc_state
     if to_state is not None:
         row.doc_state = to_state
     row.updated_at = now
     if row.id is None:
         session.flush()
-    session.add(HistoryRow(
+    audit.append(session, HistoryRow(
         tenant=row.tenant, invoice_id=row.id, at=now, actor=actor, action=action,
         from_state=before if to_state else None, to_state=to_state,
-        detail=to_jsonable(detail), request_id=request_id))
+        detail=to_jsonable(detail), request_id=request_id), row)
 
 
 def history(session: Session, invoice_id: int) -> Sequence[HistoryRow]:
