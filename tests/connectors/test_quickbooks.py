@@ -227,6 +227,21 @@ def test_a_name_used_by_a_vendor_gets_a_disambiguated_customer(connector, core):
     assert connector.ensure_customer(invoice.customer, keys_for(invoice)) == remote
 
 
+def test_a_customer_another_worker_just_created_is_used_not_duplicated(connector, core,
+                                                                       monkeypatch):
+    # Two workers bill the same new customer at once: both look it up (none yet), one creates
+    # it, the other's create is refused as a duplicate name (6240): it must use that one.
+    invoice = qb_invoice()
+    first = connector.ensure_customer(invoice.customer, keys_for(invoice))
+    real_find = connector._find_customer
+    misses = iter([None])
+    monkeypatch.setattr(connector, "_find_customer",
+                        lambda c: next(misses, None) or real_find(c))
+    other = dataclasses.replace(invoice, job_id="WO-OTHER")
+    assert connector.ensure_customer(other.customer, keys_for(other)) == first
+    assert core.count("Customer") == 1
+
+
 def test_a_customer_entered_by_hand_is_matched_by_email(connector, core):
     invoice = qb_invoice()
     made = core.company.create_customer({"DisplayName": "ACME Plastics (Tulsa)",

@@ -20,5 +20,5 @@ def test_demo_runs_on_each_ledger_stand_in(platform: str, tmp_path: Path) -> Non
         capture_output=True, text=True, timeout=180, cwd=tmp_path, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"on the local {platform} stand-in" in result.stdout
-    assert "22 sent" in result.stdout
+    assert "22 sent" in result.stdout, result.stdout[-1800:]
     assert "paid" in result.stdout

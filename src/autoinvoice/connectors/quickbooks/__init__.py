@@ -185,16 +185,24 @@ class QuickBooksConnector:
         found = self._find_customer(customer)
         if found is not None:
             return RemoteCustomer(found)
-        plain, disambiguated = display_names(customer)
-        try:
-            created = self._post("/customer", customer_body(customer, plain),
-                                 keys.for_step("customer"))
-        except ValidationRejected as exc:
-            if exc.code != DUPLICATE_NAME:
-                raise
-            created = self._post("/customer", customer_body(customer, disambiguated),
-                                 keys.for_step("customer-alt"))
-        return RemoteCustomer(str(created["Customer"]["Id"]))
+        for name, step in zip(display_names(customer), ("customer", "customer-alt"),
+                              strict=True):
+            try:
+                created = self._post("/customer", customer_body(customer, name),
+                                     keys.for_step(step))
+            except ValidationRejected as exc:
+                if exc.code != DUPLICATE_NAME:
+                    raise
+                # Taken: by our own customer, just created by another worker (use it), or by
+                # someone else's customer, vendor or employee (try the disambiguated name).
+                found = self._find_customer(customer)
+                if found is not None:
+                    return RemoteCustomer(found)
+                if step == "customer-alt":
+                    raise
+                continue
+            return RemoteCustomer(str(created["Customer"]["Id"]))
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def create_invoice(self, invoice: Invoice, customer: RemoteCustomer,
                        keys: IdempotencyKeys) -> RemoteInvoice:
