@@ -339,9 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8766)
     p.add_argument("--api-key", help="the key the stand-in accepts (default: its built-in one)")
+    from autoinvoice.audit.commands import register as register_audit
     from autoinvoice.connections.commands import register as register_connections
 
     register_connections(add)
+    register_audit(add)
     return parser
 
 
