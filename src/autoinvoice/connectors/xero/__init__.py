@@ -143,6 +143,9 @@ class XeroConnector:
         self._account_code = _option(settings, "account_code", DEFAULT_ACCOUNT_CODE)
         self._tax_types: dict[Decimal, str] | None = None
         self._tax_lock = threading.Lock()
+        # Workers of one process share this connector: two jobs of one new customer must not
+        # both find no contact and both create one (Xero refuses the second name).
+        self._customer_lock = threading.Lock()
         per_second = settings.rate_limit_per_second or CALLS_PER_MINUTE / 60
         key = f"{settings.tenant}:{PLATFORM}"
         self._http = HttpClient(
@@ -168,12 +171,19 @@ class XeroConnector:
         self._get("/Organisation")
 
     def ensure_customer(self, customer: Customer, keys: IdempotencyKeys) -> RemoteCustomer:
-        found = self._find_contact(customer)
-        if isinstance(found, RemoteCustomer):
-            return found
-        body = contact_body(customer, found)
-        created = self._send("PUT", "/Contacts", body, keys.for_step("customer"))
-        return RemoteCustomer(str(need(only(created, "Contacts"), "ContactID")))
+        with self._customer_lock:
+            found = self._find_contact(customer)
+            if isinstance(found, RemoteCustomer):
+                return found
+            body = contact_body(customer, found)
+            try:
+                created = self._send("PUT", "/Contacts", body, keys.for_step("customer"))
+            except ValidationRejected:  # another process created it meanwhile?
+                again = self._find_contact(customer)
+                if isinstance(again, RemoteCustomer):
+                    return again
+                raise
+            return RemoteCustomer(str(need(only(created, "Contacts"), "ContactID")))
 
     def create_invoice(self, invoice: Invoice, customer: RemoteCustomer,
                        keys: IdempotencyKeys) -> RemoteInvoice:

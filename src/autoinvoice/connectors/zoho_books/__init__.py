@@ -71,6 +71,7 @@ uvicorn), with its own OAuth2 server.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -124,6 +125,7 @@ class ZohoBooksConnector:
     delivers_itself = True
 
     def __init__(self, settings: ConnectorSettings) -> None:
+        self._customer_lock = threading.Lock()
         if settings.tokens is None:
             raise AuthError("zoho_books needs an OAuth2 connection (autoinvoice connect "
                             "zoho_books): no token source configured", platform=PLATFORM)
@@ -154,11 +156,20 @@ class ZohoBooksConnector:
         self._get("/settings/taxes")
 
     def ensure_customer(self, customer: Customer, keys: IdempotencyKeys) -> RemoteCustomer:
-        found = self._find_contact(customer)
-        if found is not None:
-            return RemoteCustomer(found)
-        created = self._post("/contacts", contact_body(customer))["contact"]
-        return RemoteCustomer(str(created["contact_id"]))
+        # Workers of one process share this connector: one look-up-then-create at a time, so
+        # two jobs of one new customer do not both create it.
+        with self._customer_lock:
+            found = self._find_contact(customer)
+            if found is not None:
+                return RemoteCustomer(found)
+            try:
+                created = self._post("/contacts", contact_body(customer))["contact"]
+            except ConnectorError:  # another process created it meanwhile?
+                again = self._find_contact(customer)
+                if again is not None:
+                    return RemoteCustomer(again)
+                raise
+            return RemoteCustomer(str(created["contact_id"]))
 
     def create_invoice(self, invoice: Invoice, customer: RemoteCustomer,
                        keys: IdempotencyKeys) -> RemoteInvoice:
