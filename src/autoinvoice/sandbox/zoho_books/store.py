@@ -71,6 +71,9 @@ def _date(body: Mapping[str, Any], name: str, default: date) -> str:
         raise invalid(name) from None
 
 
+_IDS = itertools.count(460000000026049)
+
+
 @dataclass
 class Books:
     """One organisation's data; the caller holds the lock."""
@@ -82,7 +85,8 @@ class Books:
     invoices: dict[str, Obj] = field(default_factory=dict)
     creditnotes: dict[str, Obj] = field(default_factory=dict)
     emails: dict[str, int] = field(default_factory=dict)
-    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(460000000026049))
+    # Zoho's ids are unique across organisations: one counter for all of them.
+    _ids: itertools.count[int] = field(default_factory=lambda: _IDS)
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def new_id(self) -> str:
