@@ -36,6 +36,8 @@ def job_from_events(events: Sequence[EventRow]) -> tuple[JobCompleted | None, Jo
 
 def build_step(app: App, session: Session, row: InvoiceRow, now: datetime) -> str | None:
     """Build the invoice once its triggers are in; returns READY when it may go on at once."""
+    if row.doc_state != DocState.PENDING_TRIGGERS or row.invoice_json is not None:
+        return None  # built already (by another worker that held the row): never twice
     events = repo.job_events(session, row.tenant, row.job_id)
     decision = schedule(row, events, app.config.tenant(row.tenant).triggers, now)
     if decision.due_at is None or decision.due_at > now:
