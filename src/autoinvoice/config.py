@@ -14,7 +14,7 @@ from datetime import time
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -52,7 +52,7 @@ from autoinvoice.config_billing import (  # noqa: F401  (re-exported: the config
     TaxConfig,
     _Model,
 )
-from autoinvoice.domain.invoice import Seller
+from autoinvoice.domain.invoice import PaymentInstructions, Seller
 from autoinvoice.validation import InputError, problems_from
 
 ENV_CONFIG = "AUTOINVOICE_CONFIG"
@@ -137,11 +137,49 @@ class SmtpConfig(_Model):
     timeout_seconds: Dec = Decimal(10)
 
 
+class PaymentConfig(_Model):
+    """Bank-transfer details printed on documents and written into e-invoices (BG-16/17)."""
+
+    iban: str | None = None
+    bic: str | None = Field(default=None, pattern=r"^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$")
+    bank_name: str | None = None
+    account_holder: str | None = None
+    note: str | None = None
+
+    @field_validator("iban")
+    @classmethod
+    def _iban(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from stdnum import iban
+        from stdnum.exceptions import ValidationError
+
+        try:
+            return iban.validate(value)
+        except ValidationError as exc:
+            raise ValueError(f"not a valid IBAN ({exc})") from None
+
+    def to_domain(self) -> PaymentInstructions:
+        return PaymentInstructions(**self.model_dump())
+
+
+class DocumentsConfig(_Model):
+    """How the tenant's documents look: language, its own templates, its logo."""
+
+    language: Literal["en", "de"] = "en"
+    template_dir: Path | None = None  # files here override the built-in templates by name
+    logo: Path | None = None  # a PNG or JPEG printed at the top left
+
+
 class TenantConfig(_Model):
     legal_name: str
     address: AddressConfig
     tax_id: str | None = None
     email: str | None = None
+    phone: str | None = None
+    contact_name: str | None = None
+    payment: PaymentConfig | None = None
+    documents: DocumentsConfig = DocumentsConfig()
     currency: Currency = "USD"
     payment_terms_days: int = Field(default=30, ge=0)
     invoice_series: str = "{year}-{seq:05d}"
@@ -276,7 +314,9 @@ def billing_rules(tenant: TenantConfig) -> BillingRules:
     r, t = tenant.rates, tenant.tax
     start, end = (time.fromisoformat(x) for x in r.overtime_window)
     return BillingRules(
-        seller=Seller(tenant.legal_name, tenant.address.to_domain(), tenant.tax_id, tenant.email),
+        seller=Seller(tenant.legal_name, tenant.address.to_domain(), tenant.tax_id, tenant.email,
+                      phone=tenant.phone, contact_name=tenant.contact_name,
+                      payment=tenant.payment.to_domain() if tenant.payment else None),
         currency=tenant.currency,
         payment_terms_days=tenant.payment_terms_days,
         grade_rates=dict(r.grades),
@@ -324,4 +364,4 @@ def _customer_terms(cid: str, c: CustomerConfig) -> CustomerTerms:
         exemption_certificates=tuple(ExemptionCertificate(x.number, x.regions, x.expires)
                                      for x in c.exemption_certificates),
         name=c.name, email=c.email, address=c.address.to_domain() if c.address else None,
-        vat_id=c.vat_id)
+        vat_id=c.vat_id, buyer_reference=c.buyer_reference)

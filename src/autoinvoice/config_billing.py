@@ -192,6 +192,7 @@ class CustomerConfig(_Model):
     email: str | None = None
     address: AddressConfig | None = None
     vat_id: str | None = None
+    buyer_reference: str | None = Field(default=None, min_length=1)
 
 
 class ContractConfig(_Model):

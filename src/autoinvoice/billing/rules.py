@@ -139,6 +139,7 @@ class CustomerTerms:
     email: str | None = None
     address: Address | None = None
     vat_id: str | None = None
+    buyer_reference: str | None = None  # EN 16931 BT-10, e.g. a Leitweg-ID
 
 
 class ContractKind(StrEnum):

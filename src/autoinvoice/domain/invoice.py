@@ -71,11 +71,25 @@ class InvoiceLine:
 
 
 @dataclass(frozen=True, slots=True)
+class PaymentInstructions:
+    """How the client pays by bank transfer (EN 16931 BG-16/BG-17), printed and in e-invoices."""
+
+    iban: str | None = None
+    bic: str | None = None
+    bank_name: str | None = None
+    account_holder: str | None = None
+    note: str | None = None  # free text, e.g. "Please quote the invoice number."
+
+
+@dataclass(frozen=True, slots=True)
 class Seller:
     legal_name: str
     address: Address
     tax_id: str | None = None
     email: str | None = None
+    phone: str | None = None
+    contact_name: str | None = None  # the office person clients ask (XRechnung BT-41)
+    payment: PaymentInstructions | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +127,8 @@ class Invoice:
     supply_date: date | None = None  # the day the service was completed
     #: Why a category carries no tax, by category code (EN 16931 BT-120), e.g. reverse charge.
     exemption_reasons: tuple[tuple[TaxCategory, str], ...] = ()
+    #: The buyer's routing reference (EN 16931 BT-10), e.g. a German Leitweg-ID; else the PO.
+    buyer_reference: str | None = None
 
     @property
     def po_number(self) -> str | None:
