@@ -41,19 +41,21 @@ def _date(parent: _Element, name: str, day: date) -> None:
     _el(_el(parent, name), "DateTimeString", day.strftime("%Y%m%d"), ns=_UDT, format="102")
 
 
-def to_cii(invoice: Invoice) -> bytes:
-    """The invoice (or credit note) as CII D16B XML, UTF-8 with declaration."""
+def to_cii(invoice: Invoice, *, guideline_id: str = GUIDELINE_ID) -> bytes:
+    """The invoice (or credit note) as CII D16B XML, UTF-8 with declaration. The
+    specification identifier (BT-24) is plain EN 16931 (also Factur-X's EN 16931 profile)
+    unless another CIUS is named."""
     root = etree.Element(f"{{{_RSM}}}CrossIndustryInvoice",
                          nsmap={"rsm": _RSM, "ram": _RAM, "udt": _UDT, "qdt": _QDT})
     context = _el(root, "ExchangedDocumentContext", ns=_RSM)
-    _el(_el(context, "GuidelineSpecifiedDocumentContextParameter"), "ID", GUIDELINE_ID)
+    _el(_el(context, "GuidelineSpecifiedDocumentContextParameter"), "ID", guideline_id)
     _document(_el(root, "ExchangedDocument", ns=_RSM), invoice)
     transaction = _el(root, "SupplyChainTradeTransaction", ns=_RSM)
     for number, line in enumerate(invoice.lines, start=1):
         _line(transaction, number, line)
     _agreement(_el(transaction, "ApplicableHeaderTradeAgreement"), invoice)
     _delivery(_el(transaction, "ApplicableHeaderTradeDelivery"), invoice)
-    _settlement(_el(transaction, "ApplicableHeaderTradeSettlement"), invoice)
+    _settlement(_el(transaction, "ApplicableHeaderTradeSettlement"), invoice, guideline_id)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
@@ -110,7 +112,8 @@ def _agreement(node: _Element, invoice: Invoice) -> None:
     registration = sem.seller_registration(invoice)
     _party(_el(node, "SellerTradeParty"), seller.legal_name, seller.address, seller.email,
            vat_id=sem.seller_vat_id(invoice), tax_registration=registration,
-           legal_id=registration, identifier=sem.seller_identifier(invoice))
+           legal_id=registration, identifier=sem.seller_identifier(invoice),
+           contact=(seller.contact_name, seller.phone))
     customer = invoice.customer
     _party(_el(node, "BuyerTradeParty"), customer.name, customer.billing_address,
            customer.email, vat_id=sem.buyer_vat_id(invoice), identifier=customer.id)
@@ -120,18 +123,34 @@ def _agreement(node: _Element, invoice: Invoice) -> None:
 
 def _party(node: _Element, name: str, address: Address, email: str | None, *,
            vat_id: str | None = None, tax_registration: str | None = None,
-           legal_id: str | None = None, identifier: str | None = None) -> None:
+           legal_id: str | None = None, identifier: str | None = None,
+           contact: tuple[str | None, str | None] | None = None) -> None:
     if identifier:
         _el(node, "ID", identifier)
     _el(node, "Name", name)
     if legal_id:
         _el(_el(node, "SpecifiedLegalOrganization"), "ID", legal_id)
+    if contact is not None:
+        _contact(node, *contact, email)
     _address(_el(node, "PostalTradeAddress"), address)
     if email:
         _el(_el(node, "URIUniversalCommunication"), "URIID", email, schemeID="EM")
     for tax_id, scheme in ((vat_id, "VA"), (tax_registration, "FC")):
         if tax_id:
             _el(_el(node, "SpecifiedTaxRegistration"), "ID", tax_id, schemeID=scheme)
+
+
+def _contact(party: _Element, name: str | None, phone: str | None, email: str | None) -> None:
+    """BG-6: the seller's contact point (BT-41), telephone (BT-42), e-mail (BT-43)."""
+    if not (name or phone or email):
+        return
+    contact = _el(party, "DefinedTradeContact")
+    if name:
+        _el(contact, "PersonName", name)
+    if phone:
+        _el(_el(contact, "TelephoneUniversalCommunication"), "CompleteNumber", phone)
+    if email:
+        _el(_el(contact, "EmailURIUniversalCommunication"), "URIID", email)
 
 
 def _address(node: _Element, address: Address) -> None:
@@ -157,8 +176,38 @@ def _delivery(node: _Element, invoice: Invoice) -> None:
               invoice.supply_date)
 
 
-def _settlement(node: _Element, invoice: Invoice) -> None:
+def _settlement(node: _Element, invoice: Invoice, specification: str) -> None:
+    if sem.payment_means_code(invoice):
+        _el(node, "PaymentReference", sem.document_number(invoice))  # BT-83
     _el(node, "InvoiceCurrencyCode", invoice.currency)
+    _payment_means(node, invoice)
+    _breakdown(node, invoice, specification)
+    terms = _el(node, "SpecifiedTradePaymentTerms")
+    _el(terms, "Description", sem.payment_terms(invoice, with_due_date=False))
+    _date(terms, "DueDateDateTime", invoice.due_date)
+    _totals(_el(node, "SpecifiedTradeSettlementHeaderMonetarySummation"), invoice)
+    if invoice.corrects:
+        _el(_el(node, "InvoiceReferencedDocument"), "IssuerAssignedID", invoice.corrects)
+
+
+def _payment_means(node: _Element, invoice: Invoice) -> None:
+    """BG-16: code (BT-81) and, for a transfer, the seller's account (BG-17: IBAN BT-84,
+    holder BT-85, BIC BT-86)."""
+    code, payment = sem.payment_means_code(invoice), invoice.seller.payment
+    if code is None or payment is None:
+        return
+    means = _el(node, "SpecifiedTradeSettlementPaymentMeans")
+    _el(means, "TypeCode", code)
+    if payment.iban:
+        account = _el(means, "PayeePartyCreditorFinancialAccount")
+        _el(account, "IBANID", sem.compact_iban(payment.iban))
+        if payment.account_holder:
+            _el(account, "AccountName", payment.account_holder)
+        if payment.bic:
+            _el(_el(means, "PayeeSpecifiedCreditorFinancialInstitution"), "BICID", payment.bic)
+
+
+def _breakdown(node: _Element, invoice: Invoice, specification: str) -> None:
     for group in invoice.tax_breakdown():
         tax = _el(node, "ApplicableTradeTax")
         _num(tax, "CalculatedAmount", group.tax.amount)
@@ -168,14 +217,9 @@ def _settlement(node: _Element, invoice: Invoice) -> None:
             _el(tax, "ExemptionReason", reason)
         _num(tax, "BasisAmount", group.taxable_amount.amount)
         _el(tax, "CategoryCode", group.category.value)
-        if group.category is not TaxCategory.NOT_SUBJECT:
-            _el(tax, "RateApplicablePercent", sem.percent(group.rate))
-    terms = _el(node, "SpecifiedTradePaymentTerms")
-    _el(terms, "Description", f"Net {invoice.payment_terms_days} days")
-    _date(terms, "DueDateDateTime", invoice.due_date)
-    _totals(_el(node, "SpecifiedTradeSettlementHeaderMonetarySummation"), invoice)
-    if invoice.corrects:
-        _el(_el(node, "InvoiceReferencedDocument"), "IssuerAssignedID", invoice.corrects)
+        rate = sem.breakdown_percent(group.category, group.rate, specification)
+        if rate is not None:
+            _el(tax, "RateApplicablePercent", rate)
 
 
 def _totals(node: _Element, invoice: Invoice) -> None:

@@ -104,8 +104,46 @@ def buyer_vat_id(invoice: Invoice) -> str | None:
 
 
 def buyer_reference(invoice: Invoice) -> str:
-    """BT-10: the PO where the client gave one, else our job (work order) id."""
-    return invoice.po_number or invoice.job_id
+    """BT-10: the buyer's routing reference (a Leitweg-ID) where configured, else the PO
+    where the client gave one, else our job (work order) id."""
+    return invoice.buyer_reference or invoice.po_number or invoice.job_id
+
+
+def payment_means_code(invoice: Invoice) -> str | None:
+    """BT-81 (UNCL 4461): 58 (SEPA credit transfer) with an IBAN; 1 ("instrument not
+    defined") for instructions without one, as 30 and 58 require an account (BR-61); no
+    payment means (BG-16 is optional in EN 16931) when the seller gave none."""
+    payment = invoice.seller.payment
+    if payment is None:
+        return None
+    return "58" if payment.iban else "1"
+
+
+def compact_iban(iban: str) -> str:
+    """BT-84 as machines read it: no spaces, upper case."""
+    return "".join(iban.split()).upper()
+
+
+def payment_terms(invoice: Invoice, *, with_due_date: bool = True) -> str:
+    """BT-20 as one text (XRechnung allows one, BR-DE-18-a), with the seller's payment note.
+    CII carries the due date apart (BT-9), so it leaves it out here."""
+    note = invoice.seller.payment.note if invoice.seller.payment else None
+    terms = f"Net {invoice.payment_terms_days} days"
+    if with_due_date:
+        terms += f", due {invoice.due_date.isoformat()}"
+    return f"{terms}. {note}" if note else terms
+
+
+def is_xrechnung(specification: str) -> bool:
+    return ":xeinkauf.de:kosit:xrechnung_" in specification
+
+
+def breakdown_percent(category: TaxCategory, rate: Decimal, specification: str) -> str | None:
+    """BT-119 as text. Category O carries no rate in EN 16931 (as on its lines, BR-O-05),
+    but XRechnung requires BT-119 in every breakdown (BR-DE-14): 0 there."""
+    if category is not TaxCategory.NOT_SUBJECT:
+        return percent(rate)
+    return "0" if is_xrechnung(specification) else None
 
 
 def document_number(invoice: Invoice) -> str:

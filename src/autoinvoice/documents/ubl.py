@@ -7,7 +7,6 @@ in ``en16931.py``.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from lxml import etree
@@ -42,24 +41,25 @@ def _amount(parent: _Element, name: str, money: Money) -> None:
     _cbc(parent, name, sem.decimal_text(money.amount), currencyID=money.currency)
 
 
-def to_ubl(invoice: Invoice) -> bytes:
-    """The invoice (or credit note) as UBL 2.1 XML, UTF-8 with declaration."""
+def to_ubl(invoice: Invoice, *, customization_id: str = CUSTOMIZATION_ID) -> bytes:
+    """The invoice (or credit note) as UBL 2.1 XML, UTF-8 with declaration. The
+    specification identifier (BT-24) is Peppol BIS 3.0 unless another CIUS is named."""
     credit = invoice.is_credit_note
     namespace, name = (_CN, "CreditNote") if credit else (_INV, "Invoice")
     nsmap: dict[Any, str] = {None: namespace, "cac": _CAC, "cbc": _CBC}  # None: the default
     root = etree.Element(f"{{{namespace}}}{name}", nsmap=nsmap)
-    _header(root, invoice)
+    _header(root, invoice, customization_id)
     _parties(root, invoice)
     _delivery_and_payment(root, invoice)
-    _tax_total(root, invoice)
+    _tax_total(root, invoice, customization_id)
     _monetary_total(root, invoice)
     for number, line in enumerate(invoice.lines, start=1):
         _line(root, invoice, number, line)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def _header(root: _Element, invoice: Invoice) -> None:
-    _cbc(root, "CustomizationID", CUSTOMIZATION_ID)
+def _header(root: _Element, invoice: Invoice, customization_id: str) -> None:
+    _cbc(root, "CustomizationID", customization_id)
     _cbc(root, "ProfileID", PROFILE_ID)
     _cbc(root, "ID", sem.document_number(invoice))
     _cbc(root, "IssueDate", invoice.issue_date.isoformat())
@@ -85,7 +85,8 @@ def _parties(root: _Element, invoice: Invoice) -> None:
     registration = sem.seller_registration(invoice)
     _party(_cac(root, "AccountingSupplierParty"), seller.legal_name, seller.address,
            seller.email, vat_id=sem.seller_vat_id(invoice), tax_registration=registration,
-           legal_id=registration, identifier=sem.seller_identifier(invoice))
+           legal_id=registration, identifier=sem.seller_identifier(invoice),
+           contact=(seller.contact_name, seller.phone))
     customer = invoice.customer
     _party(_cac(root, "AccountingCustomerParty"), customer.name, customer.billing_address,
            customer.email, vat_id=sem.buyer_vat_id(invoice), identifier=customer.id)
@@ -93,7 +94,8 @@ def _parties(root: _Element, invoice: Invoice) -> None:
 
 def _party(parent: _Element, name: str, address: Address, email: str | None, *,
            vat_id: str | None = None, tax_registration: str | None = None,
-           legal_id: str | None = None, identifier: str | None = None) -> None:
+           legal_id: str | None = None, identifier: str | None = None,
+           contact: tuple[str | None, str | None] = (None, None)) -> None:
     party = _cac(parent, "Party")
     if email:
         _cbc(party, "EndpointID", email, schemeID="EM")
@@ -110,8 +112,17 @@ def _party(parent: _Element, name: str, address: Address, email: str | None, *,
     _cbc(legal, "RegistrationName", name)
     if legal_id:
         _cbc(legal, "CompanyID", legal_id)
-    if email:
-        _cbc(_cac(party, "Contact"), "ElectronicMail", email)
+    _contact(party, *contact, email)
+
+
+def _contact(party: _Element, name: str | None, phone: str | None, email: str | None) -> None:
+    """BG-6 / BG-9: contact point (BT-41), telephone (BT-42), e-mail (BT-43), where known."""
+    fields = [("Name", name), ("Telephone", phone), ("ElectronicMail", email)]
+    if any(value for _, value in fields):
+        contact = _cac(party, "Contact")
+        for tag, value in fields:
+            if value:
+                _cbc(contact, tag, value)
 
 
 def _address(node: _Element, address: Address) -> None:
@@ -135,26 +146,45 @@ def _delivery_and_payment(root: _Element, invoice: Invoice) -> None:
         if site:
             _address(_cac(_cac(delivery, "DeliveryLocation"), "Address"), site.address)
             _cbc(_cac(_cac(delivery, "DeliveryParty"), "PartyName"), "Name", site.name)
-    terms = f"Net {invoice.payment_terms_days} days, due {invoice.due_date.isoformat()}"
-    _cbc(_cac(root, "PaymentTerms"), "Note", terms)
+    _payment_means(root, invoice)
+    _cbc(_cac(root, "PaymentTerms"), "Note", sem.payment_terms(invoice))
 
 
-def _tax_total(root: _Element, invoice: Invoice) -> None:
+def _payment_means(root: _Element, invoice: Invoice) -> None:
+    """BG-16: code (BT-81), remittance information (BT-83) and, for a transfer, the
+    seller's account (BG-17: IBAN BT-84, holder BT-85, BIC BT-86)."""
+    code, payment = sem.payment_means_code(invoice), invoice.seller.payment
+    if code is None or payment is None:
+        return
+    means = _cac(root, "PaymentMeans")
+    _cbc(means, "PaymentMeansCode", code)
+    _cbc(means, "PaymentID", sem.document_number(invoice))
+    if payment.iban:
+        account = _cac(means, "PayeeFinancialAccount")
+        _cbc(account, "ID", sem.compact_iban(payment.iban))
+        if payment.account_holder:
+            _cbc(account, "Name", payment.account_holder)
+        if payment.bic:
+            _cbc(_cac(account, "FinancialInstitutionBranch"), "ID", payment.bic)
+
+
+def _tax_total(root: _Element, invoice: Invoice, specification: str) -> None:
     total = _cac(root, "TaxTotal")
     _amount(total, "TaxAmount", invoice.tax_total)
     for group in invoice.tax_breakdown():
         subtotal = _cac(total, "TaxSubtotal")
         _amount(subtotal, "TaxableAmount", group.taxable_amount)
         _amount(subtotal, "TaxAmount", group.tax)
-        _category(_cac(subtotal, "TaxCategory"), group.category, group.rate,
+        _category(_cac(subtotal, "TaxCategory"), group.category,
+                  sem.breakdown_percent(group.category, group.rate, specification),
                   sem.exemption_reason(invoice, group.category))
 
 
-def _category(node: _Element, category: TaxCategory, rate: Decimal,
+def _category(node: _Element, category: TaxCategory, percent: str | None,
               reason: str | None = None) -> None:
     _cbc(node, "ID", category.value)
-    if category is not TaxCategory.NOT_SUBJECT:  # O carries no rate (BR-O-05, BR-O-09)
-        _cbc(node, "Percent", sem.percent(rate))
+    if percent is not None:
+        _cbc(node, "Percent", percent)
     if reason:
         _cbc(node, "TaxExemptionReason", reason)
     _cbc(_cac(node, "TaxScheme"), "ID", "VAT")
@@ -181,7 +211,9 @@ def _line(root: _Element, invoice: Invoice, number: int, line: InvoiceLine) -> N
     _cbc(item, "Name", line.description)
     if line.sku:
         _cbc(_cac(item, "SellersItemIdentification"), "ID", line.sku)
-    _category(_cac(item, "ClassifiedTaxCategory"), line.tax_category, line.tax_rate)
+    line_percent = (None if line.tax_category is TaxCategory.NOT_SUBJECT  # BR-O-05
+                    else sem.percent(line.tax_rate))
+    _category(_cac(item, "ClassifiedTaxCategory"), line.tax_category, line_percent)
     _price(_cac(node, "Price"), line, invoice.currency)
 
 
