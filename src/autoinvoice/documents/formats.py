@@ -1,7 +1,12 @@
-"""How numbers, money and dates are written for one seller country: ``Formats``.
+"""How numbers, money and dates are written: ``Formats``, for a seller country and a language.
 
-Labels stay English; the decimal mark, digit grouping, currency symbol placement, date order
-and the name of the tax follow the seller's country. Used by the PDF and the email.
+English documents (the default) follow the seller's country, as invoices always have: the
+decimal mark, digit grouping, currency symbol placement and date order of the country where the
+seller writes them (``1.234,56 €`` from Germany, ``$1,234.56`` from the US). A tenant that chose
+German gets German conventions whatever its country (``1.234,56 €``, ``27.11.2026``), except the
+Swiss and Liechtenstein digit grouping (``CHF 1'234.50``), which is what German readers there
+expect. Labels are not here: the PDF takes them from its label catalogue (``templates``); the
+e-mail still uses the English ``tax_label``. Used by the PDF and the email.
 """
 
 from __future__ import annotations
@@ -27,13 +32,22 @@ _MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 
 @dataclass(frozen=True, slots=True)
 class Formats:
-    """How numbers, money and dates are written for one seller country (labels stay English)."""
+    """How numbers, money and dates are written for one seller ``country`` (which also picks
+    the paper and the kind of tax) in one document ``language`` ("en" or "de")."""
 
     country: str
+    language: str = "en"
 
     @classmethod
-    def for_invoice(cls, invoice: Invoice) -> Formats:
-        return cls(invoice.seller.address.country.upper())
+    def for_invoice(cls, invoice: Invoice, language: str = "en") -> Formats:
+        return cls(invoice.seller.address.country.upper(), language)
+
+    @property
+    def style(self) -> str:
+        """The country whose number and date conventions apply."""
+        if self.language == "de" and self.country not in ("CH", "LI"):
+            return "DE"
+        return self.country
 
     def number(self, value: Decimal, places: int | None = None) -> str:
         """``value`` grouped by thousands; ``places`` fixed, else as many as it has."""
@@ -42,11 +56,11 @@ class Formats:
             text = f"{value.quantize(Decimal(1)) if whole else value.normalize():,f}"
         else:
             text = f"{value:,.{places}f}"
-        if self.country in _DECIMAL_COMMA:
+        if self.style in _DECIMAL_COMMA:
             return text.replace(",", "_").replace(".", ",").replace("_", ".")
-        if self.country in _SPACE_GROUPED:
+        if self.style in _SPACE_GROUPED:
             return text.replace(",", " ").replace(".", ",")
-        if self.country == "CH":
+        if self.style in ("CH", "LI"):
             return text.replace(",", "'")
         return text
 
@@ -58,7 +72,7 @@ class Formats:
         """With the currency: ``$1,234.56``, ``1.234,56 €``, ``CHF 1'234.50``."""
         sign, digits = ("-", self.amount(-money)) if money.amount < 0 else ("", self.amount(money))
         symbol = _SYMBOLS.get(money.currency)
-        if self.country in _DECIMAL_COMMA or self.country in _SPACE_GROUPED:
+        if self.style in _DECIMAL_COMMA or self.style in _SPACE_GROUPED:
             return f"{sign}{digits} {symbol or money.currency}"
         return f"{sign}{symbol}{digits}" if symbol else f"{sign}{money.currency} {digits}"
 
@@ -70,9 +84,11 @@ class Formats:
 
     def rate(self, rate: Decimal) -> str:
         text = self.number(rate * 100)
-        return f"{text} %" if self.country in _DECIMAL_COMMA | _SPACE_GROUPED else f"{text}%"
+        return f"{text} %" if self.style in _DECIMAL_COMMA | _SPACE_GROUPED else f"{text}%"
 
     def date(self, day: date) -> str:
+        if self.language == "de":
+            return f"{day.day:02d}.{day.month:02d}.{day.year}"
         if self.country in ("US", "CA"):
             return f"{_MONTHS[day.month - 1]} {day.day}, {day.year}"
         if self.country in _DECIMAL_COMMA or self.country in _SPACE_GROUPED:
@@ -85,9 +101,25 @@ class Formats:
         zone = f" (UTC{offset[:3]}:{offset[3:]})" if offset else ""
         return f"{self.date(when.date())} {when:%H:%M}{zone}"
 
+    def tax_kind(self) -> str:
+        """Which tax the seller charges: "vat", "sales" (US) or "other"."""
+        if self.country in _EU or self.country in ("GB", "CH", "NO"):
+            return "vat"
+        return "sales" if self.country == "US" else "other"
+
     def tax_label(self) -> str:
-        return "VAT" if self.country in _EU or self.country in ("GB", "CH", "NO") else (
-            "Sales tax" if self.country == "US" else "Tax")
+        """The tax's English name (the PDF takes the name from its label catalogue)."""
+        return {"vat": "VAT", "sales": "Sales tax"}.get(self.tax_kind(), "Tax")
+
+    def tax_id_kind(self) -> str:
+        """Which tax number the seller shows: "vat" (EU, GB) or "other"."""
+        return "vat" if self.country in _EU or self.country == "GB" else "other"
 
     def tax_id_label(self) -> str:
-        return "VAT ID" if self.country in _EU or self.country == "GB" else "Tax ID"
+        return "VAT ID" if self.tax_id_kind() == "vat" else "Tax ID"
+
+    @staticmethod
+    def iban(iban: str) -> str:
+        """An IBAN as printed: in groups of four (``DE89 3704 0044 0532 0130 00``)."""
+        compact = "".join(iban.split()).upper()
+        return " ".join(compact[i:i + 4] for i in range(0, len(compact), 4))

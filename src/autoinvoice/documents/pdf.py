@@ -1,13 +1,16 @@
-"""The invoice as a PDF: ``render_invoice_pdf(invoice) -> bytes``.
+"""The invoice as a PDF: ``render_invoice_pdf(invoice, language=..., template_dir=...) -> bytes``.
 
 One A4 page (Letter for US/CA sellers) for an ordinary job; long line tables continue on
 further pages, each with the line-table header and "Page n of m". Text is drawn with
 DejaVu Sans (bundled in ``fonts/``, Bitstream Vera licence) so umlauts, "ß" and "€" render;
-the PDF core fonts cannot. Labels are English; numbers, dates and the currency symbol follow
-the seller's country (``Formats``, from ``documents.formats``). The output is deterministic:
-the creation date is the issue date, so the same invoice always gives the same bytes.
-A credit note (``Invoice.kind`` CREDIT_NOTE) is the same document titled "Credit note",
-naming the invoice it credits instead of a due date and payment terms.
+the PDF core fonts cannot. The words come from the tenant's language ("en" or "de"): labels
+from a label catalogue, the payment terms, bank details and footer from Jinja2 templates, both
+overridable per tenant (``documents.templates``, ``docs/templates.md``). Numbers and dates follow
+the language when it is German, else the seller's country (``documents.formats``). Text from
+the invoice data (line descriptions, legal notes, coverage reasons) is printed as it is.
+The output is deterministic: the creation date is the issue date, so the same invoice and
+arguments always give the same bytes. A credit note (``Invoice.kind`` CREDIT_NOTE) is the same
+document titled "Credit note", naming the invoice it credits instead of a due date and terms.
 
 Speed: fonts are prepared once per process (``documents.fonts``), and text is placed with
 ``FPDF.text`` and measured from the font's width table (``cell`` and ``get_string_width``
@@ -22,6 +25,8 @@ import binascii
 import logging
 from datetime import UTC, datetime, time
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 from autoinvoice.documents.canvas import (
     ACCENT,
@@ -36,18 +41,15 @@ from autoinvoice.documents.canvas import (
 )
 from autoinvoice.documents.fonts import install_fonts, missing_glyphs, preload_fonts
 from autoinvoice.documents.formats import Formats
+from autoinvoice.documents.templates import TemplateError, Templates, humanize, load_templates
 from autoinvoice.domain.invoice import Invoice, InvoiceFlag, InvoiceLine, TaxCategory
 from autoinvoice.domain.job import Address
 
-__all__ = ["Formats", "preload_fonts", "render_invoice_pdf"]
+__all__ = ["Formats", "TemplateError", "humanize", "preload_fonts", "render_invoice_pdf"]
 log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- text
-def humanize(slug: str) -> str:
-    """``emergency_repair`` -> ``Emergency repair``."""
-    return slug.replace("_", " ").replace("-", " ").strip().capitalize()
-
 
 def address_lines(address: Address, home: str = "") -> list[str]:
     """Postal lines; the country is left out when it is ``home`` (the seller's)."""
@@ -65,11 +67,16 @@ class _Renderer(Canvas):
     LEFT, RIGHT, TOP, BOTTOM = 16.0, 16.0, 14.0, 20.0
 
     def __init__(self, invoice: Invoice, pay_url: str | None, logo_png: bytes | None,
-                 full_fonts: bool) -> None:
+                 templates: Templates, full_fonts: bool) -> None:
         self.inv, self.pay_url, self.logo = invoice, pay_url, logo_png
-        self.doc = "Credit note" if invoice.is_credit_note else "Invoice"
-        self.label = f"{self.doc.lower()} for job {invoice.job_id}"
-        self.fmt = Formats.for_invoice(invoice)
+        self.tpl, self.t = templates, templates.label
+        self.doc = self.t("credit_note" if invoice.is_credit_note else "invoice")
+        self.number = invoice.number or self.t("draft")
+        self.label = f"{'credit note' if invoice.is_credit_note else 'invoice'} for job " \
+                     f"{invoice.job_id}"
+        self.fmt = Formats.for_invoice(invoice, templates.language)
+        self.tax = self.t(f"tax_{self.fmt.tax_kind()}")
+        self.footer_rows: list[str] | None = None
         letter = self.fmt.country in ("US", "CA")
         self.pdf = Document(unit="mm", format="letter" if letter else "A4")
         install_fonts(self.pdf, full=full_fonts)
@@ -94,11 +101,11 @@ class _Renderer(Canvas):
     def render(self) -> Document:
         inv, pdf = self.inv, self.pdf
         pdf.set_creation_date(datetime.combine(inv.issue_date, time(0), tzinfo=UTC))
-        pdf.set_title(f"{self.doc} {inv.number or 'draft'}")
+        pdf.set_title(f"{self.doc} {self.number}")
         pdf.set_author(inv.seller.legal_name)
-        pdf.set_subject(f"Service job {inv.job_id}")
+        pdf.set_subject(self.t("subject", job=inv.job_id))
         pdf.set_creator("autoinvoice")
-        pdf.set_lang("en")
+        pdf.set_lang(self.tpl.language)
         pdf.on_header, pdf.on_footer = self.continuation_header, self.footer
         pdf.add_page()
         self.masthead()
@@ -115,8 +122,8 @@ class _Renderer(Canvas):
         if self.pdf.page_no() == 1:
             return
         self.text(self.x0, self.TOP + 3, self.inv.seller.legal_name, 9, True)
-        self.text(self.x1, self.TOP + 3, f"{self.doc} {self.inv.number or 'draft'} (continued)",
-                  9, False, MUTED, "R")
+        self.text(self.x1, self.TOP + 3, self.t("continued", document=self.doc,
+                                                number=self.number), 9, False, MUTED, "R")
         self.rule(self.TOP + 5.5)
         self.y = self.TOP + 9
         if self.in_table:
@@ -125,15 +132,34 @@ class _Renderer(Canvas):
     def footer(self) -> None:
         y = self.pdf.h - 12
         self.rule(y - 3.5)
-        seller, fmt = self.inv.seller, self.fmt
-        parts = [seller.legal_name]
-        if seller.tax_id:
-            parts.append(f"{fmt.tax_id_label()} {seller.tax_id}")
-        parts.append(f"{self.doc} {self.inv.number or 'draft'}")
-        self.text(self.x0, y, " · ".join(parts), 7, False, MUTED)
+        if self.footer_rows is None:  # the same on every page: rendered and wrapped once
+            rows = self.tpl.render("footer", self.context()) or [""]
+            width = self.x1 - self.x0  # the first row shares its line with the page number
+            wrapped = self.wrap(rows[0], width - 42, 7)
+            self.footer_rows = [*wrapped, *(r for row in rows[1:] for r in self.wrap(row, width,
+                                                                                     7))][:3]
+        self.lines(self.x0, y - 2.5, self.footer_rows, 7, False, MUTED)
         self.font(7, False, MUTED)
         self.pdf.set_xy(self.x1 - 40, y - 2.6)
-        self.pdf.cell(40, 3.4, f"Page {self.pdf.page_no()} of {{nb}}", align="R")
+        self.pdf.cell(40, 3.4, self.t("page", page=self.pdf.page_no(), pages="{nb}"), align="R")
+
+    def context(self) -> dict[str, Any]:
+        """What the text templates see (documented in docs/templates.md)."""
+        inv, fmt, seller = self.inv, self.fmt, self.inv.seller
+        payment = seller.payment
+        address = address_lines(seller.address, inv.customer.billing_address.country)
+        return {
+            "invoice": inv, "seller": seller, "customer": inv.customer, "job": inv.job,
+            "payment": payment, "labels": self.tpl.labels, "language": self.tpl.language,
+            "document": self.doc, "number": self.number, "credit_note": inv.is_credit_note,
+            "corrects": inv.corrects, "issue_date": fmt.date(inv.issue_date),
+            "due_date": fmt.date(inv.due_date), "terms_days": inv.payment_terms_days,
+            "subtotal": fmt.money(inv.subtotal), "tax_total": fmt.money(inv.tax_total),
+            "total": fmt.money(inv.total), "pay_url": self.pay_url,
+            "iban": fmt.iban(payment.iban) if payment and payment.iban else None,
+            "seller_address": ", ".join(address),
+            "tax_id_label": self.t(f"tax_id_{fmt.tax_id_kind()}"),
+        }
 
     def masthead(self) -> None:
         inv, fmt, seller = self.inv, self.fmt, self.inv.seller
@@ -143,21 +169,29 @@ class _Renderer(Canvas):
         left = self.lines(self.x0, top, [seller.legal_name], 12, True, ACCENT)
         details = address_lines(seller.address, inv.customer.billing_address.country)
         if seller.tax_id:
-            details.append(f"{fmt.tax_id_label()}: {seller.tax_id}")
+            details.append(f"{self.t(f'tax_id_{fmt.tax_id_kind()}')}: {seller.tax_id}")
+        if seller.phone:
+            details.append(self.t("phone", phone=seller.phone))
         if seller.email:
             details.append(seller.email)
+        if seller.contact_name:
+            details.append(self.t("contact", name=seller.contact_name))
         left = self.lines(self.x0, left + 0.6, details, 8.5, False, MUTED)
 
         right = self.lines(self.x1, self.y, [self.doc.upper()], 22, True, ACCENT, "R") + 1.5
-        terms = f"Net {inv.payment_terms_days} days" if inv.payment_terms_days else "Due on receipt"
-        meta = [(f"{self.doc} no.", inv.number or "Draft"),
-                ("Issue date", fmt.date(inv.issue_date)), ("Due date", fmt.date(inv.due_date)),
-                ("Terms", terms)]
+        t = self.t
+        days = inv.payment_terms_days
+        terms = t("terms_net", days=days) if days else t("terms_on_receipt")
+        meta = [(t("document_number", document=self.doc), self.number),
+                (t("issue_date"), fmt.date(inv.issue_date)),
+                (t("due_date"), fmt.date(inv.due_date)), (t("terms"), terms)]
         if inv.is_credit_note:
-            meta[2:] = [("Credits invoice", inv.corrects or "-")]
+            meta[2:] = [(t("credits_invoice"), inv.corrects or "-")]
         if inv.po_number:
-            meta.append(("PO number", inv.po_number))
-        meta.append(("Job", inv.job_id))
+            meta.append((t("po_number"), inv.po_number))
+        if inv.buyer_reference and inv.buyer_reference != inv.po_number:
+            meta.append((t("buyer_reference"), inv.buyer_reference))
+        meta.append((t("job"), inv.job_id))
         for i, (label, value) in enumerate(meta):
             base = right + self.lead(9) * i + 3.2
             self.text(self.x1 - 62, base, label, 8.5, False, MUTED)
@@ -168,30 +202,31 @@ class _Renderer(Canvas):
         self.y += 5
 
     def parties(self) -> None:
-        inv, fmt = self.inv, self.fmt
+        inv, fmt, t = self.inv, self.fmt, self.t
         width = (self.x1 - self.x0 - 8) / 3
         blocks: list[tuple[str, list[tuple[str, bool]]]] = []
         customer = inv.customer
         bill = [(customer.name, True)]
         bill += [(x, False) for x in address_lines(customer.billing_address, fmt.country)]
         if customer.vat_id:
-            bill.append((f"VAT ID: {customer.vat_id}", False))
+            bill.append((t("customer_vat_id", vat_id=customer.vat_id), False))
         if customer.tax_exempt_certificate:
-            bill.append((f"Tax exempt: {customer.tax_exempt_certificate}", False))
+            bill.append((t("tax_exempt", certificate=customer.tax_exempt_certificate), False))
         bill.append((customer.email, False))
-        blocks.append(("Bill to", bill))
+        blocks.append((t("bill_to"), bill))
         site = inv.job.site
         if site:
-            blocks.append(("Service site", [(site.name, True)]
+            blocks.append((t("service_site"), [(site.name, True)]
                            + [(x, False) for x in address_lines(site.address, fmt.country)]))
         asset = inv.job.asset
         if asset:
-            equipment = [(f"{asset.make} {asset.model}", True), (humanize(asset.type), False),
-                         (f"Serial no. {asset.serial}", False)]
+            equipment = [(f"{asset.make} {asset.model}", True),
+                         (self.tpl.term("asset_type", asset.type), False),
+                         (t("serial", serial=asset.serial), False)]
             if asset.running_hours is not None:
                 hours = fmt.number(Decimal(asset.running_hours))
-                equipment.append((f"Running hours: {hours} h", False))
-            blocks.append(("Equipment", equipment))
+                equipment.append((t("running_hours", hours=hours), False))
+            blocks.append((t("equipment"), equipment))
         bottom = self.y
         for i, (title, rows) in enumerate(blocks):
             x = self.x0 + i * (width + 4)
@@ -202,21 +237,23 @@ class _Renderer(Canvas):
         self.y = bottom + 4
 
     def job_block(self) -> None:
-        inv, fmt, job = self.inv, self.fmt, self.inv.job
+        inv, fmt, job, t = self.inv, self.fmt, self.inv.job, self.t
         width = self.x1 - self.x0 - 8
-        title = (f"Job {job.id} · {humanize(job.service_type)} · "
-                 f"completed {fmt.moment(job.completed_at)}")
+        title = t("job_title", job=job.id, service=self.tpl.term("service_type", job.service_type),
+                  completed=fmt.moment(job.completed_at))
         rows = [(self.wrap(title, width, 9, True), 9.0, True, INK)]
         if job.summary:
             rows.append((self.wrap(job.summary, width, 9), 9.0, False, INK))
         facts = []
         if job.technicians:
-            crew = ", ".join(f"{t.name} ({t.grade})" for t in job.technicians)
-            facts.append(f"Technician{'s' if len(job.technicians) > 1 else ''}: {crew}")
+            crew = ", ".join(t("technician_entry", name=x.name, grade=x.grade)
+                             for x in job.technicians)
+            facts.append(t("technicians" if len(job.technicians) > 1 else "technician",
+                           crew=crew))
         if job.contract_id:
-            facts.append(f"Contract: {job.contract_id}")
+            facts.append(t("contract", contract=job.contract_id))
         if inv.po_number:
-            facts.append(f"PO: {inv.po_number}")
+            facts.append(t("po", po=inv.po_number))
         if facts:
             rows.append((self.wrap("   ·   ".join(facts), width, 8.5), 8.5, False, MUTED))
         height = sum(len(lines) * self.lead(size) for lines, size, _, _ in rows)
@@ -230,11 +267,13 @@ class _Renderer(Canvas):
 
     # ---- line table ------------------------------------------------------------------
     def _columns(self) -> list[Column]:
-        fixed = [Column("SKU", 24, "L"), Column("Qty", 13, "R"), Column("Unit", 11, "L"),
-                 Column("Unit price", 22, "R"), Column("Tax", 14, "R"),
-                 Column(f"Amount ({self.inv.currency})", 27, "R")]
+        t = self.t
+        fixed = [Column(t("col_sku"), 24, "L"), Column(t("col_qty"), 13, "R"),
+                 Column(t("col_unit"), 11, "L"), Column(t("col_unit_price"), 22, "R"),
+                 Column(t("col_tax"), 14, "R"),
+                 Column(t("col_amount", currency=self.inv.currency), 27, "R")]
         rest = self.x1 - self.x0 - sum(c.width for c in fixed)
-        return [Column("Description", rest, "L"), *fixed]
+        return [Column(t("col_description"), rest, "L"), *fixed]
 
     def table_header(self) -> None:
         height = 6.5
@@ -249,8 +288,9 @@ class _Renderer(Canvas):
     def row_cells(self, line: InvoiceLine) -> list[list[str]]:
         fmt, cols = self.fmt, self.columns
         price = fmt.price(line.unit_price, line.amount.currency)
+        item = line.sku or self.tpl.term("line_kind", line.kind)  # labor, fees: their kind
         return [self.wrap(self.described(line), cols[0].width - 3, 8.5),
-                self.wrap(line.sku or "", cols[1].width - 3, 8), [fmt.number(line.quantity)],
+                self.wrap(item, cols[1].width - 3, 8), [fmt.number(line.quantity)],
                 [line.unit], [price], [fmt.rate(line.tax_rate)], [fmt.amount(line.amount)]]
 
     def described(self, line: InvoiceLine) -> str:
@@ -258,8 +298,8 @@ class _Renderer(Canvas):
         the client sees the value of the contract."""
         if not line.coverage:
             return line.description
-        listed = ("" if line.list_unit_price is None else
-                  f", list price {self.fmt.price(line.list_unit_price, line.amount.currency)}")
+        listed = ("" if line.list_unit_price is None else ", " + self.t(
+            "list_price", price=self.fmt.price(line.list_unit_price, line.amount.currency)))
         return f"{line.description} ({line.coverage}{listed})"
 
     def table(self) -> None:
@@ -275,7 +315,7 @@ class _Renderer(Canvas):
             x = self.x0
             for col, cell in zip(self.columns, cells, strict=True):
                 anchor = x + col.width - 1.5 if col.align == "R" else x + 1.5
-                size = 8 if col.label == "SKU" else 8.5
+                size = 8 if col is self.columns[1] else 8.5
                 self.lines(anchor, self.y + 1.3, cell, size, False, INK if col.width > 40 or
                            col.align == "R" else MUTED, col.align)
                 x += col.width
@@ -286,15 +326,15 @@ class _Renderer(Canvas):
 
     # ---- after the table -------------------------------------------------------------
     def totals(self) -> None:
-        inv, fmt = self.inv, self.fmt
+        inv, fmt, t = self.inv, self.fmt, self.t
         breakdown = inv.tax_breakdown()
         height = max(4.2 + 5 * (len(breakdown) + 1), 5.2 * 2 + 12) + 6
         self.ensure(height)
         top = self.y
         # tax summary, left
-        cols = [(self.x0, "Rate", "L"), (self.x0 + 62, "Taxable amount", "R"),
-                (self.x0 + 92, fmt.tax_label(), "R")]
-        y = self.caption(self.x0, top, f"{fmt.tax_label()} summary")
+        cols = [(self.x0, t("rate"), "L"), (self.x0 + 62, t("taxable_amount"), "R"),
+                (self.x0 + 92, self.tax, "R")]
+        y = self.caption(self.x0, top, t("tax_summary", tax=self.tax))
         for x, label, align in cols:
             self.text(x, y + 2.8, label, 7.5, True, MUTED, align)
         y += 4.6
@@ -308,41 +348,47 @@ class _Renderer(Canvas):
             y += 4.6
         # totals, right
         label_x, y = self.x1 - 78, top
-        for label, money in (("Subtotal", inv.subtotal), (fmt.tax_label(), inv.tax_total)):
+        for label, money in ((t("subtotal"), inv.subtotal), (self.tax, inv.tax_total)):
             self.text(label_x, y + 3.5, label, 9, False, MUTED)
             self.text(self.x1, y + 3.5, fmt.money(money), 9, False, INK, "R")
             y += 5.2
         self.rule(y + 0.8, label_x, self.x1, ACCENT, 0.5)
-        self.text(label_x, y + 6.8, f"Total {inv.currency}", 11, True, ACCENT)
+        self.text(label_x, y + 6.8, t("total", currency=inv.currency), 11, True, ACCENT)
         self.text(self.x1, y + 6.8, fmt.money(inv.total), 12, True, ACCENT, "R")
         if not inv.is_credit_note:
-            self.text(self.x1, y + 11, f"Due {fmt.date(inv.due_date)}", 8, False, MUTED, "R")
+            self.text(self.x1, y + 11, t("due", date=fmt.date(inv.due_date)), 8, False, MUTED,
+                      "R")
         self.y = top + height
 
     def payment(self) -> None:
-        inv, fmt = self.inv, self.fmt
-        if inv.is_credit_note:
-            self.ensure(4.2 + self.lead(9) + 5)
-            self.y = self.lines(self.x0, self.caption(self.x0, self.y, "Credit"),
-                                [f"Credits invoice {inv.corrects or '-'} in full."], 9) + 5
-            return
-        width = self.x1 - self.x0
-        days = inv.payment_terms_days
-        terms = (f"Payment terms: net {days} days. Please pay by {fmt.date(inv.due_date)}"
-                 if days else f"Payment terms: due on receipt ({fmt.date(inv.due_date)})")
-        ref = f", quoting invoice {inv.number}." if inv.number else "."
-        body = self.wrap(terms + ref, width, 9)
-        link = self.wrap(self.pay_url, width - 22, 9) if self.pay_url else []
-        self.ensure(4.2 + self.lead(9) * (len(body) + len(link)) + 5)
-        y = self.caption(self.x0, self.y, "Payment")
-        y = self.lines(self.x0, y, body, 9)
-        if self.pay_url:
-            self.text(self.x0, y + self.lead(9) * 0.7, "Pay online:", 9, True)
-            step = self.lead(9)
+        """The terms (or what a credit note credits) and the pay link; beside them, when the
+        seller has them, the bank details."""
+        context = self.context()
+        bank = (self.tpl.render("payment", context)
+                if self.inv.seller.payment and not self.inv.is_credit_note else [])
+        half = (self.x1 - self.x0 - 8) / 2
+        width = half if bank else self.x1 - self.x0
+        body = [r for row in self.tpl.render("terms", context) for r in self.wrap(row, width, 9)]
+        pay_label = self.t("pay_online")
+        self.font(9, True)
+        indent = max(22.0, self.width(pay_label) + 2)
+        link = self.wrap(self.pay_url, width - indent, 9) if self.pay_url else []
+        bank = [r for row in bank for r in self.wrap(row, half, 9)]
+        step = self.lead(9)
+        self.ensure(4.2 + step * max(len(body) + len(link), len(bank)) + 5)
+        top = self.y
+        caption = self.t("credit" if self.inv.is_credit_note else "payment")
+        y = self.lines(self.x0, self.caption(self.x0, top, caption), body, 9)
+        if link:
+            self.text(self.x0, y + step * 0.7, pay_label, 9, True)
             for i, part in enumerate(link):
-                w = self.text(self.x0 + 22, y + step * i + 2.6, part, 9, False, LINK)
-                self.pdf.link(self.x0 + 22, y + step * i, w, step, self.pay_url)
+                w = self.text(self.x0 + indent, y + step * i + 2.6, part, 9, False, LINK)
+                self.pdf.link(self.x0 + indent, y + step * i, w, step, self.pay_url or "")
             y += step * len(link)
+        if bank:
+            x = self.x0 + half + 8
+            below = self.lines(x, self.caption(x, top, self.t("payment_instructions")), bank, 9)
+            y = max(y, below)
         self.y = y + 5
 
     def notes(self) -> None:
@@ -357,28 +403,30 @@ class _Renderer(Canvas):
             return
         body = [row for text in said for row in self.wrap(text, self.x1 - self.x0, 9)]
         self.ensure(4.2 + self.lead(9) * len(body) + 5)
-        y = self.caption(self.x0, self.y, "Notes")
+        y = self.caption(self.x0, self.y, self.t("notes"))
         self.y = self.lines(self.x0, y, body, 9) + 5
 
     def signature(self) -> None:
-        sig, fmt = self.inv.job.signature, self.fmt
+        sig, fmt, t = self.inv.job.signature, self.fmt, self.t
         if sig:
             self.ensure(4.2 + 22 + 4)
-            y = self.caption(self.x0, self.y, "Client signature")
+            y = self.caption(self.x0, self.y, t("signature"))
             self.box(self.x0, y, 52, 20, fill=None, border=RULE)
             self.signature_image(sig.image_png_base64, self.x0 + 1, y + 1, 50, 18)
-            facts = [sig.signer_role or "", f"Signed {fmt.moment(sig.signed_at)}",
-                     f"Method: {humanize(sig.method)}"]
+            facts = [sig.signer_role or "", t("signed", when=fmt.moment(sig.signed_at)),
+                     t("signed_by_method", method=self.tpl.term("signature_method", sig.method))]
             below = self.lines(self.x0 + 57, y + 1, [sig.signer_name], 10, True)
             self.lines(self.x0 + 57, below + 0.5, [f for f in facts if f], 8.5, False, MUTED)
             self.y = y + 24
         if InvoiceFlag.UNSIGNED in self.inv.flags:
-            self.ensure(18)
-            self.box(self.x0, self.y, self.x1 - self.x0, 14, fill=(255, 244, 229), border=WARN)
-            self.text(self.x0 + 4, self.y + 5.6, "Not signed by the client", 10, True, WARN)
-            self.text(self.x0 + 4, self.y + 10.4, "The service report was not signed on site; "
-                      "this invoice was issued without the client's signature.", 8.5, False, INK)
-            self.y += 18
+            width = self.x1 - self.x0
+            body = self.wrap(t("not_signed_text"), width - 8, 8.5)
+            height = 9 + self.lead(8.5) * len(body)
+            self.ensure(height + 4)
+            self.box(self.x0, self.y, width, height, fill=(255, 244, 229), border=WARN)
+            self.text(self.x0 + 4, self.y + 5.6, t("not_signed"), 10, True, WARN)
+            self.lines(self.x0 + 4, self.y + 7.4, body, 8.5)
+            self.y += height + 4
 
     def signature_image(self, png_b64: str | None, x: float, y: float, w: float, h: float) -> None:
         try:
@@ -386,17 +434,20 @@ class _Renderer(Canvas):
         except binascii.Error:
             png = b""
         if not png_b64:
-            self.text(x + w / 2, y + h / 2 + 1, "(no signature image)", 8, False, MUTED, "C")
+            self.text(x + w / 2, y + h / 2 + 1, self.t("no_signature_image"), 8, False, MUTED, "C")
         elif not self.image(png, x, y, w, h, center=True):
-            self.text(x + w / 2, y + h / 2 + 1, "(signature image unreadable)", 8, False, MUTED,
+            self.text(x + w / 2, y + h / 2 + 1, self.t("signature_unreadable"), 8, False, MUTED,
                       "C")
 
 
-
 def render_invoice_pdf(invoice: Invoice, *, pay_url: str | None = None,
-                       logo_png: bytes | None = None) -> bytes:
-    """The invoice as PDF bytes (A4, or Letter for US/CA sellers)."""
-    pdf = _Renderer(invoice, pay_url, logo_png, full_fonts=False).render()
+                       logo_png: bytes | None = None, language: str = "en",
+                       template_dir: Path | None = None) -> bytes:
+    """The invoice as PDF bytes (A4, or Letter for US/CA sellers), its words in ``language``
+    ("en" or "de") from the built-in templates or the tenant's overrides in ``template_dir``.
+    Raises ``TemplateError`` (naming the file) when a template cannot be used."""
+    templates = load_templates(template_dir, language)
+    pdf = _Renderer(invoice, pay_url, logo_png, templates, full_fonts=False).render()
     if missing_glyphs(pdf):
-        pdf = _Renderer(invoice, pay_url, logo_png, full_fonts=True).render()
+        pdf = _Renderer(invoice, pay_url, logo_png, templates, full_fonts=True).render()
     return bytes(pdf.output())
