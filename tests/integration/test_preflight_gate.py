@@ -63,6 +63,7 @@ def test_a_credit_note_failing_the_check_is_refused_with_the_field_named(harness
         note = dataclasses.replace(repo.load_invoice(row), kind=DocumentKind.CREDIT_NOTE,
                                    number="CN-NW-2026-00001", corrects=None)
         with pytest.raises(PermanentError) as caught:
-            check_credit_note(session, row, note, "CN-NW-{year}-{seq:05d}", harness.clock())
+            check_credit_note(session, row, note, harness.app.config.tenant("mail"),
+                              harness.clock())
     assert caught.value.code == "preflight_failed"
     assert "corrects" in str(caught.value)

@@ -15,7 +15,8 @@ def test_migrations_create_the_schema_and_are_idempotent(tmp_path):
     migrate(engine)
     tables = set(inspect(engine).get_table_names())
     assert {"events", "invoices", "invoice_lines", "history", "number_series", "payments",
-            "webhook_events", "customer_map", "alembic_version"} <= tables
+            "webhook_events", "customer_map", "alembic_version", "documents",
+            "platform_exchanges"} <= tables
 
 
 def test_numbers_stay_gap_free_when_workers_race(tmp_path):

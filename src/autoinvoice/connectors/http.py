@@ -41,6 +41,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from autoinvoice.connectors import journal
 from autoinvoice.connectors.base import RecordedRequest, TokenSource
 from autoinvoice.connectors.errors import (
     AuthError,
@@ -407,8 +408,22 @@ class HttpClient:
         finally:
             if self._slots is not None:
                 self._slots.release()
-        self._log(request, outcome, attempt, (time.perf_counter() - started) * 1000)
+        elapsed = (time.perf_counter() - started) * 1000
+        self._log(request, outcome, attempt, elapsed)
+        if journal.active():
+            self._journal(request, outcome, elapsed)
         return outcome
+
+    def _journal(self, request: httpx.Request, outcome: Outcome, ms: float) -> None:
+        response = outcome if isinstance(outcome, httpx.Response) else None
+        journal.note(
+            platform=self.platform, method=request.method, url=self.mask(str(request.url)),
+            request_headers=self._masker.headers(request.headers),
+            request_body=self.mask(request.content.decode("utf-8", "replace")),
+            status=response.status_code if response is not None else type(outcome).__name__,
+            request_id=response.headers.get(self._request_id_header) if response else None,
+            response_body=self.mask(response.text) if response is not None else str(outcome),
+            elapsed_ms=ms)
 
     def _record(self, request: httpx.Request) -> None:
         if self._recorder is None:

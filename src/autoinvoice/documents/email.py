@@ -25,6 +25,7 @@ import logging
 import re
 import smtplib
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -36,8 +37,8 @@ from email.utils import format_datetime, getaddresses
 from autoinvoice.documents.pdf import Formats, address_lines, humanize, render_invoice_pdf
 from autoinvoice.domain.invoice import Invoice
 
-__all__ = ["DeliveryError", "DeliveryReceipt", "SmtpSettings", "build_invoice_message",
-           "deliver_invoice", "invoice_message_id", "send_message"]
+__all__ = ["Attachment", "DeliveryError", "DeliveryReceipt", "SmtpSettings",
+           "build_invoice_message", "deliver_invoice", "invoice_message_id", "send_message"]
 log = logging.getLogger(__name__)
 
 
@@ -63,6 +64,16 @@ class DeliveryError(Exception):
         super().__init__(message)
         self.transient = transient
         self.smtp_code = smtp_code
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent beside the PDF (an e-invoice); ``label`` names it in the e-mail text."""
+
+    filename: str
+    content: bytes
+    media_type: str  # "application/xml"
+    label: str  # "XRechnung e-invoice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +133,10 @@ def _filename(number: str) -> str:
 
 
 def build_invoice_message(invoice: Invoice, pdf: bytes, *, sender: str,
-                          pay_url: str | None = None) -> EmailMessage:
-    """To the customer, from the seller's name at ``sender``, the PDF attached.
+                          pay_url: str | None = None,
+                          extras: Sequence[Attachment] = ()) -> EmailMessage:
+    """To the customer, from the seller's name at ``sender``, the PDF attached (and the
+    ``extras``: the structured e-invoice a customer receives beside it).
 
     Raises ``ValueError`` for an invoice without a number or without usable addresses.
     """
@@ -142,10 +155,14 @@ def build_invoice_message(invoice: Invoice, pdf: bytes, *, sender: str,
     message["X-Autoinvoice-Job"] = invoice.job_id
     message["X-Autoinvoice-Invoice"] = invoice.number
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies
-    message.set_content(_text_body(invoice, pay_url))
-    message.add_alternative(_html_body(invoice, pay_url), subtype="html")
+    message.set_content(_text_body(invoice, pay_url, extras))
+    message.add_alternative(_html_body(invoice, pay_url, extras), subtype="html")
     message.add_attachment(pdf, maintype="application", subtype="pdf",
                            filename=_filename(invoice.number))
+    for extra in extras:
+        maintype, _, subtype = extra.media_type.partition("/")
+        message.add_attachment(extra.content, maintype=maintype, subtype=subtype,
+                               filename=extra.filename)
     return message
 
 
@@ -200,7 +217,12 @@ def _signature_lines(invoice: Invoice) -> list[str]:
     return [seller.legal_name, ", ".join(address_lines(seller.address))]
 
 
-def _text_body(invoice: Invoice, pay_url: str | None) -> str:
+def _extras_sentence(extras: Sequence[Attachment]) -> str:
+    return " ".join(f"The {x.label} is attached as {x.filename}." for x in extras)
+
+
+def _text_body(invoice: Invoice, pay_url: str | None, extras: Sequence[Attachment] = ()
+               ) -> str:
     width = max(len(label) for label, _ in _facts(invoice, pay_url)) + 2
     out = [f"Dear {invoice.customer.name},", "", _intro(invoice), ""]
     out += [f"  {label + ':':<{width}}{value}" for label, value in _facts(invoice, pay_url)]
@@ -211,12 +233,14 @@ def _text_body(invoice: Invoice, pay_url: str | None) -> str:
     contact = invoice.seller.email or "this address"
     what = _document(invoice)
     out += ["", f"The itemized {what} is attached as {_filename(invoice.number or '')}.",
+            *([_extras_sentence(extras)] if extras else []),
             f"Questions about this {what}? Reply to this e-mail or write to {contact}.", "",
             "Kind regards,", *_signature_lines(invoice)]
     return "\n".join(out) + "\n"
 
 
-def _html_body(invoice: Invoice, pay_url: str | None) -> str:
+def _html_body(invoice: Invoice, pay_url: str | None, extras: Sequence[Attachment] = ()
+               ) -> str:
     e = html.escape
     cell = 'style="padding:4px 8px;border-bottom:1px solid #dee2e6"'
     facts = "".join(f'<tr><td {cell}><b>{e(k)}</b></td><td {cell}>{e(v)}</td></tr>'
@@ -240,7 +264,7 @@ def _html_body(invoice: Invoice, pay_url: str | None) -> str:
         f'<h3 style="font-size:15px">Summary</h3>'
         f'<table style="border-collapse:collapse;min-width:60%">{rows}</table>'
         f"<p>The itemized {_document(invoice)} is attached as "
-        f"{e(_filename(invoice.number or ''))}.</p>"
+        f"{e(_filename(invoice.number or ''))}. {e(_extras_sentence(extras))}</p>"
         f"<p>Kind regards,<br>{sign}</p></body></html>\n"
     )
 
@@ -330,11 +354,13 @@ def send_message(settings: SmtpSettings, message: EmailMessage) -> str:
 
 
 def deliver_invoice(settings: SmtpSettings, invoice: Invoice, *, sender: str,
-                    pay_url: str | None = None, pdf: bytes | None = None) -> DeliveryReceipt:
+                    pay_url: str | None = None, pdf: bytes | None = None,
+                    extras: Sequence[Attachment] = ()) -> DeliveryReceipt:
     """Renders (unless ``pdf`` is given), builds and sends the invoice e-mail."""
     document = pdf if pdf is not None else render_invoice_pdf(invoice, pay_url=pay_url)
     try:
-        message = build_invoice_message(invoice, document, sender=sender, pay_url=pay_url)
+        message = build_invoice_message(invoice, document, sender=sender, pay_url=pay_url,
+                                        extras=extras)
     except (ValueError, IndexError) as exc:
         raise DeliveryError(f"cannot address the invoice e-mail: {exc}", False) from exc
     recipients = tuple(addr for _, addr in getaddresses(message.get_all("To", [])))

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from autoinvoice.bootstrap import App
 from autoinvoice.connectors.base import IdempotencyKeys, RemoteCreditNote
 from autoinvoice.domain.invoice import DocumentKind, Invoice
+from autoinvoice.pipeline import documents
 from autoinvoice.pipeline.compliance import check_credit_note
 from autoinvoice.pipeline.intake import lease_if_due, new_revision
 from autoinvoice.pipeline.states import (
@@ -96,11 +97,11 @@ def _prepare(app: App, row_id: int) -> _Issue:
     with app.sessions.begin() as session:
         row = session.get_one(InvoiceRow, row_id)
         if row.number is None:
-            template = app.config.tenant(row.tenant).credit_notes
-            row.number = repo.next_number(session, row.tenant, template,
+            tenant = app.config.tenant(row.tenant)
+            row.number = repo.next_number(session, row.tenant, tenant.credit_notes,
                                           repo.load_invoice(row).issue_date)
             repo.record(session, row, now, "numbered", number=row.number)
-            check_credit_note(session, row, repo.load_invoice(row), template, now)
+            check_credit_note(session, row, repo.load_invoice(row), tenant, now)
         credited = session.get_one(InvoiceRow, row.corrects_id)
         row.create_started_at = row.create_started_at or now
         return _Issue(row.tenant, repo.load_invoice(row), credited.remote_id,
@@ -128,10 +129,13 @@ def deliver_step(app: App, row_id: int) -> Handoff | None:
     connector = app.connector(note.tenant)
     if not on_platform and note.total.amount == 0:
         delivery = Delivery("none")
-    elif connector.delivers_itself:
+    elif connector.delivers_itself and documents.einvoice_format(
+            app.config.tenant(note.tenant), note) is None:
         delivery = Delivery("platform")
-    else:
-        delivery = email_document(app, note, None)
+    else:  # ours by e-mail, also beside the platform's when the client gets e-invoices
+        delivery = email_document(app, row_id, note, None)
+        if connector.delivers_itself:
+            delivery = replace(delivery, via="platform+email")
     now = app.clock()
     with app.sessions.begin() as session:
         row = session.get_one(InvoiceRow, row_id)

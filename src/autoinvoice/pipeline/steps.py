@@ -4,7 +4,7 @@ point leaves a row that is simply claimed again and repeats the step with the sa
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 
 from autoinvoice.bootstrap import App
 from autoinvoice.connectors.base import IdempotencyKeys, RemoteCustomer, RemoteInvoice
-from autoinvoice.documents.email import SmtpSettings, deliver_invoice
-from autoinvoice.documents.pdf import render_invoice_pdf
+from autoinvoice.documents.email import Attachment, SmtpSettings, deliver_invoice
 from autoinvoice.domain.invoice import Invoice
 from autoinvoice.domain.money import Money
+from autoinvoice.pipeline import documents
 from autoinvoice.pipeline.compliance import cleared_for_sending
 from autoinvoice.pipeline.holds import hold
 from autoinvoice.pipeline.states import LEASE, REVISE, DocState, pay_state_for
@@ -44,11 +44,11 @@ def _prepare_create(app: App, row_id: int) -> _CreateInput | None:
     with app.sessions.begin() as session:
         row = session.get_one(InvoiceRow, row_id)
         if row.number is None:
-            template = app.config.tenant(row.tenant).invoice_series
+            tenant = app.config.tenant(row.tenant)
             issue = repo.load_invoice(row).issue_date
-            row.number = repo.next_number(session, row.tenant, template, issue)
+            row.number = repo.next_number(session, row.tenant, tenant.invoice_series, issue)
             repo.record(session, row, now, "numbered", number=row.number)
-            if not cleared_for_sending(session, row, repo.load_invoice(row), template, now):
+            if not cleared_for_sending(session, row, repo.load_invoice(row), tenant, now):
                 return None
         if row.idempotency_base is None:
             row.idempotency_base = IdempotencyKeys.derive(row.tenant, row.job_id, row.revision).base
@@ -110,14 +110,21 @@ def send_step(app: App, row_id: int) -> str | None:  # sent: the next step is du
                                invoice.currency), "created", row.remote_number, row.remote_url)
         platform_done = row.platform_sent_at is not None
     connector = app.connector(row.tenant)
+    # A customer who receives e-invoices gets ours by e-mail even where the platform sends
+    # its own e-mail: no platform carries our EN 16931 file.
+    platform_only = connector.delivers_itself and documents.einvoice_format(
+        app.config.tenant(row.tenant), invoice) is None
     if not platform_done:
         remote = connector.send_invoice(remote, keys)
-        if connector.delivers_itself:  # one transaction records both
+        if platform_only:  # one transaction records both
             return _record_sent(app, row_id, Delivery("platform"), remote=remote)
         _record_platform_sent(app, row_id, remote)
-    if connector.delivers_itself:
+    if platform_only:
         return _record_sent(app, row_id, Delivery("platform"))
-    return _record_sent(app, row_id, email_document(app, invoice, remote.url))
+    delivery = email_document(app, row_id, invoice, remote.url)
+    if connector.delivers_itself:
+        delivery = dataclasses.replace(delivery, via="platform+email")
+    return _record_sent(app, row_id, delivery)
 
 
 def _record_platform_sent(app: App, row_id: int, remote: RemoteInvoice) -> None:
@@ -134,21 +141,37 @@ def _mark_platform_sent(session: Session, row: InvoiceRow, remote: RemoteInvoice
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """How a document reached the client: by the platform, or our PDF by e-mail."""
+    """How a document reached the client: by the platform, or our files by e-mail."""
 
     via: str
     message_id: str | None = None
     pdf_path: Path | None = None
-    pdf_sha256: str | None = None
+    files: tuple[documents.Made, ...] = ()
 
 
-def email_document(app: App, document: Invoice, pay_url: str | None) -> Delivery:
-    """Our PDF of an invoice or credit note, kept in the documents folder and e-mailed."""
+def email_document(app: App, row_id: int, document: Invoice, pay_url: str | None) -> Delivery:
+    """Our PDF of an invoice or credit note, and the customer's e-invoice (checked when it
+    was numbered), kept in the documents folder and e-mailed."""
     tenant = app.config.tenant(document.tenant)
-    pdf = render_invoice_pdf(document, pay_url=pay_url)
-    path = app.documents_dir(document.tenant) / f"{document.number}.pdf"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pdf)
+    pdf = documents.make_pdf(tenant, document, pay_url)
+    extras: list[Attachment] = []
+    files = [pdf]
+    with app.sessions() as session:
+        kept = documents.stored(session, row_id)
+    fmt = documents.einvoice_format(tenant, document)
+    if fmt == "facturx":
+        pdf = documents.make_facturx(document, pdf, kept["cii"])
+        files = [pdf]
+    elif fmt is not None:
+        xml = kept[fmt]
+        extras.append(Attachment(xml.filename, xml.content, xml.media_type,
+                                 _EINVOICE_LABELS[fmt]))
+    folder = app.documents_dir(document.tenant)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / pdf.filename
+    path.write_bytes(pdf.content)
+    for extra in extras:
+        (folder / extra.filename).write_bytes(extra.content)
     smtp = app.smtp(document.tenant)
     settings = SmtpSettings(
         host=smtp.host, port=smtp.port,
@@ -156,8 +179,13 @@ def email_document(app: App, document: Invoice, pay_url: str | None) -> Delivery
         password=smtp.password.reveal() if smtp.password else None,
         starttls=smtp.starttls, ssl=smtp.ssl, timeout=float(smtp.timeout_seconds))
     receipt = deliver_invoice(settings, document, sender=tenant.email or "invoices@localhost",
-                              pay_url=pay_url, pdf=pdf)
-    return Delivery("email", receipt.message_id, path, hashlib.sha256(pdf).hexdigest())
+                              pay_url=pay_url, pdf=pdf.content, extras=extras)
+    return Delivery("email", receipt.message_id, path, tuple(files))
+
+
+_EINVOICE_LABELS = {"ubl": "e-invoice (UBL, Peppol BIS Billing 3.0)",
+                    "cii": "e-invoice (UN/CEFACT CII, EN 16931)",
+                    "xrechnung": "e-invoice (XRechnung)"}
 
 
 def mark_delivered(session: Session, row: InvoiceRow, delivery: Delivery, now: datetime
@@ -165,8 +193,9 @@ def mark_delivered(session: Session, row: InvoiceRow, delivery: Delivery, now: d
     row.delivered_via, row.message_id, row.sent_at = delivery.via, delivery.message_id, now
     row.pdf_path = str(delivery.pdf_path) if delivery.pdf_path else None
     row.attempts, row.last_error = 0, None
+    hashes = documents.store(session, row, delivery.files, now)
     repo.record(session, row, now, "delivered", to_state=DocState.SENT, via=delivery.via,
-                message_id=delivery.message_id, pdf_sha256=delivery.pdf_sha256)
+                message_id=delivery.message_id, document_hashes=hashes)
 
 
 def _record_sent(app: App, row_id: int, delivery: Delivery, *,

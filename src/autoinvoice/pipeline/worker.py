@@ -10,9 +10,10 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from autoinvoice.bootstrap import App
+from autoinvoice.connectors import journal
 from autoinvoice.connectors.errors import ConnectorError, RateLimited, TransientError
 from autoinvoice.documents.email import DeliveryError
 from autoinvoice.pipeline import credit, steps
@@ -29,7 +30,7 @@ from autoinvoice.pipeline.states import (
     task_of,
 )
 from autoinvoice.store import repo
-from autoinvoice.store.models import InvoiceRow
+from autoinvoice.store.models import InvoiceRow, PlatformExchangeRow
 
 log = logging.getLogger("autoinvoice.worker")
 #: What a step returns: the task to run next on the same row at once, another row to go on
@@ -134,7 +135,8 @@ class Worker:
     def _attempt(self, row_id: int, state: str, step: Step) -> Next:
         """The step's outcome (the state to run next, now), or None when it failed."""
         try:
-            following = step(self.app, row_id)
+            with journal.collecting() as exchanges:
+                following = self._journaled(row_id, state, step, exchanges)
         except (TransientError, DeliveryError) as exc:
             transient = isinstance(exc, TransientError) or getattr(exc, "transient", False)
             self._failed_attempt(row_id, state, exc, retry=transient)
@@ -149,6 +151,18 @@ class Worker:
         with self._lock:
             self.processed += 1
         return following
+
+    def _journaled(self, row_id: int, state: str, step: Step,
+                   exchanges: list[dict[str, Any]]) -> Next:
+        """The step, its platform requests and responses kept for the audit pack (also when
+        it fails: a refused request is part of the record)."""
+        try:
+            return step(self.app, row_id)
+        finally:
+            if exchanges:
+                with self.app.sessions.begin() as session:
+                    session.add(PlatformExchangeRow(invoice_id=row_id, step=state,
+                                                    at=self.app.clock(), exchanges=exchanges))
 
     def _failed_attempt(self, row_id: int, state: str, exc: Exception, *, retry: bool) -> None:
         now = self.app.clock()

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    LargeBinary,
     Boolean,
     ForeignKey,
     Index,
@@ -191,6 +192,39 @@ class NumberSeriesRow(Base):
     tenant: Mapped[str] = mapped_column(String(100))
     series: Mapped[str] = mapped_column(String(100))
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DocumentRow(Base):
+    """A file made for one revision or credit note (its PDF, its e-invoice), kept byte for
+    byte as it was sent; ``sha256`` is also written into the audit log when it is stored."""
+
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("invoice_id", "format"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
+    tenant: Mapped[str] = mapped_column(String(100))
+    format: Mapped[str] = mapped_column(String(20))  # pdf, ubl, cii, facturx, xrechnung
+    filename: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PlatformExchangeRow(Base):
+    """The HTTP requests and responses of one worker step on one document, secrets masked:
+    what the audit pack shows an auditor of the conversation with the platform."""
+
+    __tablename__ = "platform_exchanges"
+    __table_args__ = (Index("ix_platform_exchanges_invoice", "invoice_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
+    step: Mapped[str] = mapped_column(String(30))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    exchanges: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
 
 
 class PaymentRow(Base):

@@ -1,0 +1,195 @@
+"""A customer's e-invoice (``customers.<id>.einvoice_format``) is made and checked against
+EN 16931 when the invoice is numbered, stored with it, its hash in the audit log, and
+e-mailed beside the PDF; a fatal finding holds the invoice with the rule ids, unsent."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from autoinvoice.bootstrap import bootstrap
+from autoinvoice.config import parse_config
+from autoinvoice.documents import en16931
+from autoinvoice.pipeline import documents
+from autoinvoice.pipeline.worker import Worker
+from autoinvoice.sandbox.generic import GenericSandbox
+from autoinvoice.sandbox.generic import mock_transport as generic_transport
+from autoinvoice.store.models import DocumentRow, HistoryRow
+from tests.helpers import completed, signed
+from tests.integration.conftest import FakeClock, Harness
+
+CUSTOMER = {"id": "K-1042", "name": "Brauerei Feldmann KG", "email": "buchhaltung@feldmann.example",
+            "vat_id": "DE811569869",
+            "billing_address": {"line1": "Brauhausgasse 2", "city": "Bamberg",
+                                "postal_code": "96047", "country": "DE"}}
+LABOR = [{"technician": "T-07", "kind": "onsite", "start": "2026-11-20T08:00:00+01:00",
+          "end": "2026-11-20T11:30:00+01:00"}]
+PARTS = [{"sku": "6.4149.0", "description": "Luftfilterelement", "quantity": 2, "unit": "ea"},
+         {"sku": "9.0915.1", "description": "Sigma Fluid S-460, 20 l", "quantity": 1,
+          "unit": "ea"}]
+
+
+def config_text(tmp_path: Path, smtp_port: int, fmt: str) -> str:
+    return f"""
+documents_dir = "{tmp_path / 'docs'}"
+[database]
+url = "sqlite:///{tmp_path / 'e.db'}"
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+[tenants.ksf]
+legal_name = "Kompressor-Service Franken GmbH"
+tax_id = "DE287654324"
+email = "rechnung@kompressor-franken.example"
+phone = "+49 911 123456-0"
+contact_name = "Petra Vogel"
+address = {{ line1 = "Industriestraße 4", city = "Nürnberg", postal_code = "90431", \
+country = "DE" }}
+currency = "EUR"
+payment_terms_days = 14
+invoice_series = "RE-{{year}}-{{seq:04d}}"
+timezone = "Europe/Berlin"
+api_keys = ["env:TEST_KSF_API_KEY"]
+payment = {{ iban = "DE89370400440532013000", bic = "COBADEFFXXX", \
+account_holder = "Kompressor-Service Franken GmbH" }}
+[tenants.ksf.platform]
+name = "sandbox"
+[tenants.ksf.rates]
+technician = "98.00"
+senior = "118.00"
+[tenants.ksf.tax]
+regime = "vat"
+rate = "0.19"
+labor_taxable = true
+parts_taxable = true
+[tenants.ksf.customers.K-1042]
+einvoice_format = "{fmt}"
+buyer_reference = "991-01234-56"
+[tenants.ksf.pricebook]
+"6.4149.0" = {{ price = "84.60", description = "Luftfilterelement" }}
+"9.0915.1" = {{ price = "312.00", description = "Sigma Fluid S-460, 20 l" }}
+"""
+
+
+def german_harness(tmp_path: Path, smtp_sink: Any, monkeypatch: pytest.MonkeyPatch,
+                   fmt: str) -> Harness:
+    monkeypatch.setenv("TEST_KSF_API_KEY", "ksf-key")
+    clock, generic = FakeClock(), GenericSandbox()
+    config = parse_config(config_text(tmp_path, smtp_sink.port, fmt), "test config")
+    app = bootstrap(config, clock=clock, transports={"ksf": generic_transport(generic)},
+                    sleep=lambda _: None)
+    return Harness(app, clock, None, generic, Worker(app), [])  # type: ignore[arg-type]
+
+
+def job(job_id: str) -> dict[str, Any]:
+    event = completed(job_id, tenant="ksf", customer=CUSTOMER, labor=LABOR, parts=PARTS,
+                      po_number=None, mileage=None, service_type="repair",
+                      completed_at="2026-11-20T11:30:00+01:00")
+    event["job"]["technicians"] = [{"id": "T-07", "name": "M. Becker", "grade": "senior"}]
+    return event
+
+
+def bill(harness: Harness, job_id: str) -> dict[str, Any]:
+    harness.ingest(job(job_id))
+    harness.ingest(signed(job_id, tenant="ksf"))
+    harness.run()
+    return harness.show(job_id, tenant="ksf")
+
+
+def attachments(message: Any) -> dict[str, bytes]:
+    return {part.get_filename(): part.get_content() for part in message.iter_attachments()}
+
+
+def entries(harness: Harness, invoice_id: int) -> dict[str, dict[str, Any]]:
+    with harness.app.sessions() as session:
+        rows = session.scalars(select(HistoryRow).where(HistoryRow.invoice_id == invoice_id))
+        return {row.action: row.detail for row in rows}
+
+
+def kept(harness: Harness, invoice_id: int) -> dict[str, DocumentRow]:
+    with harness.app.sessions() as session:
+        rows = session.scalars(select(DocumentRow).where(DocumentRow.invoice_id == invoice_id))
+        return {row.format: row for row in rows}
+
+
+@pytest.fixture
+def rules() -> None:
+    if not en16931.rules_available():
+        pytest.skip("EN 16931 rules (../shared/en16931) are absent: e-invoices cannot be checked")
+
+
+@pytest.mark.parametrize("fmt", ["ubl", "cii"])
+def test_the_checked_einvoice_is_emailed_beside_the_pdf_and_kept_with_its_hash(
+        tmp_path, smtp_sink, monkeypatch, rules, fmt):
+    harness = german_harness(tmp_path, smtp_sink, monkeypatch, fmt)
+    shown = bill(harness, "WO-E1")
+    assert shown["state"] == "sent", shown
+    row = harness.row("WO-E1", tenant="ksf")
+    files = kept(harness, row.id)
+    assert set(files) == {fmt, "pdf"}
+    _, message = smtp_sink.messages[0]
+    sent = attachments(message)
+    assert sent == {f"{row.number}.pdf": files["pdf"].content,
+                    f"{row.number}.{fmt}.xml": files[fmt].content}
+    assert en16931.validate(files[fmt].content, files[fmt].format == "ubl"
+                            and en16931.Syntax.UBL or en16931.Syntax.CII).passed
+    history = entries(harness, row.id)
+    for made in files.values():
+        assert made.sha256 == hashlib.sha256(made.content).hexdigest()
+    assert history["einvoice_checked"]["document_hashes"] == {
+        files[fmt].filename: files[fmt].sha256}
+    assert history["delivered"]["document_hashes"] == {files["pdf"].filename: files["pdf"].sha256}
+    assert f"{row.number}.{fmt}.xml" in message.get_body(("plain",)).get_content()
+
+
+def test_a_fatal_en16931_finding_holds_the_invoice_with_the_rule_id_and_nothing_leaves(
+        tmp_path, smtp_sink, monkeypatch, rules):
+    real = documents.make_einvoice
+
+    def off_by_a_cent(invoice, fmt):
+        made = real(invoice, fmt)
+        total = str(invoice.total.amount).encode()
+        wrong = str(invoice.total.amount + 1).encode()
+        content = made.content.replace(b">" + total + b"</cbc:PayableAmount>",
+                                       b">" + wrong + b"</cbc:PayableAmount>")
+        assert content != made.content
+        return documents.Made(made.format, made.filename, made.media_type, content)
+
+    monkeypatch.setattr(documents, "make_einvoice", off_by_a_cent)
+    harness = german_harness(tmp_path, smtp_sink, monkeypatch, "ubl")
+    shown = bill(harness, "WO-E2")
+    assert shown["state"] == "on_hold"
+    row = harness.row("WO-E2", tenant="ksf")
+    codes = {reason["code"] for reason in row.hold_reasons}
+    assert codes == {"einvoice_invalid"}
+    assert any("[BR-CO-15]" in r["message"] or "[BR-CO-16]" in r["message"]
+               for r in row.hold_reasons), row.hold_reasons
+    assert smtp_sink.messages == []
+    assert not [c for c in harness.generic.calls if c.method == "POST"
+                and c.path.startswith("/invoices")]
+    assert kept(harness, row.id) == {}
+
+
+def test_without_the_rules_an_einvoice_is_held_unchecked_rather_than_sent(
+        tmp_path, smtp_sink, monkeypatch):
+    monkeypatch.setenv(en16931.RULES_DIR_ENV, str(tmp_path / "no-rules"))
+    harness = german_harness(tmp_path, smtp_sink, monkeypatch, "cii")
+    shown = bill(harness, "WO-E3")
+    assert shown["state"] == "on_hold"
+    reasons = harness.row("WO-E3", tenant="ksf").hold_reasons
+    assert [r["code"] for r in reasons] == ["einvoice_unchecked"]
+    assert en16931.RULES_DIR_ENV in reasons[0]["message"]
+    assert smtp_sink.messages == []
+
+
+def test_a_customer_without_an_einvoice_format_gets_the_pdf_alone(
+        tmp_path, smtp_sink, monkeypatch):
+    harness = german_harness(tmp_path, smtp_sink, monkeypatch, "pdf")
+    shown = bill(harness, "WO-E4")
+    assert shown["state"] == "sent"
+    _, message = smtp_sink.messages[0]
+    assert list(attachments(message)) == [f"{shown['number']}.pdf"]
