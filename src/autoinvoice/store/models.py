@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
-    LargeBinary,
     Boolean,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
