@@ -17,7 +17,15 @@ import pytest
 from pypdf import PdfReader
 
 from autoinvoice.documents.pdf import Formats, render_invoice_pdf
-from autoinvoice.domain.invoice import Invoice, InvoiceFlag, InvoiceLine, LineKind, Seller
+from autoinvoice.domain.invoice import (
+    DocumentKind,
+    Invoice,
+    InvoiceFlag,
+    InvoiceLine,
+    LineKind,
+    PaymentInstructions,
+    Seller,
+)
 from autoinvoice.domain.job import (
     Address,
     Asset,
@@ -332,3 +340,107 @@ def test_reverse_charge_note_category_and_covered_lines_are_printed() -> None:
     assert "covered by contract PM-1, list price" in text
     assert "contract PM-1: 10 % off" in text
     assert "Maintenance contract PM-1" in text
+
+
+def german_language_invoice() -> Invoice:
+    """The German example issued on 27 Nov 2026 with a 1,234.56 EUR part, bank details, a
+    phone, a contact and a Leitweg-ID."""
+    base = german_invoice()
+    payment = PaymentInstructions(iban="de89 3704 0044 0532 0130 00", bic="COBADEFFXXX",
+                                  bank_name="Commerzbank", note="Bitte Rechnungsnummer angeben.")
+    seller = dataclasses.replace(base.seller, phone="+49 911 123456",
+                                 contact_name="Anna Schmidt", payment=payment)
+    lines = (*base.lines[:2],
+             line(LineKind.PART, "Ölabscheider", "1", "ea", "1234.56", "0.19", "EUR", "6.4493"))
+    return dataclasses.replace(base, seller=seller, lines=lines, issue_date=date(2026, 11, 27),
+                               due_date=date(2026, 12, 11), buyer_reference="04011000-12345-67")
+
+
+def test_german_tenant_gets_german_labels_numbers_and_dates() -> None:
+    # when
+    text = " ".join(pdf_text(render_invoice_pdf(german_language_invoice(), language="de")))
+
+    # then
+    for label in ("RECHNUNG", "Rechnungsnr.", "Rechnungsdatum", "Fällig am", "14 Tage netto",
+                  "RECHNUNGSEMPFÄNGER", "EINSATZORT", "ANLAGE", "Seriennr. 1245",
+                  "Betriebsstunden: 40.110 h", "Beschreibung", "Art.-Nr.", "Menge", "Einzelpreis",
+                  "Betrag (EUR)", "Zwischensumme", "USt.", "Gesamt EUR", "Seite 1 von 1",
+                  "ZAHLUNGSINFORMATIONEN", "Auftrag AU-2026-3391 · Wartung", "Techniker:",
+                  "Ölfreier Schraubenkompressor", "Arbeitszeit", "Pauschale", "Käuferreferenz",
+                  "UNTERSCHRIFT DES KUNDEN", "Unterschrieben 21.11.2026 11:23 (UTC+01:00)",
+                  "Verfahren: auf dem Gerät", "USt-IdNr.: DE811907980"):
+        assert label in text, label
+    for value in ("1.234,56", "27.11.2026", "11.12.2026", "1.618,06 €", "307,44 €", "1.925,50 €",
+                  "19 %"):
+        assert value in text, value
+    for english in ("Invoice", "Bill to", "Page 1", "Subtotal", "Due date", "VAT"):
+        assert english not in text, english
+
+
+def test_data_text_is_printed_as_it_is_in_either_language() -> None:
+    invoice = german_language_invoice()
+    text = " ".join(pdf_text(render_invoice_pdf(invoice, language="de")))
+    assert "On-site labor - M. Becker (technician)" in text  # a line description
+    assert "4000 h service per maintenance contract" in text  # the job summary
+
+
+def test_payment_instructions_print_the_iban_in_groups_of_four() -> None:
+    # when
+    en = " ".join(pdf_text(render_invoice_pdf(german_language_invoice())))
+    de = " ".join(pdf_text(render_invoice_pdf(german_language_invoice(), language="de")))
+
+    # then
+    for fact in ("PAYMENT INSTRUCTIONS", "Account holder: Kompressor-Service Süd GmbH",
+                 "IBAN: DE89 3704 0044 0532 0130 00", "BIC: COBADEFFXXX", "Bank: Commerzbank",
+                 "Reference: KS-2026-00317", "Bitte Rechnungsnummer angeben.",
+                 "Tel. +49 911 123456", "Contact: Anna Schmidt", "Buyer reference"):
+        assert fact in en, fact
+    for fact in ("Kontoinhaber: Kompressor-Service Süd GmbH", "IBAN: DE89 3704 0044 0532 0130 00",
+                 "Verwendungszweck: KS-2026-00317", "Ansprechpartner: Anna Schmidt"):
+        assert fact in de, fact
+
+
+def test_credit_note_has_no_payment_instructions() -> None:
+    invoice = dataclasses.replace(german_language_invoice(), kind=DocumentKind.CREDIT_NOTE,
+                                  number="GS-2026-00001", corrects="KS-2026-00317")
+    text = " ".join(pdf_text(render_invoice_pdf(invoice, language="de")))
+    assert "GUTSCHRIFT" in text
+    assert "Schreibt die Rechnung KS-2026-00317 vollständig gut." in text
+    assert "ZAHLUNGSINFORMATIONEN" not in text
+
+
+def test_german_language_keeps_the_sellers_paper_and_is_deterministic() -> None:
+    pdf = render_invoice_pdf(us_invoice(), language="de")
+    assert pdf == render_invoice_pdf(us_invoice(), language="de")
+    box = PdfReader(io.BytesIO(pdf)).pages[0].mediabox
+    assert (round(float(box.width)), round(float(box.height))) == (612, 792)
+    text = " ".join(pdf_text(pdf))
+    assert "2.519,50 $" in text
+    assert "21.12.2026" in text
+
+
+def test_long_german_invoice_numbers_pages_in_german() -> None:
+    pages = pdf_text(render_invoice_pdf(long_invoice(80), language="de"))
+    for number, page in enumerate(pages, start=1):
+        assert f"Seite {number} von {len(pages)}" in page
+        assert "Beschreibung" in page
+    assert "(Fortsetzung)" in pages[1]
+
+
+@pytest.mark.parametrize(
+    ("country", "language", "expected_money", "expected_date"),
+    [
+        ("DE", "de", "1.234,56 €", "27.11.2026"),
+        ("US", "de", "1.234,56 €", "27.11.2026"),
+        ("CH", "de", "€1'234.56", "27.11.2026"),
+        ("US", "en", "€1,234.56", "Nov 27, 2026"),
+        ("DE", "en", "1.234,56 €", "27.11.2026"),
+        ("GB", "en", "€1,234.56", "27 Nov 2026"),
+    ],
+)
+def test_formats_follow_german_language_else_the_sellers_country(
+        country: str, language: str, expected_money: str, expected_date: str) -> None:
+    fmt = Formats(country, language)
+    assert fmt.money(Money.of("1234.56", "EUR")) == expected_money
+    assert fmt.date(date(2026, 11, 27)) == expected_date
+    assert Formats.iban("de893704 0044053201300 0") == "DE89 3704 0044 0532 0130 00"

@@ -45,7 +45,8 @@ from autoinvoice.documents.templates import TemplateError, Templates, humanize, 
 from autoinvoice.domain.invoice import Invoice, InvoiceFlag, InvoiceLine, TaxCategory
 from autoinvoice.domain.job import Address
 
-__all__ = ["Formats", "TemplateError", "humanize", "preload_fonts", "render_invoice_pdf"]
+__all__ = ["Formats", "TemplateError", "humanize", "preload_fonts", "render_invoice_pdf",
+           "render_with"]
 log = logging.getLogger(__name__)
 
 
@@ -446,7 +447,13 @@ def render_invoice_pdf(invoice: Invoice, *, pay_url: str | None = None,
     """The invoice as PDF bytes (A4, or Letter for US/CA sellers), its words in ``language``
     ("en" or "de") from the built-in templates or the tenant's overrides in ``template_dir``.
     Raises ``TemplateError`` (naming the file) when a template cannot be used."""
-    templates = load_templates(template_dir, language)
+    return render_with(load_templates(template_dir, language), invoice, pay_url=pay_url,
+                       logo_png=logo_png)
+
+
+def render_with(templates: Templates, invoice: Invoice, *, pay_url: str | None = None,
+                logo_png: bytes | None = None) -> bytes:
+    """``render_invoice_pdf`` with templates already loaded (``pdf_check`` uses it)."""
     pdf = _Renderer(invoice, pay_url, logo_png, templates, full_fonts=False).render()
     if missing_glyphs(pdf):
         pdf = _Renderer(invoice, pay_url, logo_png, templates, full_fonts=True).render()

@@ -54,7 +54,10 @@ class Templates:
     def label(self, key: str, **values: object) -> str:
         """The label ``key`` with its placeholders filled: ``label("page", page=1, pages=2)``."""
         text = self.labels[key]
-        return text.format(**values) if values else text
+        try:
+            return text.format(**values)
+        except (LookupError, ValueError) as exc:
+            raise TemplateError(f"{self.paths['labels']}: label {key!r}: {exc!r}") from exc
 
     def term(self, table: str, slug: str) -> str:
         """A data slug in words (``service_type``, ``emergency_repair``), else humanized."""
@@ -64,7 +67,7 @@ class Templates:
         """Template ``name`` rendered: its non-blank lines, stripped."""
         try:
             text = self.texts[name].render(context)
-        except jinja2.TemplateError as exc:
+        except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
             raise TemplateError(f"{self.paths[name]}: {type(exc).__name__}: {exc}") from exc
         return [row.strip() for row in text.splitlines() if row.strip()]
 
