@@ -4,6 +4,7 @@ with their own clock and HTTP transports."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from autoinvoice.billing.rules import BillingRules
-from autoinvoice.config import Config, SmtpConfig, billing_rules
+from autoinvoice.config import Config, SmtpConfig, billing_rules, tenant_snapshot
 from autoinvoice.connections.tokens import DbTokenSource
 from autoinvoice.connectors.base import Connector, ConnectorSettings
 from autoinvoice.connectors.oauth import oauth_platform
@@ -41,12 +42,20 @@ class App:
     sleep: Callable[[float], None] | None = None
     _connectors: dict[str, Connector] = field(default_factory=dict)
     _rules: dict[str, BillingRules] = field(default_factory=dict)
+    _versions: dict[str, tuple[str, str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def rules(self, tenant: str) -> BillingRules:
         if tenant not in self._rules:
             self._rules[tenant] = billing_rules(self.config.tenant(tenant))
         return self._rules[tenant]
+
+    def config_version(self, tenant: str) -> tuple[str, str]:
+        """``(sha256, snapshot)`` of the tenant's configuration (see ``tenant_snapshot``)."""
+        if tenant not in self._versions:
+            snapshot = tenant_snapshot(self.config.tenant(tenant))
+            self._versions[tenant] = (hashlib.sha256(snapshot.encode()).hexdigest(), snapshot)
+        return self._versions[tenant]
 
     def connector(self, tenant: str) -> Connector:
         with self._lock:

@@ -8,6 +8,7 @@ written as ``"env:NAME"`` references and resolved only when used; ``repr`` never
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from datetime import time
@@ -307,6 +308,13 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     if not file.is_file():
         raise InputError([f"config file {str(file)!r} does not exist"], source="config")
     return parse_config(file.read_text("utf-8"), str(file))
+
+
+def tenant_snapshot(tenant: TenantConfig) -> str:
+    """The tenant's configuration as canonical JSON (secrets appear only as their
+    ``SecretRef`` text, never revealed): what its version hash is computed over."""
+    return json.dumps(tenant.model_dump(), default=str, sort_keys=True, ensure_ascii=False,
+                      separators=(",", ":"))
 
 
 def billing_rules(tenant: TenantConfig) -> BillingRules:

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from autoinvoice import __version__
 from autoinvoice.billing.engine import build_invoice
 from autoinvoice.bootstrap import App
 from autoinvoice.domain.invoice import InvoiceFlag
@@ -52,9 +53,11 @@ def build_step(app: App, session: Session, row: InvoiceRow, now: datetime) -> st
                            flags=flags)
     repo.store_invoice(session, row, result.invoice)
     row.source_event_id = completion.event_id
+    version = repo.remember_config(session, row.tenant, app.config_version(row.tenant), now)
     repo.record(session, row, now, "built", to_state=DocState.READY,
                 total=str(result.invoice.total), lines=len(result.invoice.lines),
-                flags=sorted(flags), event_id=completion.event_id)
+                flags=sorted(flags), event_id=completion.event_id, config_version=version,
+                engine_version=__version__)
     if result.problems:
         hold(session, row, now, [(p.code, p.message) for p in result.problems])
         return None

@@ -213,6 +213,18 @@ class DocumentRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class ConfigVersionRow(Base):
+    """A tenant's configuration as an invoice was priced with it (secrets only as references),
+    kept once per version: the audit pack shows the exact rules behind each invoice."""
+
+    __tablename__ = "config_versions"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(100))
+    snapshot: Mapped[str] = mapped_column(Text)
+    first_used_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class PlatformExchangeRow(Base):
     """The HTTP requests and responses of one worker step on one document, secrets masked:
     what the audit pack shows an auditor of the conversation with the platform."""

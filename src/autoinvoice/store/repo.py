@@ -18,6 +18,7 @@ from autoinvoice.domain.invoice import Invoice
 from autoinvoice.store import audit
 from autoinvoice.store.codec import from_jsonable, to_jsonable
 from autoinvoice.store.models import (
+    ConfigVersionRow,
     CustomerMapRow,
     EventRow,
     HistoryRow,
@@ -84,6 +85,17 @@ def record(session: Session, row: InvoiceRow, now: datetime, action: str, *,
         detail=to_jsonable(detail), request_id=request_id), row)
 
 
+def remember_config(session: Session, tenant: str, version: tuple[str, str],
+                    now: datetime) -> str:
+    """Keep the configuration snapshot ``version`` = (sha256, text) once; returns the hash."""
+    sha, snapshot = version
+    if session.get(ConfigVersionRow, sha) is None:  # another worker may be adding it too
+        session.execute(_insert(session)(ConfigVersionRow).values(
+            sha256=sha, tenant=tenant, snapshot=snapshot, first_used_at=now,
+        ).on_conflict_do_nothing(index_elements=["sha256"]))
+    return sha
+
+
 def history(session: Session, invoice_id: int) -> Sequence[HistoryRow]:
     return session.scalars(
         select(HistoryRow).where(HistoryRow.invoice_id == invoice_id).order_by(HistoryRow.id)
@@ -108,10 +120,14 @@ def next_number(session: Session, tenant: str, template: str, issue: date) -> st
     return template.format(year=issue.year, month=issue.month, seq=seq)
 
 
+def _insert(session: Session) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT DO NOTHING."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
 def _ensure_series(session: Session, tenant: str, key: str) -> None:
     """Create the counter row if missing, without racing another worker doing the same."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(NumberSeriesRow).values(tenant=tenant, series=key, last_seq=0)
+    session.execute(_insert(session)(NumberSeriesRow).values(tenant=tenant, series=key, last_seq=0)
                     .on_conflict_do_nothing())
 
 

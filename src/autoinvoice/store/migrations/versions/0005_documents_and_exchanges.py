@@ -1,4 +1,5 @@
-"""documents (each file as sent, with its hash) and platform_exchanges (masked HTTP)
+"""documents (each file as sent, with its hash), platform_exchanges (masked HTTP) and
+config_versions (the tenant configuration each invoice was priced with)
 
 Revision ID: 0005
 Revises: 0004
@@ -43,9 +44,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
     )
     op.create_index('ix_platform_exchanges_invoice', 'platform_exchanges', ['invoice_id'])
+    op.create_table(
+        'config_versions',
+        sa.Column('sha256', sa.String(length=64), nullable=False),
+        sa.Column('tenant', sa.String(length=100), nullable=False),
+        sa.Column('snapshot', sa.Text(), nullable=False),
+        sa.Column('first_used_at', sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('sha256'),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('config_versions')
     op.drop_index('ix_platform_exchanges_invoice', table_name='platform_exchanges')
     op.drop_table('platform_exchanges')
     op.drop_table('documents')
