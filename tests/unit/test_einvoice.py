@@ -4,208 +4,60 @@ the XML equals ours exactly (the rules tolerate small differences; we do not).""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
-from autoinvoice.billing.engine import build_invoice
-from autoinvoice.config import billing_rules, load_config
 from autoinvoice.documents import en16931
 from autoinvoice.documents.cii import to_cii
 from autoinvoice.documents.en16931 import Syntax
 from autoinvoice.documents.ubl import to_ubl
-from autoinvoice.domain.invoice import DocumentKind, Invoice, TaxCategory
-from autoinvoice.triggers.events import decode_json, parse_event
-from tests.helpers import read_example
-from tests.unit.test_billing_cases import BAMBERG, FRANCE, job, part, span
-
-RULES_DIR = en16931.DEFAULT_RULES_DIR
-needs_rules = pytest.mark.skipif(
-    not en16931.rules_available(),
-    reason=f"EN 16931 rules absent ({en16931.resolve_rules_dir()}): not validated")
-
-NS = {"cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
-      "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
-      "ram": "urn:un:unece:uncefact:data:standard:"
-             "ReusableAggregateBusinessInformationEntity:100"}
-HOUSTON = {"id": "S-9", "name": "Houston plant", "address": {
-    "line1": "1 Ship Channel", "city": "Houston", "region": "TX", "postal_code": "77002",
-    "country": "US"}}
-CII_RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
-LABOR_2H = [{"technician": "T1", "kind": "onsite", "hours": "2.0"}]
-
-
-def _ae() -> Invoice:
-    return job("ksf", customer={"id": "K-FR", "name": "Brasserie du Nord SARL",
-                                "vat_id": "FR44732829320", "billing_address": FRANCE},
-               labor=LABOR_2H, parts=[part("6.3465.0", 2)]).invoice
-
-
-def _eu_cases() -> dict[str, Callable[[], Invoice]]:
-    de = {"id": "K-DE", "vat_id": "DE811907980", "billing_address": BAMBERG}
-    derby = {"line1": "9 Station Rd", "city": "Derby", "postal_code": "DE1 2AB", "country": "GB"}
-    return {
-        "eu_reverse_charge_ae": _ae,
-        "invalid_vat_id_charged_s": lambda: job(
-            "ksf", customer={"id": "K-FRBAD", "name": "Brasserie du Nord SARL",
-                             "vat_id": "FR00732829320", "billing_address": FRANCE},
-            labor=LABOR_2H, parts=[part("6.3465.0", 2)]).invoice,
-        "document_rounding": lambda: job(
-            "ksf", customer=de,
-            parts=[part("6.3465.0", 1, unit_price="2.35") for _ in range(3)]).invoice,
-        "reduced_rate_7": lambda: job(
-            "ksf", customer=de, labor=[{"technician": "T1", "kind": "onsite", "hours": "1.0"}],
-            parts=[part("DOC-1")]).invoice,
-        "uk_vat": lambda: job(
-            "uk", customer={"vat_id": "GB980780684", "billing_address": derby},
-            labor=[span("T1", "2026-11-18T09:00:00+00:00", "2026-11-18T11:00:00+00:00")]).invoice,
-        "credit_note_of_reverse_charge": lambda: replace(
-            _ae(), kind=DocumentKind.CREDIT_NOTE, corrects="RE-2026-0001",
-            number="GS-2026-0001"),
-    }
-
-
-def _us_cases() -> dict[str, Callable[[], Invoice]]:
-    """US sales tax in USD: EN 16931 has no sales-tax concept, so taxed lines are written as
-    "S" at the sales-tax rate, untaxed ones as "Z", the seller's EIN as tax registration."""
-    pm = {"id": "C-PM", "name": "Hospital Compressed Air"}
-    return {
-        "us_sales_tax": lambda: job(
-            labor=[span("T1", "2026-11-18T09:00:00-06:00", "2026-11-18T11:00:00-06:00")],
-            parts=[part("FILTER-A")]).invoice,
-        "us_exempt_certificate_e": lambda: job(
-            customer={"id": "C-EXOK", "tax_exempt_certificate": "EX-2"},
-            parts=[part("FILTER-A")]).invoice,
-        "warranty_at_zero": lambda: job(
-            service_type="emergency_repair", contract_id="W-1", customer={"id": "C-W"},
-            labor=[span("T1", "2026-11-16T10:00:00-06:00", "2026-11-16T11:00:00-06:00")],
-            parts=[part("VALVE")]).invoice,
-        "contract_with_covered_lines": lambda: job(
-            service_type="preventive_maintenance", contract_id="PM-1", completed_by="T2",
-            customer=pm, mileage={"distance": 20, "unit": "mi"},
-            labor=[span("T2", "2026-11-19T08:15:00-06:00", "2026-11-19T09:00:00-06:00",
-                        "travel"),
-                   span("T2", "2026-11-19T09:00:00-06:00", "2026-11-19T12:00:00-06:00")],
-            parts=[part("FILTER-A", 2), part("SEP-1")]).invoice,
-        "texas_labor_and_parts_taxed": lambda: job(
-            site=HOUSTON, labor=LABOR_2H, parts=[part("FILTER-A")]).invoice,
-        "customer_currency_eur": lambda: job(
-            customer={"id": "C-EUR"}, labor=LABOR_2H, parts=[part("FILTER-A")]).invoice,
-        "kit_with_components_at_zero": lambda: job(parts=[part("KIT-V")]).invoice,
-        "us_credit_note": lambda: replace(
-            job(parts=[part("FILTER-A", 2)]).invoice, kind=DocumentKind.CREDIT_NOTE,
-            corrects="PA-2026-00001", number="PA-2026-00002"),
-        "flat_rate_service_and_oil_in_litres": lambda: job(
-            labor=[span("T1", "2026-11-18T09:00:00-06:00", "2026-11-18T11:30:00-06:00")],
-            parts=[part("SVC-2000"), part("FILTER-A"), part("SEP-1"),
-                   part("OIL-5L", 2, unit="l")]).invoice,
-    }
-
-
-def _shared(name: str, config_file: str | None) -> Callable[[], Invoice]:
-    def build() -> Invoice:
-        shared = RULES_DIR.parent
-        if not (shared / "examples" / name).is_file():
-            pytest.skip(f"../shared/examples/{name} is absent")
-        config = load_config(shared / "examples" / config_file if config_file else None)
-        event = parse_event(decode_json(read_example(shared, name)))
-        return build_invoice(event.job.domain(), billing_rules(config.tenants[event.tenant]),
-                             tenant=event.tenant, revision=1,
-                             issue_date=date(2026, 11, 21)).invoice
-    return build
-
-
-SHARED_CASES = {
-    "shared_emergency_repair": _shared("job-emergency-repair.json", "tenant-config.toml"),
-    "shared_preventive_maintenance": _shared("job-preventive-maintenance.json", None),
-}
-CASES = {**_eu_cases(), **_us_cases(), **SHARED_CASES}
-
-
-def _numbered(invoice: Invoice) -> Invoice:
-    return invoice if invoice.number else invoice.with_number("T-2026-0001")
-
-
-def _fatal(xml: bytes, syntax: Syntax) -> list[tuple[str, str, str]]:
-    result = en16931.validate(xml, syntax)
-    assert result.available, result.reason
-    return [(f.rule, f.message, f.location) for f in result.fatal]
-
-
-def _texts(root: etree._Element, path: str) -> list[Decimal]:
-    return [Decimal(str(x)) for x in root.xpath(path, namespaces=NS)]
-
-
-def _ours(invoice: Invoice) -> dict[str, object]:
-    return {
-        "lines": [x.amount.amount for x in invoice.lines],
-        "breakdown": [(t.category.value, t.taxable_amount.amount, t.tax.amount)
-                      for t in invoice.tax_breakdown()],
-        "subtotal": [invoice.subtotal.amount, invoice.subtotal.amount],
-        "tax": [invoice.tax_total.amount], "payable": [invoice.total.amount],
-    }
-
-
-def _ubl_amounts(root: etree._Element) -> dict[str, object]:
-    subtotals = root.xpath("cac:TaxTotal/cac:TaxSubtotal", namespaces=NS)
-    return {
-        "lines": _texts(root, "(cac:InvoiceLine|cac:CreditNoteLine)"
-                              "/cbc:LineExtensionAmount/text()"),
-        "breakdown": [(s.xpath("string(cac:TaxCategory/cbc:ID)", namespaces=NS),
-                       Decimal(s.xpath("string(cbc:TaxableAmount)", namespaces=NS)),
-                       Decimal(s.xpath("string(cbc:TaxAmount)", namespaces=NS)))
-                      for s in subtotals],
-        "subtotal": _texts(root, "cac:LegalMonetaryTotal/cbc:LineExtensionAmount/text()"
-                                 " | cac:LegalMonetaryTotal/cbc:TaxExclusiveAmount/text()"),
-        "tax": _texts(root, "cac:TaxTotal/cbc:TaxAmount/text()"),
-        "payable": _texts(root, "cac:LegalMonetaryTotal/cbc:PayableAmount/text()"),
-    }
-
-
-def _cii_amounts(root: etree._Element) -> dict[str, object]:
-    settlement = "//ram:ApplicableHeaderTradeSettlement"
-    groups = root.xpath(f"{settlement}/ram:ApplicableTradeTax", namespaces=NS)
-    return {
-        "lines": _texts(root, "//ram:SpecifiedTradeSettlementLineMonetarySummation"
-                              "/ram:LineTotalAmount/text()"),
-        "breakdown": [(g.xpath("string(ram:CategoryCode)", namespaces=NS),
-                       Decimal(g.xpath("string(ram:BasisAmount)", namespaces=NS)),
-                       Decimal(g.xpath("string(ram:CalculatedAmount)", namespaces=NS)))
-                      for g in groups],
-        "subtotal": _texts(root, f"{settlement}//ram:LineTotalAmount/text()"
-                                 f" | {settlement}//ram:TaxBasisTotalAmount/text()"),
-        "tax": _texts(root, f"{settlement}//ram:TaxTotalAmount/text()"),
-        "payable": _texts(root, f"{settlement}//ram:DuePayableAmount/text()"),
-    }
+from autoinvoice.domain.invoice import PaymentInstructions, TaxCategory
+from tests.unit.einvoice_cases import (
+    CASES,
+    CII_RSM,
+    LEITWEG_ID,
+    NS,
+    RULES_DIR,
+    cii_amounts,
+    complete_office,
+    eu_cases,
+    fatal,
+    needs_rules,
+    numbered,
+    ours,
+    reverse_charge_ae,
+    ubl_amounts,
+    us_cases,
+)
+from tests.unit.test_billing_cases import job, part, span
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_ubl_amounts_equal_ours_exactly(case: str) -> None:
-    invoice = _numbered(CASES[case]())
-    assert _ubl_amounts(etree.fromstring(to_ubl(invoice))) == _ours(invoice)
+    invoice = numbered(CASES[case]())
+    assert ubl_amounts(etree.fromstring(to_ubl(invoice))) == ours(invoice)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_cii_amounts_equal_ours_exactly(case: str) -> None:
-    invoice = _numbered(CASES[case]())
-    assert _cii_amounts(etree.fromstring(to_cii(invoice))) == _ours(invoice)
+    invoice = numbered(CASES[case]())
+    assert cii_amounts(etree.fromstring(to_cii(invoice))) == ours(invoice)
 
 
 @needs_rules
 @pytest.mark.parametrize("case", CASES)
 def test_ubl_passes_en16931_with_no_fatal_finding(case: str) -> None:
-    assert _fatal(to_ubl(_numbered(CASES[case]())), Syntax.UBL) == []
+    assert fatal(to_ubl(numbered(CASES[case]())), Syntax.UBL) == []
 
 
 @needs_rules
 @pytest.mark.parametrize("case", CASES)
 def test_cii_passes_en16931_with_no_fatal_finding(case: str) -> None:
-    assert _fatal(to_cii(_numbered(CASES[case]())), Syntax.CII) == []
+    assert fatal(to_cii(numbered(CASES[case]())), Syntax.CII) == []
 
 
 @pytest.fixture(scope="module")
@@ -227,20 +79,20 @@ def ubl_schemas() -> dict[str, etree.XMLSchema]:
 
 @pytest.mark.parametrize("case", CASES)
 def test_cii_is_valid_against_the_d16b_schema(case: str, cii_schema: etree.XMLSchema) -> None:
-    root = etree.fromstring(to_cii(_numbered(CASES[case]())))
+    root = etree.fromstring(to_cii(numbered(CASES[case]())))
     assert cii_schema.validate(root), cii_schema.error_log
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_ubl_is_valid_against_the_ubl_21_schema(
         case: str, ubl_schemas: dict[str, etree.XMLSchema]) -> None:
-    root = etree.fromstring(to_ubl(_numbered(CASES[case]())))
+    root = etree.fromstring(to_ubl(numbered(CASES[case]())))
     schema = ubl_schemas[etree.QName(root).localname]
     assert schema.validate(root), schema.error_log
 
 
 def test_credit_note_is_type_381_and_references_the_credited_invoice() -> None:
-    invoice = _eu_cases()["credit_note_of_reverse_charge"]()
+    invoice = eu_cases()["credit_note_of_reverse_charge"]()
     ubl = etree.fromstring(to_ubl(invoice))
     assert etree.QName(ubl).localname == "CreditNote"
     assert ubl.xpath("string(cbc:CreditNoteTypeCode)", namespaces=NS) == "381"
@@ -252,7 +104,7 @@ def test_credit_note_is_type_381_and_references_the_credited_invoice() -> None:
 
 
 def test_reverse_charge_carries_both_vat_ids_and_the_exemption_reason() -> None:
-    ubl = etree.fromstring(to_ubl(_ae()))
+    ubl = etree.fromstring(to_ubl(reverse_charge_ae()))
     assert ubl.xpath("cac:AccountingSupplierParty//cac:PartyTaxScheme/cbc:CompanyID/text()",
                      namespaces=NS) == ["DE287654324"]
     assert ubl.xpath("cac:AccountingCustomerParty//cac:PartyTaxScheme/cbc:CompanyID/text()",
@@ -260,12 +112,12 @@ def test_reverse_charge_carries_both_vat_ids_and_the_exemption_reason() -> None:
     reason = ubl.xpath("string(//cac:TaxSubtotal/cac:TaxCategory/cbc:TaxExemptionReason)",
                        namespaces=NS)
     assert reason
-    assert {c.tax_category for c in _ae().lines} == {TaxCategory.REVERSE_CHARGE}
+    assert {c.tax_category for c in reverse_charge_ae().lines} == {TaxCategory.REVERSE_CHARGE}
 
 
 def test_not_subject_to_vat_omits_vat_ids_and_rate() -> None:
     # given an invoice whose every line is outside the scope of VAT (category O)
-    base = _ae()
+    base = reverse_charge_ae()
     lines = tuple(replace(x, tax_category=TaxCategory.NOT_SUBJECT) for x in base.lines)
     invoice = replace(base, lines=lines, exemption_reasons=())
     # when written as UBL, then no VAT id and no percent appear (BR-O-02, BR-O-05)
@@ -273,8 +125,8 @@ def test_not_subject_to_vat_omits_vat_ids_and_rate() -> None:
     assert ubl.xpath("//cac:PartyTaxScheme", namespaces=NS) == []
     assert ubl.xpath("//cbc:Percent", namespaces=NS) == []
     if en16931.rules_available():
-        assert _fatal(to_ubl(invoice), Syntax.UBL) == []
-        assert _fatal(to_cii(invoice), Syntax.CII) == []
+        assert fatal(to_ubl(invoice), Syntax.UBL) == []
+        assert fatal(to_cii(invoice), Syntax.CII) == []
 
 
 @pytest.mark.parametrize(("unit", "code"), [("h", "HUR"), ("ea", "C62"), ("l", "LTR"),
@@ -290,11 +142,12 @@ def test_percent_is_plain_decimal_text() -> None:
 
 def test_missing_rules_directory_reports_rules_not_available(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    result = en16931.validate(to_ubl(_ae()), Syntax.UBL, rules_dir=tmp_path / "nowhere")
+    result = en16931.validate(to_ubl(reverse_charge_ae()), Syntax.UBL,
+                              rules_dir=tmp_path / "nowhere")
     assert not result.available
     monkeypatch.setenv(en16931.RULES_DIR_ENV, str(tmp_path / "elsewhere"))
     assert not en16931.rules_available()
-    result = en16931.validate(to_cii(_ae()), Syntax.CII)
+    result = en16931.validate(to_cii(reverse_charge_ae()), Syntax.CII)
     assert "elsewhere" in result.reason
     assert not result.passed
     assert "rules not available" in result.reason
@@ -303,7 +156,7 @@ def test_missing_rules_directory_reports_rules_not_available(
 @needs_rules
 def test_a_broken_document_reports_the_failed_rule() -> None:
     # given a UBL invoice whose payable amount disagrees with its totals
-    xml = to_ubl(_ae()).replace(b"<cbc:PayableAmount currencyID=\"EUR\">279.80",
+    xml = to_ubl(reverse_charge_ae()).replace(b"<cbc:PayableAmount currencyID=\"EUR\">279.80",
                                 b"<cbc:PayableAmount currencyID=\"EUR\">279.81")
     # then the rule that ties them together fails, fatally
     fatal = en16931.validate(xml, Syntax.UBL).fatal
@@ -313,11 +166,11 @@ def test_a_broken_document_reports_the_failed_rule() -> None:
 
 def test_notes_and_coverage_reach_both_syntaxes() -> None:
     # given a warranty claim billed to the manufacturer (it carries a legal note) ...
-    invoice = _numbered(job(service_type="emergency_repair", contract_id="W-2",
+    invoice = numbered(job(service_type="emergency_repair", contract_id="W-2",
                             customer={"id": "C-W2"}, parts=[part("VALVE")],
                             labor=[span("T1", "2026-11-16T10:00:00-06:00",
                                         "2026-11-16T11:00:00-06:00")]).invoice)
-    covered = _us_cases()["contract_with_covered_lines"]()
+    covered = us_cases()["contract_with_covered_lines"]()
     # then UBL carries every note in its one BT-22 (Peppol allows one), CII one per note
     ubl_notes = etree.fromstring(to_ubl(invoice)).xpath("cbc:Note/text()", namespaces=NS)
     assert ubl_notes == ["\n".join(invoice.notes)]
@@ -329,3 +182,62 @@ def test_notes_and_coverage_reach_both_syntaxes() -> None:
     assert line.xpath("string(cbc:Note)", namespaces=NS) == "covered by contract PM-1"
     assert line.xpath("string(cac:Price/cac:AllowanceCharge/cbc:BaseAmount)",
                       namespaces=NS) == "70"
+
+
+def test_sepa_payment_seller_contact_and_leitweg_id_reach_both_syntaxes() -> None:
+    # given a German office with a bank account, a contact person and the buyer's Leitweg-ID
+    invoice = complete_office(eu_cases()["reduced_rate_7"]())
+    # then UBL says: SEPA transfer (58) to that IBAN, quoting the invoice number
+    ubl = etree.fromstring(to_ubl(invoice))
+    means = ubl.xpath("cac:PaymentMeans", namespaces=NS)[0]
+    assert [means.xpath(f"string({path})", namespaces=NS) for path in (
+        "cbc:PaymentMeansCode", "cbc:PaymentID", "cac:PayeeFinancialAccount/cbc:ID",
+        "cac:PayeeFinancialAccount/cbc:Name",
+        "cac:PayeeFinancialAccount/cac:FinancialInstitutionBranch/cbc:ID")] == [
+        "58", "T-2026-0001", "DE89370400440532013000", "KSF GmbH", "COBADEFFXXX"]
+    contact = ubl.xpath("cac:AccountingSupplierParty/cac:Party/cac:Contact", namespaces=NS)[0]
+    assert [x.text for x in contact] == ["Petra Vogel", "+49 911 123456-0",
+                                         invoice.seller.email]
+    assert ubl.xpath("string(cbc:BuyerReference)", namespaces=NS) == LEITWEG_ID
+    # and CII says the same
+    cii = etree.fromstring(to_cii(invoice))
+    settlement = cii.xpath("//ram:ApplicableHeaderTradeSettlement", namespaces=NS)[0]
+    assert [settlement.xpath(f"string({path})", namespaces=NS) for path in (
+        "ram:PaymentReference", "ram:SpecifiedTradeSettlementPaymentMeans/ram:TypeCode",
+        "ram:SpecifiedTradeSettlementPaymentMeans/ram:PayeePartyCreditorFinancialAccount"
+        "/ram:IBANID",
+        "ram:SpecifiedTradeSettlementPaymentMeans/ram:PayeeSpecifiedCreditorFinancialInstitution"
+        "/ram:BICID")] == ["T-2026-0001", "58", "DE89370400440532013000", "COBADEFFXXX"]
+    assert cii.xpath("string(//ram:SellerTradeParty/ram:DefinedTradeContact/ram:PersonName)",
+                     namespaces=NS) == "Petra Vogel"
+    assert cii.xpath("string(//ram:BuyerReference)", namespaces=NS) == LEITWEG_ID
+    if en16931.rules_available():
+        assert fatal(to_ubl(invoice), Syntax.UBL) == []
+        assert fatal(to_cii(invoice), Syntax.CII) == []
+
+
+def test_payment_instructions_without_iban_are_means_code_1_without_account() -> None:
+    base = eu_cases()["reduced_rate_7"]()
+    invoice = numbered(replace(base, seller=replace(
+        base.seller, payment=PaymentInstructions(note="Cheques to the office"))))
+    ubl = etree.fromstring(to_ubl(invoice))
+    assert ubl.xpath("string(cac:PaymentMeans/cbc:PaymentMeansCode)", namespaces=NS) == "1"
+    assert ubl.xpath("cac:PaymentMeans/cac:PayeeFinancialAccount", namespaces=NS) == []
+    assert "Cheques to the office" in ubl.xpath("string(cac:PaymentTerms/cbc:Note)",
+                                                namespaces=NS)
+    if en16931.rules_available():
+        assert fatal(to_ubl(invoice), Syntax.UBL) == []
+        assert fatal(to_cii(invoice), Syntax.CII) == []
+
+
+def test_no_payment_instructions_means_no_payment_means() -> None:
+    ubl = etree.fromstring(to_ubl(reverse_charge_ae()))
+    assert ubl.xpath("cac:PaymentMeans", namespaces=NS) == []
+
+
+def test_buyer_reference_is_the_leitweg_id_else_the_po_else_our_job_id() -> None:
+    base = eu_cases()["reduced_rate_7"]()
+    with_po = replace(base, job=replace(base.job, po_number="PO-7"))
+    assert [en16931.buyer_reference(x) for x in (
+        replace(with_po, buyer_reference=LEITWEG_ID), with_po, base)] == [
+        LEITWEG_ID, "PO-7", base.job_id]
