@@ -84,6 +84,7 @@ def _finish(stamped: bytes, moment: datetime) -> bytes:
                          "/Producer": PRODUCER, "/Keywords": KEYWORDS})
     root = writer.root_object
     metadata = root["/Metadata"].get_object()
+    assert isinstance(metadata, StreamObject)  # the library writes the XMP as a stream
     metadata.set_data(_xmp(metadata.get_data(), moment))
     _date_attachment(root, pdf_date)
     root[NameObject("/OutputIntents")] = ArrayObject([_output_intent(writer)])
@@ -105,9 +106,10 @@ def _xmp(packet: bytes, moment: datetime) -> bytes:
             node.text = stamp
     for node in root.iterfind(".//pdf:Producer", _XMP_NS):
         node.text = PRODUCER
-        keywords = etree.SubElement(node.getparent(), f"{{{_XMP_NS['pdf']}}}Keywords")
-        keywords.text = KEYWORDS
-        etree.SubElement(node.getparent(), f"{{{_XMP_NS['xmp']}}}MetadataDate").text = stamp
+        parent = node.getparent()
+        assert parent is not None
+        etree.SubElement(parent, f"{{{_XMP_NS['pdf']}}}Keywords").text = KEYWORDS
+        etree.SubElement(parent, f"{{{_XMP_NS['xmp']}}}MetadataDate").text = stamp
     return head + etree.tostring(root, encoding="UTF-8") + tail
 
 
