@@ -110,7 +110,12 @@ class Harness:
 
 
 def make_config(tmp_path: Path, smtp_port: int = 1) -> Any:
-    text = f"""
+    return parse_config(config_source(tmp_path, smtp_port), "test config")
+
+
+def config_source(tmp_path: Path, smtp_port: int = 1) -> str:
+    """The two test tenants' config as TOML (a Stripe one and a sandbox one)."""
+    return f"""
 documents_dir = "{tmp_path / 'docs'}"
 [database]
 url = "sqlite:///{tmp_path / 'test.db'}"
@@ -124,7 +129,6 @@ payment_poll_minutes = "60"
 """ + tenant_toml("northwind", "stripe", 'base_url = "https://api.stripe.com"\n'
                   'credentials = { api_key = "env:TEST_STRIPE_KEY" }\n'
                   'webhook_secret = "env:TEST_STRIPE_WHSEC"') + tenant_toml("mail", "sandbox")
-    return parse_config(text, "test config")
 
 
 @pytest.fixture

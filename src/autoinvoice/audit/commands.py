@@ -1,4 +1,5 @@
-"""``autoinvoice audit verify`` and ``autoinvoice export`` (registered by ``cli.py``)."""
+"""``autoinvoice audit verify``, ``audit pack``, ``export`` and ``documents`` (registered by
+``cli.py``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
 FORMATS = ("csv", "json")
+DOCUMENT_FORMATS = ("pdf", "ubl", "cii", "facturx", "xrechnung")
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
@@ -59,6 +61,82 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_audit_pack(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from autoinvoice.audit.pack import build_packs, write_pack
+    from autoinvoice.cli import _app
+
+    app = _app(args)
+    with app.sessions() as session:
+        rows = one_tenant_job(session, args.job_id, args.tenant)
+        packs = build_packs(session, rows[0].tenant, args.job_id)
+    for pack in packs:
+        path = write_pack(pack, Path(args.out))
+        print(f"{path}  ({len(pack.files) + 1} files)")
+    return EXIT_OK
+
+
+def cmd_documents(args: argparse.Namespace) -> int:
+    """Write the job's documents in the formats asked; an e-invoice with a fatal EN 16931
+    finding is still written (to look at) but the command exits 1 and names the rules."""
+    from pathlib import Path
+
+    from autoinvoice.cli import _app
+    from autoinvoice.pipeline import documents
+    from autoinvoice.store import repo
+
+    app = _app(args)
+    with app.sessions() as session:
+        rows = one_tenant_job(session, args.job_id, args.tenant)
+        row = _revision(rows, args.revision)
+        invoice, kept = repo.load_invoice(row), documents.stored(session, row.id)
+        pay_url = row.remote_url
+    tenant = app.config.tenant(row.tenant)
+    out, failed = Path(args.out), False
+    out.mkdir(parents=True, exist_ok=True)
+    for fmt in dict.fromkeys(args.format or ["pdf"]):
+        made = kept.get(fmt) or documents.make(tenant, invoice, fmt, pay_url)
+        path = out / documents.output_name(invoice, fmt)
+        path.write_bytes(made.content)
+        note = "as sent" if fmt in kept else "made now"
+        if fmt != "pdf":
+            problems = documents.einvoice_problems(invoice, made, fmt)
+            failed |= any(code == "einvoice_invalid" for code, _ in problems)
+            note += "; " + ("; ".join(m for _, m in problems) if problems
+                            else "passes EN 16931" + (" and XRechnung" if fmt == "xrechnung"
+                                                      else ""))
+        print(f"{path}  ({note})")
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def one_tenant_job(session: Any, job_id: str, tenant: str | None) -> list[Any]:
+    """The job's invoice revisions (newest first); an InputError when there are none or
+    the job id exists for several tenants."""
+    from autoinvoice.pipeline import views
+    from autoinvoice.validation import InputError
+
+    rows = views.find_job(session, job_id, tenant)
+    if not rows:
+        raise InputError([f"no invoice for job {job_id!r}"], source="job")
+    if len({r.tenant for r in rows}) > 1:
+        raise InputError([f"job {job_id!r} exists for several tenants; add --tenant"],
+                         source="job")
+    return rows
+
+
+def _revision(rows: list[Any], wanted: int | None) -> Any:
+    from autoinvoice.validation import InputError
+
+    if wanted is None:
+        return rows[0]
+    for row in rows:
+        if row.revision == wanted:
+            return row
+    raise InputError([f"--revision {wanted}: the job has revisions "
+                      f"{sorted(r.revision for r in rows)}"], source="job")
+
+
 def _date(value: str, flag: str) -> date:
     from autoinvoice.validation import InputError
 
@@ -80,6 +158,20 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
             "broken link", sub)
     p.add_argument("--tenant")
     p.add_argument("--json", action="store_true")
+    p = add("pack", cmd_audit_pack, "one archive per document of a job: events, signature, "
+            "decisions and config, documents, platform exchanges, delivery, payments, "
+            "history, and a manifest of hashes", sub)
+    p.add_argument("job_id")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--tenant")
+    p = add("documents", cmd_documents, "write a job's PDF and e-invoices (the stored copy "
+            "as sent, else made now)")
+    p.add_argument("job_id")
+    p.add_argument("--format", action="append", choices=DOCUMENT_FORMATS,
+                   help="pdf, ubl, cii, facturx or xrechnung (repeatable; default pdf)")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--tenant")
+    p.add_argument("--revision", type=int, help="default: the newest")
     p = add("export", cmd_export, "the invoice register of a period (by issue date)")
     p.add_argument("--from", dest="date_from", required=True, metavar="DATE")
     p.add_argument("--to", dest="date_to", required=True, metavar="DATE")

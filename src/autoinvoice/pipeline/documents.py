@@ -69,6 +69,15 @@ def safe_name(number: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", number).strip(".-") or "document"
 
 
+_EXTENSIONS = {"pdf": "pdf", "ubl": "ubl.xml", "cii": "cii.xml", "xrechnung": "xrechnung.xml",
+               "facturx": "facturx.pdf"}
+
+
+def output_name(invoice: Invoice, fmt: str) -> str:
+    """``RE-2026-0001.xrechnung.xml``: one distinct name per format, for ``documents``."""
+    return f"{safe_name(invoice.number or 'DRAFT-' + invoice.job_id)}.{_EXTENSIONS[fmt]}"
+
+
 def einvoice_format(tenant: TenantConfig, invoice: Invoice) -> str | None:
     """The e-invoice the invoiced customer needs, or None (the PDF alone)."""
     customer = tenant.customers.get(invoice.customer.id)
@@ -139,18 +148,24 @@ def make(tenant: TenantConfig, invoice: Invoice, fmt: str, pay_url: str | None) 
 def einvoice_problems(invoice: Invoice, made: Made, fmt: str,
                       rules_dir: Path | None = None) -> list[tuple[str, str]]:
     """``(code, message)`` for each reason not to send ``made``: EN 16931 fatal findings
-    (message led by the rule id), XRechnung's own rules, or the rules being unavailable."""
+    (message led by the rule id), XRechnung's own rules, or the rules being unavailable.
+    A Factur-X PDF is checked by the CII inside it; a plain PDF has nothing to check."""
+    if fmt == "pdf":
+        return []
     problems: list[tuple[str, str]] = []
     if fmt == "xrechnung":
         from autoinvoice.documents.xrechnung import xrechnung_problems
 
         problems += [("einvoice_invalid", f"[{rule}] {message}")
                      for rule, message in xrechnung_problems(invoice)]
-    syntax = made.syntax
-    if syntax is None:
-        return problems
+    xml = facturx_xml(made.content) if fmt == "facturx" and made.media_type == PDF \
+        else made.content
+    syntax = Made(made.format, made.filename, XML, xml).syntax if xml else None
+    if xml is None or syntax is None:
+        return problems if fmt != "facturx" else [
+            *problems, ("einvoice_invalid", "the Factur-X PDF carries no XML")]
     with _SAXON:
-        result = en16931.validate(made.content, syntax, rules_dir)
+        result = en16931.validate(xml, syntax, rules_dir)
     if not result.available:
         return [*problems, ("einvoice_unchecked",
                             f"{result.reason}; set {en16931.RULES_DIR_ENV} to the EN 16931 "
