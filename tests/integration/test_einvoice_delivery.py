@@ -193,3 +193,28 @@ def test_a_customer_without_an_einvoice_format_gets_the_pdf_alone(
     assert shown["state"] == "sent"
     _, message = smtp_sink.messages[0]
     assert list(attachments(message)) == [f"{shown['number']}.pdf"]
+
+
+def test_where_the_platform_sends_its_own_email_the_einvoice_follows_by_ours(
+        tmp_path, smtp_sink, env, rules):
+    """Stripe e-mails its invoice itself; a customer who receives e-invoices also gets ours
+    (PDF and UBL) by SMTP, and the delivery says both."""
+    from autoinvoice.sandbox.stripe import StripeSandbox
+    from autoinvoice.sandbox.stripe import mock_transport as stripe_transport
+    from tests.integration.conftest import STRIPE_KEY, config_source
+
+    text = config_source(tmp_path, smtp_sink.port) + (
+        '\n[tenants.northwind.customers.CUST-0088]\neinvoice_format = "ubl"\n')
+    clock, stripe = FakeClock(), StripeSandbox(api_key=STRIPE_KEY)
+    app = bootstrap(parse_config(text, "test config"), clock=clock,
+                    transports={"northwind": stripe_transport(stripe)}, sleep=lambda _: None)
+    harness = Harness(app, clock, stripe, None, Worker(app), [])  # type: ignore[arg-type]
+    harness.ingest(completed("WO-E5"))
+    harness.ingest(signed("WO-E5"))
+    harness.run()
+    shown = harness.show("WO-E5")
+    assert shown["state"] == "sent", shown
+    assert shown["delivery"]["via"] == "platform+email"
+    _, message = smtp_sink.messages[0]
+    assert sorted(attachments(message)) == [f"{shown['number']}.pdf",
+                                            f"{shown['number']}.ubl.xml"]
