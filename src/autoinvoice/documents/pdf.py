@@ -140,9 +140,9 @@ class _Renderer(Canvas):
             self.footer_rows = [*wrapped, *(r for row in rows[1:] for r in self.wrap(row, width,
                                                                                      7))][:3]
         self.lines(self.x0, y - 2.5, self.footer_rows, 7, False, MUTED)
-        self.font(7, False, MUTED)
-        self.pdf.set_xy(self.x1 - 40, y - 2.6)
-        self.pdf.cell(40, 3.4, self.t("page", page=self.pdf.page_no(), pages="{nb}"), align="R")
+        self.font(8, False, MUTED)  # a size larger than the footer: it is looked for
+        self.pdf.set_xy(self.x1 - 40, y - 2.9)
+        self.pdf.cell(40, 3.8, self.t("page", page=self.pdf.page_no(), pages="{nb}"), align="R")
 
     def context(self) -> dict[str, Any]:
         """What the text templates see (documented in docs/templates.md)."""
@@ -410,7 +410,7 @@ class _Renderer(Canvas):
     def signature(self) -> None:
         sig, fmt, t = self.inv.job.signature, self.fmt, self.t
         if sig:
-            self.ensure(4.2 + 22 + 4)
+            self.ensure(4.2 + 21)  # the box; the gap below it may fall off the page
             y = self.caption(self.x0, self.y, t("signature"))
             self.box(self.x0, y, 52, 20, fill=None, border=RULE)
             self.signature_image(sig.image_png_base64, self.x0 + 1, y + 1, 50, 18)
