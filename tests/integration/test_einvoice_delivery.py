@@ -122,7 +122,7 @@ def rules() -> None:
         pytest.skip("EN 16931 rules (../shared/en16931) are absent: e-invoices cannot be checked")
 
 
-@pytest.mark.parametrize("fmt", ["ubl", "cii"])
+@pytest.mark.parametrize("fmt", ["ubl", "cii", "xrechnung"])
 def test_the_checked_einvoice_is_emailed_beside_the_pdf_and_kept_with_its_hash(
         tmp_path, smtp_sink, monkeypatch, rules, fmt):
     harness = german_harness(tmp_path, smtp_sink, monkeypatch, fmt)
@@ -135,8 +135,8 @@ def test_the_checked_einvoice_is_emailed_beside_the_pdf_and_kept_with_its_hash(
     sent = attachments(message)
     assert sent == {f"{row.number}.pdf": files["pdf"].content,
                     f"{row.number}.{fmt}.xml": files[fmt].content}
-    assert en16931.validate(files[fmt].content, files[fmt].format == "ubl"
-                            and en16931.Syntax.UBL or en16931.Syntax.CII).passed
+    syntax = en16931.Syntax.UBL if fmt == "ubl" else en16931.Syntax.CII
+    assert en16931.validate(files[fmt].content, syntax).passed
     history = entries(harness, row.id)
     for made in files.values():
         assert made.sha256 == hashlib.sha256(made.content).hexdigest()
@@ -144,6 +144,36 @@ def test_the_checked_einvoice_is_emailed_beside_the_pdf_and_kept_with_its_hash(
         files[fmt].filename: files[fmt].sha256}
     assert history["delivered"]["document_hashes"] == {files["pdf"].filename: files["pdf"].sha256}
     assert f"{row.number}.{fmt}.xml" in message.get_body(("plain",)).get_content()
+
+
+def test_a_facturx_customer_gets_one_pdf_carrying_the_checked_cii(
+        tmp_path, smtp_sink, monkeypatch, rules):
+    harness = german_harness(tmp_path, smtp_sink, monkeypatch, "facturx")
+    shown = bill(harness, "WO-E6")
+    assert shown["state"] == "sent", shown
+    row = harness.row("WO-E6", tenant="ksf")
+    files = kept(harness, row.id)
+    assert set(files) == {"cii", "facturx"}
+    _, message = smtp_sink.messages[0]
+    sent = attachments(message)
+    assert sent == {f"{row.number}.pdf": files["facturx"].content}
+    assert documents.facturx_xml(sent[f"{row.number}.pdf"]) == files["cii"].content
+    assert b"pdfaid:part" in files["facturx"].content or b"pdfaid" in files["facturx"].content
+
+
+def test_an_xrechnung_without_the_sellers_contact_is_held_naming_the_br_de_rules(
+        tmp_path, smtp_sink, monkeypatch):
+    text = config_text(tmp_path, smtp_sink.port, "xrechnung").replace(
+        'phone = "+49 911 123456-0"\n', "").replace('contact_name = "Petra Vogel"\n', "")
+    monkeypatch.setenv("TEST_KSF_API_KEY", "ksf-key")
+    clock, generic = FakeClock(), GenericSandbox()
+    app = bootstrap(parse_config(text, "test config"), clock=clock,
+                    transports={"ksf": generic_transport(generic)}, sleep=lambda _: None)
+    harness = Harness(app, clock, None, generic, Worker(app), [])  # type: ignore[arg-type]
+    assert bill(harness, "WO-E7")["state"] == "on_hold"
+    messages = [r["message"] for r in harness.row("WO-E7", tenant="ksf").hold_reasons]
+    assert any(m.startswith("[BR-DE-6]") for m in messages), messages  # the phone
+    assert smtp_sink.messages == []
 
 
 def test_a_fatal_en16931_finding_holds_the_invoice_with_the_rule_id_and_nothing_leaves(
