@@ -29,14 +29,16 @@ from autoinvoice.config import (
     parse_config,
 )
 from autoinvoice.demo_jobs import day_of_jobs, shared_examples
+from autoinvoice.documents import en16931
 from autoinvoice.domain.invoice import TaxRounding
 from autoinvoice.domain.money import Money
 from autoinvoice.netutil import free_port
-from autoinvoice.pipeline import views
+from autoinvoice.pipeline import documents, views
 from autoinvoice.pipeline.intake import accept
 from autoinvoice.pipeline.worker import Worker
 from autoinvoice.sandbox.registry import make_standin, standin_app
 from autoinvoice.sandbox.server import serve_in_thread
+from autoinvoice.store import repo
 from autoinvoice.triggers.events import decode_json, parse_event
 from autoinvoice.validation import InputError
 
@@ -265,8 +267,39 @@ def run_demo(out_dir: str = "demo-output", platform: str = "sandbox") -> int:
         paid = _pay(app, platform, core, server.base_url)
         clock.offset += timedelta(minutes=61)  # the hourly payment sweep comes round
         worker.run_until_idle()
-        _summary(app, out, platform, len(examples), paid, time.perf_counter() - started)
+        _summary(app, out, platform, len(examples), paid)
+        _samples(app, out / "samples", examples)
+        print(f"finished in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return 0
+
+
+def _samples(app: App, folder: Path, examples: list[dict[str, Any]]) -> None:
+    """Every document format of each shared example's invoice, as ``autoinvoice documents``
+    writes them, each e-invoice checked against EN 16931 (and XRechnung's rules)."""
+    jobs = dict.fromkeys((e["tenant"], e.get("job_id") or e["job"]["id"]) for e in examples)
+    written, findings = 0, []
+    for tenant, job_id in jobs:
+        with app.sessions() as session:
+            rows = views.find_job(session, job_id, tenant)
+            if not rows:
+                continue
+            invoice, pay_url = repo.load_invoice(rows[0]), rows[0].remote_url
+        config = app.config.tenant(tenant)
+        for fmt in documents.FORMATS:
+            if fmt == "xrechnung" and invoice.seller.address.country != "DE":
+                continue  # the German profile, for German sellers' clients
+            made = documents.make(config, invoice, fmt, pay_url)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / documents.output_name(invoice, fmt)).write_bytes(made.content)
+            written += 1
+            findings += [f"{job_id} {fmt}: {message}" for code, message in
+                         documents.einvoice_problems(invoice, made, fmt)
+                         if code != "einvoice_unchecked"]
+    if written:
+        verdict = "; ".join(findings) or ("all pass EN 16931" if en16931.rules_available()
+                                          else "not checked, the EN 16931 rules are absent")
+        print(f"samples of the shared examples in every format: {written} files in {folder} "
+              f"(e-invoices: {verdict})")
 
 
 def _command() -> str:
@@ -280,8 +313,7 @@ def _command() -> str:
         return str(script)
 
 
-def _summary(app: App, out: Path, platform: str, n_examples: int, paid: int,
-             seconds: float) -> None:
+def _summary(app: App, out: Path, platform: str, n_examples: int, paid: int) -> None:
     from autoinvoice.cli import format_table
 
     with app.sessions() as session:
@@ -299,4 +331,3 @@ def _summary(app: App, out: Path, platform: str, n_examples: int, paid: int,
     print(f"PDF invoices: {out / 'invoices'}")
     print(f"database: {out / 'autoinvoice.db'}  (from this directory: {_command()} invoices list, "
           f"{_command()} invoices show JOB_ID)")
-    print(f"finished in {seconds:.1f} s", file=sys.stderr)
