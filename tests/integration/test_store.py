@@ -55,3 +55,16 @@ def test_a_rolled_back_number_is_given_out_again(tmp_path):
     with sessions.begin() as session:
         assert repo.next_number(session, "t", "{year}-{seq}", date(2026, 1, 1)) == "2026-2"
         assert repo.next_number(session, "t", "{year}-{seq}", date(2027, 1, 1)) == "2027-1"
+
+
+def test_the_migrations_build_exactly_the_schema_the_models_describe(tmp_path):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from autoinvoice.store.models import Base
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    migrate(engine)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": False})
+        assert compare_metadata(context, Base.metadata) == []
