@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from autoinvoice.config import load_config
+from autoinvoice.config import Config, load_config
 from autoinvoice.sandbox.registry import STANDINS
 from autoinvoice.validation import InputError
 
@@ -30,16 +30,32 @@ def _print_json(data: object) -> None:
 
 
 # -- ingest ------------------------------------------------------------------------------
-def read_events(path: str) -> list[tuple[str, str]]:
-    """(label, JSON text) for each event in a file: one JSON document, or NDJSON."""
+def read_events(path: str, fmt: str = "auto", tenant: str | None = None,
+                config: Config | None = None) -> list[tuple[str, str]]:
+    """(label, JSON text) for each event in a file: one JSON document, NDJSON, or (a path
+    ending in .csv, or ``fmt`` "csv") the finalized work orders of ``tenant``."""
     text = sys.stdin.read() if path == "-" else _read_file(path)
     source = "stdin" if path == "-" else path
+    if fmt == "csv" or (fmt == "auto" and path.lower().endswith(".csv")):
+        return _work_order_events(text, source, tenant, config or load_config())
     try:
         json.loads(text)
     except json.JSONDecodeError:
         return [(f"{source}:{n}", line) for n, line in enumerate(text.splitlines(), 1)
                 if line.strip()]
     return [(source, text)]
+
+
+def _work_order_events(text: str, source: str, tenant: str | None, config: Config
+                       ) -> list[tuple[str, str]]:
+    from autoinvoice.triggers.work_orders import event_json, parse_work_orders, tenant_defaults
+
+    if not tenant:
+        raise InputError(["--tenant: required for a work-order CSV (the file names no tenant)"],
+                         source=source)
+    defaults = tenant_defaults(config.tenant(tenant))
+    events = parse_work_orders(text, tenant=tenant, source=source, **defaults)
+    return [(f"{source} job {e['job']['id']}", event_json(e)) for e in events]
 
 
 def _read_file(path: str) -> str:
@@ -57,10 +73,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     app = _app(args)
     parsed: list[tuple[Any, str]] = []
     problems: list[str] = []
-    for label, text in read_events(args.path):
+    try:
+        events = read_events(args.path, args.format, args.tenant, app.config)
+    except InputError as exc:
+        events, problems = [], [f"{exc.source or args.path}: {p}" for p in exc.problems]
+    for label, text in events:
         try:
             event = parse_event(decode_json(text, label), label)
             app.config.tenant(event.tenant)
+            if args.tenant and event.tenant != args.tenant:
+                raise InputError([f"tenant: is {event.tenant!r}, --tenant says {args.tenant!r}"])
             parsed.append((event, text))
         except InputError as exc:
             problems.extend(f"{label}: {p}" for p in exc.problems)
@@ -283,8 +305,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--with-worker", action="store_true", help="also run a worker thread")
-    p = add("ingest", cmd_ingest, "ingest one JSON event, an NDJSON stream, or - for stdin")
+    p = add("ingest", cmd_ingest, "ingest one JSON event, an NDJSON stream, a work-order "
+            "CSV, or - for stdin")
     p.add_argument("path")
+    p.add_argument("--format", choices=["auto", "json", "csv"], default="auto",
+                   help="auto: CSV when the path ends in .csv, else JSON or NDJSON")
+    p.add_argument("--tenant", help="the tenant a work-order CSV belongs to (required for "
+                   "CSV); for JSON, every event must name it")
     p.add_argument("--json", action="store_true")
     p = add("worker", cmd_worker, "advance invoices through the pipeline")
     p.add_argument("--until-idle", action="store_true", help="do everything due, then exit")
