@@ -76,7 +76,7 @@ _FIELD_COLUMNS = {
     "job.customer.name": "customer_name", "job.customer.email": "customer_email",
     "job.asset.make": "asset_make", "job.asset.model": "asset_model",
     "job.asset.serial": "asset_serial", "job.asset.running_hours": "running_hours",
-    "job.labor[0]": "labor_hours", "job.po_number": "po_number",
+    "job.labor[0].kind": "labor_kind", "job.labor[0]": "labor_hours", "job.po_number": "po_number",
     "job.completed_at": "completed_at", "occurred_at": "completed_at",
 }
 _PART_FIELDS = {"sku": "part_sku", "description": "part_description", "quantity": "part_qty",
@@ -87,6 +87,7 @@ _PART_FIELDS = {"sku": "part_sku", "description": "part_description", "quantity"
 class _Row:
     line: int  # where the record starts in the file (the header is line 1)
     cells: dict[str, str]
+    fitted: bool = True  # False: its cells did not match the header (already reported)
 
     def __getitem__(self, column: str) -> str:
         return self.cells.get(column, "")
@@ -167,6 +168,7 @@ def _read_rows(text: str, problems: _Problems) -> list[_Row]:
             fitted = _fit(cells, header, start)
             if fitted is None:
                 problems.add(start, None, f"has {len(cells)} cells, the header has {len(header)}")
+                rows.append(_Row(start, {"job_id": cells[0].strip()}, fitted=False))
                 continue
             rows.append(_Row(start, dict(zip(header, fitted, strict=True))))
     except csv.Error as exc:
@@ -200,12 +202,16 @@ def _fit(cells: list[str], header: list[str], line: int) -> list[str] | None:
 
 
 def _group(rows: list[_Row], problems: _Problems) -> dict[str, list[_Row]]:
-    """Rows by job id: a job row starts a job, continuation rows follow it."""
+    """Rows by job id: a job row starts a job, continuation rows follow it. The rows of a job
+    with a bad row already reported are left out quietly (one mistake, one message)."""
     groups: dict[str, list[_Row]] = {}
+    broken: set[str | None] = set()
     current: str | None = None
     for row in rows:
         job_id, starts_job = row["job_id"] or current, any(row[c] for c in JOB_COLUMNS)
-        if not row["job_id"] and starts_job:
+        if not row.fitted or job_id in broken:
+            broken.add(job_id)
+        elif not row["job_id"] and starts_job:
             problems.add(row, "job_id", "required on a job row (one that fills the job columns)")
         elif job_id is None:
             problems.add(row, "job_id", "a continuation row before any job row")
@@ -216,6 +222,7 @@ def _group(rows: list[_Row], problems: _Problems) -> dict[str, list[_Row]]:
         elif not starts_job and job_id not in groups:
             problems.add(row, "job_id", f"a continuation row of job {job_id} before any job "
                          "row of it (its job columns are empty)")
+            broken.add(job_id)
         else:
             groups.setdefault(job_id, []).append(row)
             if not starts_job and not any(row[c] for c in PART_COLUMNS):
@@ -285,9 +292,10 @@ def _labor(row: _Row, completed_at: datetime | None, problems: _Problems
         if row["labor_kind"]:
             problems.add(row, "labor_hours", "required when labor_kind is given")
         return []
+    hours = _decimal(row, "labor_hours", problems)
     if kind not in ("onsite", "travel"):
         problems.add(row, "labor_kind", f"must be onsite or travel (got {kind!r})")
-    hours = _decimal(row, "labor_hours", problems)
+        return []
     if hours is not None and hours > MAX_LABOR_HOURS:
         problems.add(row, "labor_hours", f"at most {MAX_LABOR_HOURS} in one entry (got {hours})")
         return []
