@@ -1,4 +1,5 @@
-"""The HTTP API: event intake, payment webhooks and read-only invoice views.
+"""The HTTP API: event intake (JSON events, work-order CSV), payment webhooks and read-only
+invoice views.
 
 Each tenant authenticates with ``Authorization: Bearer <api key>`` (keys from the config's
 ``api_keys``, usually ``env:`` references). Errors are JSON: ``{"error": ..., "problems": [...]}``
@@ -18,6 +19,7 @@ from autoinvoice.payments.webhooks import WebhookRejected, handle_stripe
 from autoinvoice.pipeline import views
 from autoinvoice.pipeline.intake import accept
 from autoinvoice.triggers.events import decode_json, parse_event
+from autoinvoice.triggers.work_orders import event_json, parse_work_orders, tenant_defaults
 from autoinvoice.validation import InputError
 
 log = logging.getLogger("autoinvoice.api")
@@ -75,6 +77,29 @@ def create_app(app: App) -> FastAPI:
                                 f"the event names {event.tenant!r}")
         result = accept(app, event, text, actor=f"api:{tenant}")
         return JSONResponse(result.as_dict(), 202 if result.status == "accepted" else 200)
+
+    @api.post("/v1/work-orders")
+    async def post_work_orders(request: Request, tenant: str | None = None) -> JSONResponse:
+        """A work-order CSV (``text/csv``) of the key's tenant: every job or, on a bad row,
+        none (422 naming line and column)."""
+        own = tenant_of(request)
+        if tenant is not None and tenant != own:
+            raise HTTPException(403, f"this API key belongs to tenant {own!r}, not {tenant!r}")
+        if request.headers.get("content-type", "").split(";")[0].strip() != "text/csv":
+            raise HTTPException(415, "send the work orders as text/csv")
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            raise HTTPException(413, f"work orders larger than {MAX_BODY} bytes")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(["(body): not UTF-8 text"], source="work orders") from None
+        events = parse_work_orders(text, tenant=own, source="work orders",
+                                   **tenant_defaults(app.config.tenant(own)))
+        results = [accept(app, parse_event(e), event_json(e), actor=f"api:{own}").as_dict()
+                   for e in events]
+        accepted = any(r["status"] == "accepted" for r in results)
+        return JSONResponse({"results": results}, 202 if accepted else 200)
 
     @api.post("/v1/webhooks/stripe/{tenant}")
     async def stripe_webhook(tenant: str, request: Request) -> JSONResponse:
