@@ -85,7 +85,7 @@ def create_app(app: App) -> FastAPI:
         own = tenant_of(request)
         if tenant is not None and tenant != own:
             raise HTTPException(403, f"this API key belongs to tenant {own!r}, not {tenant!r}")
-        if request.headers.get("content-type", "").split(";")[0].strip() != "text/csv":
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "text/csv":
             raise HTTPException(415, "send the work orders as text/csv")
         body = await request.body()
         if len(body) > MAX_BODY:
