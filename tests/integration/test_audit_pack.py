@@ -144,3 +144,42 @@ def test_a_stripe_job_pack_masks_the_secret_key(tmp_path, harness, capsys):
     headers = [x["request_headers"] for step in exchanges for x in step["exchanges"]]
     assert all(h.get("authorization") in (None, "***") for h in headers)
 
+
+
+def test_audit_verify_catches_a_changed_stored_document_or_platform_exchange(billed):
+    from sqlalchemy import text
+
+    from autoinvoice.store.audit import verify
+
+    harness, _, _ = billed
+    with harness.app.sessions() as session:
+        [report] = verify(session, "ksf")
+    assert report.ok, report
+    with harness.app.sessions.begin() as session:
+        session.execute(text("UPDATE documents SET content = :c WHERE format = 'pdf'"),
+                        {"c": b"%PDF-1.7 forged"})
+    with harness.app.sessions() as session:
+        [report] = verify(session, "ksf")
+    assert not report.ok
+    assert "stored document" in report.broken.problem
+    assert ".pdf" in report.broken.problem
+
+
+def test_audit_verify_catches_a_changed_platform_response(billed):
+    from sqlalchemy import select, text
+
+    from autoinvoice.store.audit import verify
+    from autoinvoice.store.models import PlatformExchangeRow
+
+    harness, _, _ = billed
+    with harness.app.sessions.begin() as session:
+        first = session.scalars(select(PlatformExchangeRow).order_by(PlatformExchangeRow.id)
+                                ).first()
+        body = json.dumps(first.exchanges).replace('"status": 201', '"status": 200', 1)
+        assert body != json.dumps(first.exchanges)
+        session.execute(text("UPDATE platform_exchanges SET exchanges = :e WHERE id = :i"),
+                        {"e": body, "i": first.id})
+    with harness.app.sessions() as session:
+        [report] = verify(session, "ksf")
+    assert not report.ok
+    assert "platform exchange" in report.broken.problem

@@ -30,6 +30,7 @@ from autoinvoice.pipeline.states import (
     task_of,
 )
 from autoinvoice.store import repo
+from autoinvoice.store.audit import exchanges_hash
 from autoinvoice.store.models import InvoiceRow, PlatformExchangeRow
 
 log = logging.getLogger("autoinvoice.worker")
@@ -160,9 +161,19 @@ class Worker:
             return step(self.app, row_id)
         finally:
             if exchanges:
-                with self.app.sessions.begin() as session:
-                    session.add(PlatformExchangeRow(invoice_id=row_id, step=state,
-                                                    at=self.app.clock(), exchanges=exchanges))
+                self._keep_exchanges(row_id, state, exchanges)
+
+    def _keep_exchanges(self, row_id: int, state: str, exchanges: list[dict[str, Any]]
+                        ) -> None:
+        """Stored, and chained into the audit log by their hash with the request ids."""
+        now = self.app.clock()
+        with self.app.sessions.begin() as session:
+            session.add(PlatformExchangeRow(invoice_id=row_id, step=state, at=now,
+                                            exchanges=exchanges))
+            repo.record(session, session.get_one(InvoiceRow, row_id), now,
+                        "platform_exchanges", step=state, requests=len(exchanges),
+                        request_ids=[x["request_id"] for x in exchanges if x["request_id"]],
+                        exchanges_sha256=exchanges_hash(exchanges))
 
     def _failed_attempt(self, row_id: int, state: str, exc: Exception, *, retry: bool) -> None:
         now = self.app.clock()

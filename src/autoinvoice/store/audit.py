@@ -29,7 +29,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from autoinvoice.store.models import AuditHeadRow, HistoryRow, InvoiceRow
+from autoinvoice.store.models import (
+    AuditHeadRow,
+    DocumentRow,
+    HistoryRow,
+    InvoiceRow,
+    PlatformExchangeRow,
+)
 
 GENESIS = "0" * 64
 
@@ -131,8 +137,37 @@ def verify_tenant(session: Session, tenant: str) -> ChainReport:
         if broken is not None:
             break
     else:
-        broken = walker.end(head_seq, head_hash)
+        broken = walker.end(head_seq, head_hash) or _stored_files(session, tenant, walker)
     return ChainReport(tenant, walker.count, head_seq, head_hash, broken)
+
+
+def _stored_files(session: Session, tenant: str, walker: _Walker) -> Break | None:
+    """Each stored document and platform exchange must hash to what the chain recorded when
+    it was stored (so changing a kept PDF or response is caught like changing an entry)."""
+    documents = session.execute(
+        select(DocumentRow.invoice_id, DocumentRow.filename, DocumentRow.content)
+        .where(DocumentRow.tenant == tenant).order_by(DocumentRow.id))
+    for invoice_id, filename, content in documents:
+        if hashlib.sha256(content).hexdigest() not in walker.files.get(
+                (invoice_id, filename), ()):
+            return Break(None, None, f"stored document {filename} (invoice {invoice_id}) does "
+                                     "not match the hash the audit log recorded for it")
+    exchanges = session.execute(
+        select(PlatformExchangeRow.id, PlatformExchangeRow.invoice_id,
+               PlatformExchangeRow.exchanges)
+        .join(InvoiceRow, InvoiceRow.id == PlatformExchangeRow.invoice_id)
+        .where(InvoiceRow.tenant == tenant).order_by(PlatformExchangeRow.id))
+    for exchange_id, invoice_id, body in exchanges:
+        if exchanges_hash(body) not in walker.files.get((invoice_id, "exchanges"), ()):
+            return Break(None, None, f"stored platform exchange {exchange_id} (invoice "
+                                     f"{invoice_id}) does not match the hash the audit log "
+                                     "recorded for it")
+    return None
+
+
+def exchanges_hash(exchanges: Any) -> str:
+    """What the audit log records for one step's platform exchanges."""
+    return hashlib.sha256(canonical({"exchanges": exchanges}).encode("utf-8")).hexdigest()
 
 
 def _entries(session: Session, tenant: str) -> Iterator[Any]:
@@ -152,6 +187,8 @@ class _Walker:
         self.count = 0
         self.prev_seq = 0
         self.prev_hash = GENESIS
+        #: (invoice id, file name or "exchanges") -> hashes the entries recorded
+        self.files: dict[tuple[int, str], set[str]] = {}
 
     def step(self, row: Any) -> Break | None:
         expected = self.prev_seq + 1
@@ -167,11 +204,22 @@ class _Walker:
         if row.prev_hash != self.prev_hash:
             return Break(row.seq, row.id, "prev_hash does not match the previous entry's "
                                           "hash: entries reordered or prev_hash changed")
-        if _recomputed(row) != row.hash:
+        detail = _detail(row)
+        if _recomputed(row, detail) != row.hash:
             return Break(row.seq, row.id, "hash does not match the entry: its content (or "
                                           "its hash) was changed")
         self.count, self.prev_seq, self.prev_hash = self.count + 1, row.seq, row.hash
+        self._note_files(row.invoice_id, detail)
         return None
+
+    def _note_files(self, invoice_id: int | None, detail: Any) -> None:
+        if invoice_id is None or not isinstance(detail, dict):
+            return
+        for name, digest in (detail.get("document_hashes") or {}).items():
+            self.files.setdefault((invoice_id, name), set()).add(digest)
+        if detail.get("exchanges_sha256"):
+            self.files.setdefault((invoice_id, "exchanges"), set()).add(
+                detail["exchanges_sha256"])
 
     def end(self, head_seq: int, head_hash: str) -> Break | None:
         if head_seq > self.prev_seq:
@@ -184,10 +232,18 @@ class _Walker:
         return None
 
 
-def _recomputed(row: Any) -> str | None:
+_UNREADABLE = object()
+
+
+def _detail(row: Any) -> Any:
     try:
-        detail = json.loads(row.detail_text) if row.detail_text is not None else None
+        return json.loads(row.detail_text) if row.detail_text is not None else None
     except json.JSONDecodeError:
+        return _UNREADABLE
+
+
+def _recomputed(row: Any, detail: Any) -> str | None:
+    if detail is _UNREADABLE:
         return None
     return entry_hash(row.prev_hash, _content_of(row, row.job_id, row.revision, row.kind,
                                                  detail))
