@@ -28,7 +28,7 @@ from autoinvoice.config import (
     default_config_text,
     parse_config,
 )
-from autoinvoice.demo_jobs import day_of_jobs, shared_examples
+from autoinvoice.demo_jobs import day_of_jobs, shared_examples, shared_work_orders
 from autoinvoice.documents import en16931
 from autoinvoice.domain.invoice import TaxRounding
 from autoinvoice.domain.money import Money
@@ -259,7 +259,7 @@ def run_demo(out_dir: str = "demo-output", platform: str = "sandbox") -> int:
         _temporary_standin_tokens(app, platform, core)
         _xero_demo_pace(app, platform, core)
         worker = Worker(app, concurrency=4)
-        examples = shared_examples()
+        examples = shared_examples() + shared_work_orders(app.config)
         _ingest(app, examples + day_of_jobs())
         worker.run_until_idle()
         clock.offset = timedelta(hours=49)  # the unsigned jobs' signature wait runs out
@@ -324,8 +324,9 @@ def _summary(app: App, out: Path, platform: str, n_examples: int, paid: int) -> 
     for r in rows:
         states[r["state"]] = states.get(r["state"], 0) + 1
     mails = len(list((out / "mail").glob("*.eml")))
-    print(f"\n{len(rows)} jobs ({n_examples} events read from ../shared/examples) on the local "
-          f"{platform} stand-in: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
+    print(f"\n{len(rows)} jobs ({n_examples} events and work orders read from "
+          f"../shared/examples) on the local {platform} stand-in: "
+          + ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
     print(f"{paid} client payments simulated; e-mails delivered over SMTP: {mails} "
           f"(saved in {out / 'mail'})")
     print(f"PDF invoices: {out / 'invoices'}")

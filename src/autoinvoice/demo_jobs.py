@@ -1,5 +1,6 @@
-"""The demo's day of work: the shared example events (when ../shared is beside the checkout)
-and a generated, reproducible day of realistic compressor jobs for both demo tenants."""
+"""The demo's day of work: the shared example events and work-order CSV (when ../shared is
+beside the checkout) and a generated, reproducible day of realistic compressor jobs for both
+demo tenants."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import random
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from autoinvoice.config import Config
+from autoinvoice.triggers.work_orders import parse_work_orders, tenant_defaults
 
 CUSTOMERS_US = [
     ("CUST-0088", "Acme Plastics Inc.", "ap@acme-plastics.example", "Tulsa", "74107"),
@@ -50,6 +54,17 @@ def shared_examples() -> list[dict[str, Any]]:
         if folder.is_dir():
             return [json.loads(p.read_text("utf-8"), parse_float=Decimal)
                     for p in sorted(folder.glob("*.json"))]
+    return []
+
+
+def shared_work_orders(config: Config, tenant: str = "northwind") -> list[dict[str, Any]]:
+    """The work orders of ../shared/examples/work-order-finalized.csv (the US company's
+    export), as ``work_order.finalized`` events, read in place."""
+    for folder in _shared_dirs():
+        path = folder / "work-order-finalized.csv"
+        if path.is_file():
+            return parse_work_orders(path.read_text("utf-8"), tenant=tenant, source=str(path),
+                                     **tenant_defaults(config.tenant(tenant)))
     return []
 
 

@@ -50,11 +50,10 @@ def test_shared_csv_is_ingested_once_and_invoiced(shared_dir, demo_config):
         "duplicate", "duplicate"]
     assert run("worker", "--until-idle", config=demo_config).returncode == 0
     listed = run("invoices", "list", "--json", config=demo_config)
-    # No customer address in the demo config: held for review, untaxed (see the unit tests
-    # for the arithmetic: 575.00 + 482.00 and 115.00 + 115.00).
+    # The demo config has both customers' addresses (see the unit tests for the arithmetic:
+    # 575.00 + 482.00 + 40.97 tax, and 115.00 + 115.00).
     assert sorted((r["job_id"], r["total"], r["hold"]) for r in json.loads(listed.stdout)) == [
-        ("WO-10490", "1057.00", "no_tax_jurisdiction"),
-        ("WO-10491", "230.00", "no_tax_jurisdiction")]
+        ("WO-10490", "1097.97", None), ("WO-10491", "230.00", None)]
 
 
 def test_inline_csv_from_stdin_with_format_csv(demo_config):

@@ -25,3 +25,17 @@ def test_without_a_wait_or_a_completion_nothing_is_due():
     assert readiness({"job.completed"}, NOW, BOTH, None, NOW).due_at is None
     assert readiness({"job.signed"}, None, BOTH, Decimal(24), NOW).due_at is None
     assert readiness({"job.signed"}, None, ("job.signed",), None, NOW).due_at is None
+
+
+def test_a_finalized_work_order_completes_a_job_that_requires_job_completed():
+    assert readiness({"work_order.finalized", "job.signed"}, NOW, BOTH, None, NOW).due_at == NOW
+    finalized_only = ("work_order.finalized",)
+    assert readiness({"job.completed"}, NOW, finalized_only, None, NOW).due_at == NOW
+    unsigned = readiness({"work_order.finalized"}, NOW, BOTH, Decimal(24), NOW)
+    assert unsigned.unsigned  # still waits for the signature it requires
+
+
+def test_a_tenant_requiring_both_completions_waits_for_both():
+    both = ("job.completed", "work_order.finalized")
+    assert readiness({"job.completed"}, NOW, both, None, NOW).due_at is None
+    assert readiness({"job.completed", "work_order.finalized"}, NOW, both, None, NOW).due_at == NOW

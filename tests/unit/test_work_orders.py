@@ -110,7 +110,8 @@ def test_the_default_technician_has_the_given_grade_and_works_every_entry():
 
 def test_demo_tenant_defaults_use_the_cheapest_grade_and_configured_addresses():
     defaults = tenant_defaults(load_config().tenant("northwind"))
-    assert defaults == {"grade": "technician", "addresses": {}, "country": "US"}
+    assert (defaults["grade"], defaults["country"]) == ("technician", "US")
+    assert defaults["addresses"]["CUST-0102"]["postal_code"] == "74115"
     de = tenant_defaults(load_config().tenant("kompressor-service-de"))
     assert (de["grade"], de["country"]) == ("technician", "DE")
 
@@ -250,9 +251,9 @@ def test_shared_export_totals_with_configured_addresses(shared_dir):
                       "WO-10491": ("0.00", "230.00", [])}
 
 
-def test_shared_export_with_the_demo_config_as_is_is_held_for_the_unknown_address(shared_dir):
-    # The demo config has no customer addresses: the placeholder matches no tax jurisdiction,
-    # so both are held, untaxed: 575.00 + 482.00 = 1057.00 and 230.00 (as above, tax 0).
-    totals = _totals(read_example(shared_dir, "work-order-finalized.csv"))
+def test_shared_export_without_customer_addresses_is_held_for_the_unknown_address(shared_dir):
+    # No customer addresses configured: the placeholder matches no tax jurisdiction, so both
+    # are held, untaxed: 575.00 + 482.00 = 1057.00 and 230.00 (as above, tax 0).
+    totals = _totals(read_example(shared_dir, "work-order-finalized.csv"), addresses={})
     assert totals == {"WO-10490": ("0.00", "1057.00", ["no_tax_jurisdiction"]),
                       "WO-10491": ("0.00", "230.00", ["no_tax_jurisdiction"])}

@@ -20,10 +20,20 @@ class Readiness:
     signature_deadline: datetime | None = None
 
 
+def _met(required: str, seen: Collection[str], require: Sequence[str]) -> bool:
+    """Seen, or a completion required under one name and arriving under the other: a
+    finalized work order completes the job (a CSV export has no ``job.completed``), unless
+    the tenant requires both on purpose."""
+    if required in seen:
+        return True
+    both = all(t in require for t in COMPLETION_TYPES)
+    return required in COMPLETION_TYPES and not both and any(t in seen for t in COMPLETION_TYPES)
+
+
 def readiness(seen: Collection[str], completed_at: datetime | None, require: Sequence[str],
               signature_wait_hours: Decimal | None, now: datetime) -> Readiness:
     """``seen``: the job's event types; ``completed_at``: when its completion event arrived."""
-    missing = [t for t in require if t not in seen]
+    missing = [t for t in require if not _met(t, seen, require)]
     if completed_at is None:
         return Readiness(None)
     if not missing:
