@@ -92,10 +92,37 @@ def check_platform_fit(config: Config) -> None:
         raise InputError(problems, source=config.source)
 
 
+def check_documents(config: Config) -> None:
+    """A tenant's own document templates and logo are checked at start, not at the first
+    invoice: a broken one is refused, naming the file and the problem."""
+    from PIL import Image, UnidentifiedImageError
+
+    from autoinvoice.documents.pdf_check import check_templates
+
+    problems = []
+    for name, tenant in config.tenants.items():
+        style, key = tenant.documents, f"tenants.{name}.documents"
+        if style.template_dir is not None:
+            problems += [f"{key}.template_dir: {p}"
+                         for p in check_templates(style.template_dir, style.language)]
+        if style.logo is not None:
+            try:
+                with Image.open(style.logo) as image:
+                    image.verify()
+                    if image.format not in ("PNG", "JPEG"):
+                        problems.append(f"{key}.logo: {style.logo} is {image.format}, "
+                                        "not PNG or JPEG")
+            except (OSError, UnidentifiedImageError) as exc:
+                problems.append(f"{key}.logo: cannot read {style.logo} as an image ({exc})")
+    if problems:
+        raise InputError(problems, source=config.source)
+
+
 def bootstrap(config: Config, *, clock: Clock = utcnow, engine: Engine | None = None,
               transports: dict[str, Any] | None = None,
               sleep: Callable[[float], None] | None = None) -> App:
     check_platform_fit(config)
+    check_documents(config)
     engine = engine or make_engine(config.database.url)
     migrate(engine)
     return App(config=config, engine=engine, sessions=session_factory(engine), clock=clock,

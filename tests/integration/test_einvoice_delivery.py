@@ -56,6 +56,7 @@ timezone = "Europe/Berlin"
 api_keys = ["env:TEST_KSF_API_KEY"]
 payment = {{ iban = "DE89370400440532013000", bic = "COBADEFFXXX", \
 account_holder = "Kompressor-Service Franken GmbH" }}
+documents = {{ language = "de" }}
 [tenants.ksf.platform]
 name = "sandbox"
 [tenants.ksf.rates]
@@ -216,13 +217,21 @@ def test_without_the_rules_an_einvoice_is_held_unchecked_rather_than_sent(
     assert smtp_sink.messages == []
 
 
-def test_a_customer_without_an_einvoice_format_gets_the_pdf_alone(
+def test_a_customer_without_an_einvoice_format_gets_the_pdf_alone_in_the_tenants_language(
         tmp_path, smtp_sink, monkeypatch):
+    import io
+
+    from pypdf import PdfReader
+
     harness = german_harness(tmp_path, smtp_sink, monkeypatch, "pdf")
     shown = bill(harness, "WO-E4")
     assert shown["state"] == "sent"
     _, message = smtp_sink.messages[0]
-    assert list(attachments(message)) == [f"{shown['number']}.pdf"]
+    sent = attachments(message)
+    assert list(sent) == [f"{shown['number']}.pdf"]
+    text = PdfReader(io.BytesIO(sent[f"{shown['number']}.pdf"])).pages[0].extract_text()
+    assert "Rechnung" in text
+    assert "DE89 3704 0044 0532 0130 00" in text  # the tenant's IBAN, in groups of four
 
 
 def test_where_the_platform_sends_its_own_email_the_einvoice_follows_by_ours(

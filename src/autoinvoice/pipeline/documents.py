@@ -89,8 +89,8 @@ def einvoice_format(tenant: TenantConfig, invoice: Invoice) -> str | None:
 def make_pdf(tenant: TenantConfig, invoice: Invoice, pay_url: str | None) -> Made:
     """The PDF in the tenant's language, templates and logo."""
     style = tenant.documents
-    content = render_invoice_pdf(invoice, pay_url=pay_url, logo_png=_logo(style.logo))  # TEMPSHIM
-    #                             language=style.language, template_dir=style.template_dir)
+    content = render_invoice_pdf(invoice, pay_url=pay_url, logo_png=_logo(style.logo),
+                                 language=style.language, template_dir=style.template_dir)
     return Made("pdf", f"{safe_name(invoice.number or invoice.job_id)}.pdf", PDF, content)
 
 
