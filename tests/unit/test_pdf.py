@@ -444,3 +444,27 @@ def test_formats_follow_german_language_else_the_sellers_country(
     assert fmt.money(Money.of("1234.56", "EUR")) == expected_money
     assert fmt.date(date(2026, 11, 27)) == expected_date
     assert Formats.iban("de893704 0044053201300 0") == "DE89 3704 0044 0532 0130 00"
+
+
+def test_the_time_record_lists_each_technicians_day_span_and_hours() -> None:
+    base = us_invoice()
+    labor = (LaborEntry("T-07", LaborKind.TRAVEL, start=datetime(2026, 11, 20, 17, 5, tzinfo=CST),
+                        end=datetime(2026, 11, 20, 17, 50, tzinfo=CST)),
+             LaborEntry("T-07", LaborKind.ONSITE, start=datetime(2026, 11, 20, 17, 50, tzinfo=CST),
+                        end=datetime(2026, 11, 20, 21, 35, tzinfo=CST)))
+    invoice = dataclasses.replace(base, job=dataclasses.replace(base.job, labor=labor))
+    text = " ".join(" ".join(pdf_text(render_invoice_pdf(invoice))).split())
+    assert "Time record" in text
+    assert "Nov 20, 2026 17:05–17:50 · R. Okafor (senior) · Travel · 0.75 h" in text
+    assert "Nov 20, 2026 17:50–21:35 · R. Okafor (senior) · Labor · 3.75 h" in text
+
+
+def test_a_time_entry_in_plain_hours_is_dated_on_the_completion_day_in_german() -> None:
+    base = german_invoice()
+    job = dataclasses.replace(base.job, labor=(
+        LaborEntry("T-21", LaborKind.ONSITE, hours=Decimal("3.25")),))
+    invoice = dataclasses.replace(base, job=job)
+    text = " ".join(" ".join(pdf_text(render_invoice_pdf(invoice, language="de"))).split())
+    assert "Arbeitszeitnachweis" in text
+    day = f"{job.completed_at.day:02d}.{job.completed_at.month:02d}.{job.completed_at.year}"
+    assert f"{day} · M. Becker (technician) · Arbeitszeit · 3,25 Std." in text

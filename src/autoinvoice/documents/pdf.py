@@ -65,7 +65,7 @@ def address_lines(address: Address, home: str = "") -> list[str]:
 
 
 class _Renderer(Canvas):
-    LEFT, RIGHT, TOP, BOTTOM = 16.0, 16.0, 14.0, 20.0
+    LEFT, RIGHT, TOP, BOTTOM = 16.0, 16.0, 14.0, 18.0  # the footer rule is 15.5 mm up
 
     def __init__(self, invoice: Invoice, pay_url: str | None, logo_png: bytes | None,
                  templates: Templates, full_fonts: bool) -> None:
@@ -246,15 +246,19 @@ class _Renderer(Canvas):
         if job.summary:
             rows.append((self.wrap(job.summary, width, 9), 9.0, False, INK))
         facts = []
-        if job.technicians:
+        logged = {entry.technician for entry in job.labor}
+        unlogged = [x for x in job.technicians if x.id not in logged]  # the rest are below
+        if unlogged:
             crew = ", ".join(t("technician_entry", name=x.name, grade=x.grade)
-                             for x in job.technicians)
-            facts.append(t("technicians" if len(job.technicians) > 1 else "technician",
-                           crew=crew))
+                             for x in unlogged)
+            facts.append(t("technicians" if len(unlogged) > 1 else "technician", crew=crew))
         if job.contract_id:
             facts.append(t("contract", contract=job.contract_id))
         if inv.po_number:
             facts.append(t("po", po=inv.po_number))
+        times = self.time_record()
+        if times:  # in the facts paragraph: a long record wraps, a short one shares a line
+            facts.append(t("time_record") + ": " + ";   ".join(times))
         if facts:
             rows.append((self.wrap("   ·   ".join(facts), width, 8.5), 8.5, False, MUTED))
         height = sum(len(lines) * self.lead(size) for lines, size, _, _ in rows)
@@ -265,6 +269,26 @@ class _Renderer(Canvas):
         for lines, size, bold, color in rows:
             y = self.lines(self.x0 + 4, y, lines, size, bold, color) + 2
         self.y += height + 6
+
+    def time_record(self) -> list[str]:
+        """Each time entry: day, from-to in the entry's own offset, who (with grade), what,
+        hours (an entry given as plain hours is dated on the day the job was completed)."""
+        job, fmt, t = self.inv.job, self.fmt, self.t
+        names = {x.id: t("technician_entry", name=x.name, grade=x.grade)
+                 for x in job.technicians}
+        out = []
+        for entry in job.labor:
+            who = names.get(entry.technician, entry.technician)
+            what = self.tpl.term("line_kind", "labor" if entry.kind == "onsite" else entry.kind)
+            if entry.start is not None and entry.end is not None:
+                hours = Decimal((entry.end - entry.start).total_seconds()) / 3600
+                out.append(t("time_entry", day=fmt.date(entry.start.date()),
+                             start=f"{entry.start:%H:%M}", end=f"{entry.end:%H:%M}", name=who,
+                             kind=what, hours=fmt.number(hours.quantize(Decimal("0.01")))))
+            elif entry.hours is not None:
+                out.append(t("time_entry_hours", day=fmt.date(job.completed_at.date()),
+                             name=who, kind=what, hours=fmt.number(entry.hours)))
+        return out
 
     # ---- line table ------------------------------------------------------------------
     def _columns(self) -> list[Column]:
@@ -403,14 +427,14 @@ class _Renderer(Canvas):
         if not said:
             return
         body = [row for text in said for row in self.wrap(text, self.x1 - self.x0, 9)]
-        self.ensure(4.2 + self.lead(9) * len(body) + 5)
+        self.ensure(4.2 + self.lead(9) * len(body) + 4)
         y = self.caption(self.x0, self.y, self.t("notes"))
-        self.y = self.lines(self.x0, y, body, 9) + 5
+        self.y = self.lines(self.x0, y, body, 9) + 4
 
     def signature(self) -> None:
         sig, fmt, t = self.inv.job.signature, self.fmt, self.t
         if sig:
-            self.ensure(4.2 + 21)  # the box; the gap below it may fall off the page
+            self.ensure(4.2 + 20)  # the box; the gap below it may fall off the page
             y = self.caption(self.x0, self.y, t("signature"))
             self.box(self.x0, y, 52, 20, fill=None, border=RULE)
             self.signature_image(sig.image_png_base64, self.x0 + 1, y + 1, 50, 18)
