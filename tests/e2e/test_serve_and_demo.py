@@ -64,3 +64,11 @@ def test_demo_runs_end_to_end_and_reports_where_things_are(tmp_path: Path):
     mails = list((tmp_path / "out" / "mail").glob("*.eml"))
     assert len(pdfs) >= 20
     assert len(mails) == len(pdfs)
+    samples = tmp_path / "out" / "samples"
+    if (Path(__file__).resolve().parents[3] / "shared" / "examples").is_dir():
+        # one invoice per shared example job: two JSON jobs and the CSV's two work orders
+        assert len(list(samples.glob("*.facturx.pdf"))) == 4
+        assert len([p for p in samples.glob("*.pdf") if ".facturx" not in p.name]) == 4
+        assert len(list(samples.glob("*.ubl.xml"))) == len(list(samples.glob("*.cii.xml"))) == 4
+        assert len(list(samples.glob("*.xrechnung.xml"))) == 1  # the German seller's
+        assert "samples of the shared examples in every format" in result.stdout

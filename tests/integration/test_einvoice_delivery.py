@@ -257,3 +257,20 @@ def test_where_the_platform_sends_its_own_email_the_einvoice_follows_by_ours(
     _, message = smtp_sink.messages[0]
     assert sorted(attachments(message)) == [f"{shown['number']}.pdf",
                                             f"{shown['number']}.ubl.xml"]
+
+
+def test_a_credit_note_goes_out_as_a_checked_ubl_credit_note_too(
+        tmp_path, smtp_sink, monkeypatch, rules):
+    harness = german_harness(tmp_path, smtp_sink, monkeypatch, "ubl")
+    assert bill(harness, "WO-E8")["state"] == "sent"
+    changed = job("WO-E8")
+    changed["event_id"] = "evt-WO-E8-done-2"
+    changed["job"]["parts"] = PARTS[:1]  # the oil was not used after all
+    harness.ingest(changed)
+    harness.run()
+    subjects = [m["Subject"] for _, m in smtp_sink.messages]
+    assert len(subjects) == 3, subjects  # invoice, its credit note, the new invoice
+    _, note = next((r, m) for r, m in smtp_sink.messages if m["Subject"].startswith("Credit"))
+    [xml] = [v for k, v in attachments(note).items() if k.endswith(".ubl.xml")]
+    assert b"<CreditNote" in xml
+    assert en16931.validate(xml, en16931.Syntax.UBL).passed
