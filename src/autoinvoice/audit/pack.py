@@ -105,7 +105,7 @@ def _pack(session: Session, row: InvoiceRow, events: Any) -> Pack:
                           for p in payments]})
     files["history.json"] = _json([
         {"hashed": entry_content(
-            entry_id=h.id, seq=h.seq, tenant=h.tenant, invoice_id=h.invoice_id,
+            entry_id=h.id, seq=h.seq or 0, tenant=h.tenant, invoice_id=h.invoice_id,
             job_id=row.job_id, revision=row.revision, kind=row.kind, at=h.at, actor=h.actor,
             action=h.action, from_state=h.from_state, to_state=h.to_state, detail=h.detail,
             request_id=h.request_id), "prev_hash": h.prev_hash, "hash": h.hash}
@@ -139,7 +139,8 @@ def _config_version(history: Any) -> str | None:
 
 
 def _decisions(row: InvoiceRow, history: Any, version: str | None) -> dict[str, Any]:
-    built = next((h.detail for h in reversed(history) if h.action == "built"), {})
+    built: dict[str, Any] = next(
+        (h.detail for h in reversed(history) if h.action == "built"), {})
     return {
         "tenant": row.tenant, "job_id": row.job_id, "revision": row.revision,
         "kind": row.kind, "number": row.number, "issue_date": row.issue_date,
