@@ -231,6 +231,11 @@ def test_a_customer_without_an_einvoice_format_gets_the_pdf_alone_in_the_tenants
     assert list(sent) == [f"{shown['number']}.pdf"]
     text = PdfReader(io.BytesIO(sent[f"{shown['number']}.pdf"])).pages[0].extract_text()
     assert "Rechnung" in text
+    assert message["Subject"].startswith(f"Rechnung {shown['number']} von Kompressor-Service")
+    body = message.get_body(("plain",)).get_content()
+    assert body.startswith("Guten Tag Brauerei Feldmann KG,")
+    assert "Zahlbetrag:" in body
+    assert "Mit freundlichen Grüßen" in body
     assert "DE89 3704 0044 0532 0130 00" in text  # the tenant's IBAN, in groups of four
 
 
@@ -270,7 +275,7 @@ def test_a_credit_note_goes_out_as_a_checked_ubl_credit_note_too(
     harness.run()
     subjects = [m["Subject"] for _, m in smtp_sink.messages]
     assert len(subjects) == 3, subjects  # invoice, its credit note, the new invoice
-    _, note = next((r, m) for r, m in smtp_sink.messages if m["Subject"].startswith("Credit"))
+    _, note = next((r, m) for r, m in smtp_sink.messages if m["Subject"].startswith("Gutschrift"))
     [xml] = [v for k, v in attachments(note).items() if k.endswith(".ubl.xml")]
     assert b"<CreditNote" in xml
     assert en16931.validate(xml, en16931.Syntax.UBL).passed

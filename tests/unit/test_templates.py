@@ -159,3 +159,24 @@ def test_check_reads_the_files_afresh(tmp_path: Path) -> None:
 def test_built_in_label_files_are_plain_toml() -> None:
     for path in sorted(BUILT_IN.glob("labels.*.toml")):
         assert tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def test_every_built_in_label_exists_in_english_and_german_with_the_same_placeholders():
+    import string
+    import tomllib
+    from pathlib import Path
+
+    import autoinvoice.documents.templates as module
+
+    folder = Path(module.__file__).parent / "templates"
+    en, de = (tomllib.loads((folder / f"labels.{lang}.toml").read_text("utf-8"))
+              for lang in ("en", "de"))
+    flat_en = {k: v for k, v in en.items() if isinstance(v, str)}
+    flat_de = {k: v for k, v in de.items() if isinstance(v, str)}
+    assert set(flat_en) == set(flat_de)
+
+    def fields(text: str) -> set[str]:
+        return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+    for key, text in flat_en.items():
+        assert fields(text) == fields(flat_de[key]), key

@@ -34,7 +34,8 @@ from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import format_datetime, getaddresses
 
-from autoinvoice.documents.pdf import Formats, address_lines, humanize, render_invoice_pdf
+from autoinvoice.documents.pdf import Formats, address_lines, render_invoice_pdf
+from autoinvoice.documents.templates import Templates, load_templates
 from autoinvoice.domain.invoice import Invoice
 
 __all__ = ["Attachment", "DeliveryError", "DeliveryReceipt", "SmtpSettings",
@@ -68,12 +69,12 @@ class DeliveryError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
-    """A file sent beside the PDF (an e-invoice); ``label`` names it in the e-mail text."""
+    """A file sent beside the PDF (an e-invoice)."""
 
     filename: str
     content: bytes
     media_type: str  # "application/xml"
-    label: str  # "XRechnung e-invoice"
+    kind: str  # ubl, cii or xrechnung: named in the e-mail by label email_einvoice_<kind>
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +119,6 @@ def invoice_message_id(invoice: Invoice, sender: str) -> str:
     return f"<autoinvoice.{job}.r{invoice.revision}{kind}.{digest}@{domain}>"
 
 
-def _document(invoice: Invoice) -> str:
-    return "credit note" if invoice.is_credit_note else "invoice"
-
-
 def _address(name: str, email: str, role: str) -> Address:
     if "@" not in email:
         raise ValueError(f"{role} e-mail address {email!r} is not an address")
@@ -133,30 +130,31 @@ def _filename(number: str) -> str:
 
 
 def build_invoice_message(invoice: Invoice, pdf: bytes, *, sender: str,
-                          pay_url: str | None = None,
-                          extras: Sequence[Attachment] = ()) -> EmailMessage:
+                          pay_url: str | None = None, extras: Sequence[Attachment] = (),
+                          templates: Templates | None = None) -> EmailMessage:
     """To the customer, from the seller's name at ``sender``, the PDF attached (and the
-    ``extras``: the structured e-invoice a customer receives beside it).
+    ``extras``: the structured e-invoice a customer receives beside it), worded from the
+    ``templates`` (the tenant's language and overrides; English by default).
 
     Raises ``ValueError`` for an invoice without a number or without usable addresses.
     """
     if not invoice.number:
         raise ValueError(f"invoice for job {invoice.job_id} has no number yet")
+    words = _Wording(invoice, pay_url, extras, templates or load_templates(None, "en"))
     seller = invoice.seller
     message = EmailMessage(policy=_POLICY)
     message["From"] = _address(seller.legal_name, sender, "sender")
     message["To"] = _address(invoice.customer.name, invoice.customer.email, "customer")
     if seller.email and seller.email.strip().lower() != sender.strip().lower():
         message["Reply-To"] = _address(seller.legal_name, seller.email, "seller")
-    message["Subject"] = (f"{_document(invoice).capitalize()} {invoice.number} from "
-                          f"{seller.legal_name} — {invoice.job_id}")
+    message["Subject"] = words.subject()
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = invoice_message_id(invoice, sender)
     message["X-Autoinvoice-Job"] = invoice.job_id
     message["X-Autoinvoice-Invoice"] = invoice.number
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies
-    message.set_content(_text_body(invoice, pay_url, extras))
-    message.add_alternative(_html_body(invoice, pay_url, extras), subtype="html")
+    message.set_content(words.text_body())
+    message.add_alternative(words.html_body(), subtype="html")
     message.add_attachment(pdf, maintype="application", subtype="pdf",
                            filename=_filename(invoice.number))
     for extra in extras:
@@ -166,107 +164,120 @@ def build_invoice_message(invoice: Invoice, pdf: bytes, *, sender: str,
     return message
 
 
-def _facts(invoice: Invoice, pay_url: str | None) -> list[tuple[str, str]]:
-    fmt, job = Formats.for_invoice(invoice), invoice.job
-    facts = []
-    if job.asset:
-        a = job.asset
-        hours = ("" if a.running_hours is None
-                 else f", {fmt.number(Decimal(a.running_hours))} running hours")
-        facts.append(("Equipment", f"{a.make} {a.model}, serial {a.serial}{hours}"))
-    if job.site:
-        place = ", ".join([job.site.name, *address_lines(job.site.address, fmt.country)])
-        facts.append(("Site", place))
-    if invoice.po_number:
-        facts.append(("PO number", invoice.po_number))
-    if invoice.is_credit_note:
-        facts.append(("Credits invoice", invoice.corrects or "-"))
-        facts.append(("Amount credited", f"{fmt.money(invoice.total)} ({invoice.currency})"))
+class _Wording:
+    """The e-mail's words: labels from the templates, numbers and dates in their formats."""
+
+    def __init__(self, invoice: Invoice, pay_url: str | None, extras: Sequence[Attachment],
+                 templates: Templates) -> None:
+        self.inv, self.pay_url, self.extras, self.tpl = invoice, pay_url, extras, templates
+        self.t = templates.label
+        self.fmt = Formats.for_invoice(invoice, templates.language)
+        kind = "credit_note" if invoice.is_credit_note else "invoice"
+        self.document = self.t(f"email_document_{kind}")
+
+    def subject(self) -> str:
+        inv = self.inv
+        return self.t("email_subject", document=self.document[:1].upper() + self.document[1:],
+                      number=inv.number, seller=inv.seller.legal_name, job=inv.job_id)
+
+    def facts(self) -> list[tuple[str, str]]:
+        inv, fmt, job, t = self.inv, self.fmt, self.inv.job, self.t
+        facts = []
+        if job.asset:
+            a = job.asset
+            hours = ("" if a.running_hours is None else
+                     t("email_running_hours", hours=fmt.number(Decimal(a.running_hours))))
+            facts.append((t("email_equipment"), t("email_equipment_value", make=a.make,
+                                                  model=a.model, serial=a.serial) + hours))
+        if job.site:
+            place = ", ".join([job.site.name, *address_lines(job.site.address, fmt.country)])
+            facts.append((t("email_site"), place))
+        if inv.po_number:
+            facts.append((t("email_po"), inv.po_number))
+        if inv.is_credit_note:
+            facts.append((t("email_credits_invoice"), inv.corrects or "-"))
+            facts.append((t("email_amount_credited"), f"{fmt.money(inv.total)} ({inv.currency})"))
+            return facts
+        facts.append((t("email_amount_due"), f"{fmt.money(inv.total)} ({inv.currency})"))
+        facts.append((t("email_due_date"), fmt.date(inv.due_date)))
+        if self.pay_url:
+            facts.append((t("email_pay_online"), self.pay_url))
         return facts
-    facts.append(("Amount due", f"{fmt.money(invoice.total)} ({invoice.currency})"))
-    facts.append(("Due date", fmt.date(invoice.due_date)))
-    if pay_url:
-        facts.append(("Pay online", pay_url))
-    return facts
 
+    def intro(self) -> str:
+        inv, job = self.inv, self.inv.job
+        credits = self.t("email_credits", invoice=inv.corrects) if inv.corrects else ""
+        return self.t("email_intro", document=self.document, number=inv.number, credits=credits,
+                      job=job.id, service=self.tpl.term("service_type", job.service_type),
+                      completed=self.fmt.moment(job.completed_at))
 
-def _intro(invoice: Invoice) -> str:
-    fmt, job = Formats.for_invoice(invoice), invoice.job
-    credits = f", which credits invoice {invoice.corrects} in full," if invoice.corrects else ""
-    return (f"please find attached {_document(invoice)} {invoice.number}{credits} for service "
-            f"job {job.id} ({humanize(job.service_type)}), completed "
-            f"{fmt.moment(job.completed_at)}.")
+    def summary(self) -> list[tuple[str, str]]:
+        """(what, amount) per line, then subtotal, tax and total."""
+        inv, fmt, t = self.inv, self.fmt, self.t
+        rows = []
+        for line in inv.lines:
+            price = fmt.price(line.unit_price, inv.currency)
+            rows.append((f"{line.description}: {fmt.number(line.quantity)} {line.unit} x {price}",
+                         fmt.money(line.amount)))
+        rows += [(t("subtotal"), fmt.money(inv.subtotal)),
+                 (t(f"tax_{fmt.tax_kind()}"), fmt.money(inv.tax_total)),
+                 (t("total", currency=inv.currency), fmt.money(inv.total))]
+        return rows
 
+    def signature_lines(self) -> list[str]:
+        seller = self.inv.seller
+        return [seller.legal_name, ", ".join(address_lines(seller.address))]
 
-def _summary(invoice: Invoice) -> list[tuple[str, str]]:
-    """(what, amount) per line, then subtotal, tax and total."""
-    fmt = Formats.for_invoice(invoice)
-    rows = []
-    for line in invoice.lines:
-        price = fmt.price(line.unit_price, invoice.currency)
-        rows.append((f"{line.description}: {fmt.number(line.quantity)} {line.unit} x {price}",
-                     fmt.money(line.amount)))
-    rows += [("Subtotal", fmt.money(invoice.subtotal)),
-             (fmt.tax_label(), fmt.money(invoice.tax_total)),
-             (f"Total {invoice.currency}", fmt.money(invoice.total))]
-    return rows
+    def attached(self) -> list[str]:
+        out = [self.t("email_attached", document=self.document,
+                      filename=_filename(self.inv.number or ""))]
+        out += [self.t("email_attached_extra", what=self.t(f"email_einvoice_{x.kind}"),
+                       filename=x.filename) for x in self.extras]
+        return out
 
+    def text_body(self) -> str:
+        t, facts = self.t, self.facts()
+        width = max(len(label) for label, _ in facts) + 2
+        out = [t("email_greeting", name=self.inv.customer.name), "", self.intro(), ""]
+        out += [f"  {label + ':':<{width}}{value}" for label, value in facts]
+        out += ["", t("email_summary")]
+        summary = self.summary()
+        out += [f"  - {what}: {amount}" for what, amount in summary[:-3]]
+        out += [f"  {what}: {amount}" for what, amount in summary[-3:]]
+        contact = self.inv.seller.email or t("email_this_address")
+        out += ["", " ".join(self.attached()),
+                t("email_questions", document=self.document, contact=contact), "",
+                t("email_regards"), *self.signature_lines()]
+        return "\n".join(out) + "\n"
 
-def _signature_lines(invoice: Invoice) -> list[str]:
-    seller = invoice.seller
-    return [seller.legal_name, ", ".join(address_lines(seller.address))]
-
-
-def _extras_sentence(extras: Sequence[Attachment]) -> str:
-    return " ".join(f"The {x.label} is attached as {x.filename}." for x in extras)
-
-
-def _text_body(invoice: Invoice, pay_url: str | None, extras: Sequence[Attachment] = ()
-               ) -> str:
-    width = max(len(label) for label, _ in _facts(invoice, pay_url)) + 2
-    out = [f"Dear {invoice.customer.name},", "", _intro(invoice), ""]
-    out += [f"  {label + ':':<{width}}{value}" for label, value in _facts(invoice, pay_url)]
-    out += ["", "Summary"]
-    summary = _summary(invoice)
-    out += [f"  - {what}: {amount}" for what, amount in summary[:-3]]
-    out += [f"  {what}: {amount}" for what, amount in summary[-3:]]
-    contact = invoice.seller.email or "this address"
-    what = _document(invoice)
-    out += ["", f"The itemized {what} is attached as {_filename(invoice.number or '')}.",
-            *([_extras_sentence(extras)] if extras else []),
-            f"Questions about this {what}? Reply to this e-mail or write to {contact}.", "",
-            "Kind regards,", *_signature_lines(invoice)]
-    return "\n".join(out) + "\n"
-
-
-def _html_body(invoice: Invoice, pay_url: str | None, extras: Sequence[Attachment] = ()
-               ) -> str:
-    e = html.escape
-    cell = 'style="padding:4px 8px;border-bottom:1px solid #dee2e6"'
-    facts = "".join(f'<tr><td {cell}><b>{e(k)}</b></td><td {cell}>{e(v)}</td></tr>'
-                    for k, v in _facts(invoice, pay_url) if k != "Pay online")
-    summary = _summary(invoice)
-    rows = "".join(f'<tr><td {cell}>{e(w)}</td><td {cell} align="right">{e(a)}</td></tr>'
-                   for w, a in summary[:-1])
-    total = summary[-1]
-    rows += (f'<tr><td {cell}><b>{e(total[0])}</b></td>'
-             f'<td {cell} align="right"><b>{e(total[1])}</b></td></tr>')
-    button = (f'<p><a href="{e(pay_url, quote=True)}" style="display:inline-block;'
-              'padding:10px 18px;background:#183e6e;color:#fff;text-decoration:none;'
-              f'border-radius:4px">Pay invoice {e(invoice.number or "")} online</a></p>'
-              if pay_url else "")
-    sign = "<br>".join(e(x) for x in _signature_lines(invoice))
-    return (
-        '<!doctype html><html><body style="font-family:Helvetica,Arial,sans-serif;'
-        'color:#212529;font-size:14px">'
-        f"<p>Dear {e(invoice.customer.name)},</p><p>{e(_intro(invoice))}</p>"
-        f'<table style="border-collapse:collapse">{facts}</table>{button}'
-        f'<h3 style="font-size:15px">Summary</h3>'
-        f'<table style="border-collapse:collapse;min-width:60%">{rows}</table>'
-        f"<p>The itemized {_document(invoice)} is attached as "
-        f"{e(_filename(invoice.number or ''))}. {e(_extras_sentence(extras))}</p>"
-        f"<p>Kind regards,<br>{sign}</p></body></html>\n"
-    )
+    def html_body(self) -> str:
+        e, t = html.escape, self.t
+        cell = 'style="padding:4px 8px;border-bottom:1px solid #dee2e6"'
+        pay_label = t("email_pay_online")
+        facts = "".join(f'<tr><td {cell}><b>{e(k)}</b></td><td {cell}>{e(v)}</td></tr>'
+                        for k, v in self.facts() if k != pay_label)
+        summary = self.summary()
+        rows = "".join(f'<tr><td {cell}>{e(w)}</td><td {cell} align="right">{e(a)}</td></tr>'
+                       for w, a in summary[:-1])
+        total = summary[-1]
+        rows += (f'<tr><td {cell}><b>{e(total[0])}</b></td>'
+                 f'<td {cell} align="right"><b>{e(total[1])}</b></td></tr>')
+        button = (f'<p><a href="{e(self.pay_url, quote=True)}" style="display:inline-block;'
+                  'padding:10px 18px;background:#183e6e;color:#fff;text-decoration:none;'
+                  f'border-radius:4px">{e(t("email_pay_button", number=self.inv.number))}'
+                  '</a></p>' if self.pay_url else "")
+        sign = "<br>".join(e(x) for x in self.signature_lines())
+        return (
+            '<!doctype html><html><body style="font-family:Helvetica,Arial,sans-serif;'
+            'color:#212529;font-size:14px">'
+            f"<p>{e(t('email_greeting', name=self.inv.customer.name))}</p>"
+            f"<p>{e(self.intro())}</p>"
+            f'<table style="border-collapse:collapse">{facts}</table>{button}'
+            f'<h3 style="font-size:15px">{e(t("email_summary"))}</h3>'
+            f'<table style="border-collapse:collapse;min-width:60%">{rows}</table>'
+            f"<p>{e(' '.join(self.attached()))}</p>"
+            f"<p>{e(t('email_regards'))}<br>{sign}</p></body></html>\n"
+        )
 
 
 # --------------------------------------------------------------------------- sending
@@ -355,12 +366,14 @@ def send_message(settings: SmtpSettings, message: EmailMessage) -> str:
 
 def deliver_invoice(settings: SmtpSettings, invoice: Invoice, *, sender: str,
                     pay_url: str | None = None, pdf: bytes | None = None,
-                    extras: Sequence[Attachment] = ()) -> DeliveryReceipt:
+                    extras: Sequence[Attachment] = (),
+                    templates: Templates | None = None) -> DeliveryReceipt:
     """Renders (unless ``pdf`` is given), builds and sends the invoice e-mail."""
-    document = pdf if pdf is not None else render_invoice_pdf(invoice, pay_url=pay_url)
+    document = pdf if pdf is not None else render_invoice_pdf(
+        invoice, pay_url=pay_url, language=templates.language if templates else "en")
     try:
         message = build_invoice_message(invoice, document, sender=sender, pay_url=pay_url,
-                                        extras=extras)
+                                        extras=extras, templates=templates)
     except (ValueError, IndexError) as exc:
         raise DeliveryError(f"cannot address the invoice e-mail: {exc}", False) from exc
     recipients = tuple(addr for _, addr in getaddresses(message.get_all("To", [])))

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from autoinvoice.bootstrap import App
 from autoinvoice.connectors.base import IdempotencyKeys, RemoteCustomer, RemoteInvoice
 from autoinvoice.documents.email import Attachment, SmtpSettings, deliver_invoice
+from autoinvoice.documents.templates import load_templates
 from autoinvoice.domain.invoice import Invoice
 from autoinvoice.domain.money import Money
 from autoinvoice.pipeline import documents
@@ -164,8 +165,7 @@ def email_document(app: App, row_id: int, document: Invoice, pay_url: str | None
         files = [pdf]
     elif fmt is not None:
         xml = kept[fmt]
-        extras.append(Attachment(xml.filename, xml.content, xml.media_type,
-                                 _EINVOICE_LABELS[fmt]))
+        extras.append(Attachment(xml.filename, xml.content, xml.media_type, fmt))
     folder = app.documents_dir(document.tenant)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / pdf.filename
@@ -179,13 +179,10 @@ def email_document(app: App, row_id: int, document: Invoice, pay_url: str | None
         password=smtp.password.reveal() if smtp.password else None,
         starttls=smtp.starttls, ssl=smtp.ssl, timeout=float(smtp.timeout_seconds))
     receipt = deliver_invoice(settings, document, sender=tenant.email or "invoices@localhost",
-                              pay_url=pay_url, pdf=pdf.content, extras=extras)
+                              pay_url=pay_url, pdf=pdf.content, extras=extras,
+                              templates=load_templates(tenant.documents.template_dir,
+                                                       tenant.documents.language))
     return Delivery("email", receipt.message_id, path, tuple(files))
-
-
-_EINVOICE_LABELS = {"ubl": "e-invoice (UBL, Peppol BIS Billing 3.0)",
-                    "cii": "e-invoice (UN/CEFACT CII, EN 16931)",
-                    "xrechnung": "e-invoice (XRechnung)"}
 
 
 def mark_delivered(session: Session, row: InvoiceRow, delivery: Delivery, now: datetime
