@@ -55,6 +55,11 @@ def test_the_pack_holds_everything_and_its_manifest_matches_its_files(billed, tm
     assert decisions["config_version"] == config_json["sha256"]
     assert config_json["config"]["tax"]["rate"] == "0.19"
     assert decisions["invoice"]["lines"], "the priced lines are in the pack"
+    tax = decisions["decisions"]["tax"]
+    assert tax["rule"] == "VAT: DE VAT, a customer in DE at 0.19"
+    assert tax["per_line_kind"]["part"] == {"rate": "0.19", "category": "S"}
+    assert decisions["decisions"]["pricing"] == {"currency": "EUR", "fx_rate": None,
+                                                 "price_list": None}
     assert f"documents/{number}.pdf" in files
     if fmt == "cii":
         assert f"documents/{number}.cii.xml" in files

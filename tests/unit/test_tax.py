@@ -383,3 +383,15 @@ def test_every_plan_keeps_the_en16931_category_rules(regime, rate, taxable, juri
         assert (category in (E, AE, OUT)) == (category in reasons)  # BR-*-10
     if any(category is OUT for _, category in lines):
         assert {category for _, category in lines} == {OUT}  # BR-O-11
+
+
+def test_each_plan_names_the_rule_that_decided_it():
+    # given / when / then: the basis the audit log keeps for each kind of decision
+    assert _sales().basis == "sales tax: the tenant's rate 0.085"
+    assert _sales(certificate="OK-EX-55120", terms=_terms(OK_CERT)).basis.startswith(
+        "sales tax: exempt by certificate OK-EX-55120")
+    assert _vat(VAT_DE, DE_SELLER, VIENNA, AT_ID).basis == (
+        f"VAT: reverse charge, B2B from DE to AT (VAT id {AT_ID} valid)")
+    assert _vat(VAT_DE, DE_SELLER, NUREMBERG).basis == (
+        "VAT: DE VAT, a customer without a VAT id at 0.19")
+    assert "is not valid" in _vat(VAT_DE, DE_SELLER, VIENNA, "ATU00000000").basis

@@ -3,9 +3,10 @@ note) with everything that led to it and everything that happened to it.
 
     events/NN-<event id>.json   each event of the job, byte for byte as received
     signature.json, .png         the client's signature (signer, time, method; the image)
-    decisions.json               the invoice as priced (lines, tax categories and rates,
-                                 coverage, notes, holds and reviews) with the engine version
-                                 and the hash of the configuration that priced it
+    decisions.json               what priced it (currency, price list, contract coverage, the
+                                 tax rule and its rate per kind of line), the invoice as priced
+                                 (lines, tax categories and rates, notes), holds and reviews,
+                                 the engine version and the hash of the configuration
     config.json                  that configuration (secrets appear only as references)
     documents/…                  the PDF and e-invoice files as sent
     platform/exchanges.json      the HTTP requests and responses, secrets masked
@@ -145,6 +146,7 @@ def _decisions(row: InvoiceRow, history: Any, version: str | None) -> dict[str, 
         "tenant": row.tenant, "job_id": row.job_id, "revision": row.revision,
         "kind": row.kind, "number": row.number, "issue_date": row.issue_date,
         "engine_version": built.get("engine_version"), "config_version": version,
+        "decisions": built.get("decisions"),
         "invoice": json.loads(row.invoice_json) if row.invoice_json else None,
         "holds_and_reviews": [_entry(h) for h in history if h.action in (
             "held", "approved", "rejected", "preflight_warnings", "einvoice_checked",

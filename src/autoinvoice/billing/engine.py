@@ -14,14 +14,17 @@ price list, the pricebook (or cost plus markup for a part not in it).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from autoinvoice.billing.labor import Window, rounded_seconds, split_seconds
 from autoinvoice.billing.problems import Problem
 from autoinvoice.billing.rules import (
     BillingRules,
+    Contract,
     PriceEntry,
     PriceKind,
 )
@@ -59,6 +62,9 @@ UNIT_FACTORS: dict[tuple[str, str], Decimal] = {
 class BuildResult:
     invoice: Invoice
     problems: tuple[Problem, ...]
+    #: What decided the prices and taxes, in plain data (for the audit log): the currency and
+    #: price list, the contract and what it covers, and the tax rule with its rate per kind.
+    decisions: Mapping[str, Any] = field(default_factory=dict)
 
 
 def billable_hours(seconds: int) -> Decimal:
@@ -309,7 +315,28 @@ def build_invoice(job: Job, rules: BillingRules, *, tenant: str, revision: int,
     problems += limit_problems(total, job, terms, contract, pricing)
     if _not_positive(total, invoice):
         problems.append(Problem("non_positive_total", f"the invoice total is {total}"))
-    return BuildResult(invoice, tuple(problems))
+    return BuildResult(invoice, tuple(problems), _decisions(pricing, contract, job, tax))
+
+
+def _decisions(pricing: Pricing, contract: Contract | None, job: Job, tax: TaxPlan
+               ) -> dict[str, Any]:
+    coverage = coverage_of(job, contract)
+    return {
+        "pricing": {"currency": pricing.currency,
+                    "fx_rate": str(pricing.fx) if pricing.fx is not None else None,
+                    "price_list": pricing.price_list.name if pricing.price_list else None},
+        "contract": None if contract is None else {
+            "id": contract.id, "kind": contract.kind.value,
+            "covers": {k: v for k, v in (("labor", coverage.labor), ("travel", coverage.travel),
+                                         ("callout", coverage.callout),
+                                         ("parts", coverage.parts)) if v},
+            "parts_discount": str(coverage.parts_discount)},
+        "tax": {"rule": tax.basis,
+                "per_line_kind": {kind.value: {"rate": str(rate), "category": category.value}
+                                  for kind, (rate, category) in tax.table.items()},
+                "pricebook_rate_for": sorted(k.value for k in tax.item_rates),
+                "notes": list(tax.notes)},
+    }
 
 
 def _not_positive(total: Money, invoice: Invoice) -> bool:

@@ -59,6 +59,7 @@ class TaxPlan:
     notes: tuple[str, ...] = ()
     exemption_reasons: tuple[tuple[TaxCategory, str], ...] = ()
     problems: tuple[Problem, ...] = ()
+    basis: str = ""  # which rule decided, in words (kept in the audit log with the invoice)
 
     def for_line(self, kind: LineKind, item_rate: Decimal | None = None
                  ) -> tuple[Decimal, TaxCategory]:
@@ -107,10 +108,10 @@ def _by_taxability(rate: Decimal, taxable: Taxability, untaxed: TaxCategory
             for kind in LineKind}
 
 
-def _all_lines(category: TaxCategory, reason: str, *, note: bool) -> TaxPlan:
+def _all_lines(category: TaxCategory, reason: str, *, note: bool, basis: str) -> TaxPlan:
     """Every line untaxed for one reason, which the document states (and, as a note, prints)."""
     return TaxPlan(_uniform(_ZERO, category), notes=(reason,) if note else (),
-                   exemption_reasons=((category, reason),))
+                   exemption_reasons=((category, reason),), basis=basis)
 
 
 # ---- sales tax --------------------------------------------------------------------------------
@@ -121,16 +122,22 @@ def _plan_sales_tax(rules: TaxRules, customer: Customer, terms: CustomerTerms | 
     certificate, problems = _exemption(customer, terms, address, day)
     if certificate is not None:
         reason = f"Exempt: resale/exemption certificate {certificate.number}"
-        return _all_lines(TaxCategory.EXEMPT, reason, note=False)
+        return _all_lines(TaxCategory.EXEMPT, reason, note=False,
+                          basis=f"sales tax: exempt by certificate {certificate.number} "
+                                f"(regions {', '.join(certificate.regions) or 'all'})")
     jurisdiction = _jurisdiction(rules.jurisdictions, address)
     if jurisdiction is not None:
         table = _by_taxability(jurisdiction.rate, jurisdiction.taxable, TaxCategory.ZERO)
+        basis = (f"sales tax: jurisdiction {jurisdiction.name} at {jurisdiction.rate} "
+                 "(the most specific match on the service address)")
     elif rules.jurisdictions:
         table = _uniform(_ZERO, TaxCategory.ZERO)
         problems += (_no_jurisdiction(address),)
+        basis = "sales tax: no jurisdiction matches the service address"
     else:
         table = _by_taxability(rules.rate, rules.taxable, TaxCategory.ZERO)
-    return TaxPlan(table, problems=problems)
+        basis = f"sales tax: the tenant's rate {rules.rate}"
+    return TaxPlan(table, problems=problems, basis=basis)
 
 
 def _jurisdiction(jurisdictions: tuple[Jurisdiction, ...], address: Address
@@ -186,23 +193,29 @@ def _plan_vat(rules: TaxRules, seller: Seller, customer: Customer, service_addre
     buyer = _country(customer.billing_address.country)
     vat_id = (customer.vat_id or "").strip()
     if not vat_id:
-        return _domestic(rules, _place_of_supply_problems(home, service_address))
+        return _domestic(rules, _place_of_supply_problems(home, service_address),
+                         f"VAT: {home} VAT, a customer without a VAT id")
     if buyer == home:
-        return _domestic(rules, ())
+        return _domestic(rules, (), f"VAT: {home} VAT, a customer in {home}")
     if not is_valid_vat_id(vat_id, buyer):
-        return _domestic(rules, (_invalid_vat_id(vat_id, buyer, home),))
+        return _domestic(rules, (_invalid_vat_id(vat_id, buyer, home),),
+                         f"VAT: {home} VAT, the customer's VAT id {vat_id} is not valid")
     if buyer in EU_MEMBER_STATES and home in EU_MEMBER_STATES:
-        return _all_lines(TaxCategory.REVERSE_CHARGE, rules.reverse_charge_note, note=True)
+        return _all_lines(TaxCategory.REVERSE_CHARGE, rules.reverse_charge_note, note=True,
+                          basis=f"VAT: reverse charge, B2B from {home} to {buyer} "
+                                f"(VAT id {vat_id} valid)")
     reason = f"Outside the scope of {home} VAT: place of supply is the customer's country"
-    return _all_lines(TaxCategory.NOT_SUBJECT, reason, note=True)
+    return _all_lines(TaxCategory.NOT_SUBJECT, reason, note=True,
+                      basis=f"VAT: outside the scope, B2B from {home} to {buyer}")
 
 
-def _domestic(rules: TaxRules, problems: tuple[Problem, ...]) -> TaxPlan:
+def _domestic(rules: TaxRules, problems: tuple[Problem, ...], basis: str) -> TaxPlan:
     """The seller's VAT; a kind the tenant marks untaxable is exempt, and says so."""
     table = _by_taxability(rules.rate, rules.taxable, TaxCategory.EXEMPT)
     taxed = frozenset(kind for kind in LineKind if is_taxable(rules.taxable, kind))
     reasons = () if len(taxed) == len(table) else ((TaxCategory.EXEMPT, EXEMPT_FROM_VAT),)
-    return TaxPlan(table, taxed, exemption_reasons=reasons, problems=problems)
+    return TaxPlan(table, taxed, exemption_reasons=reasons, problems=problems,
+                   basis=f"{basis} at {rules.rate}")
 
 
 def _place_of_supply_problems(home: str, service_address: Address) -> tuple[Problem, ...]:

@@ -57,7 +57,7 @@ def build_step(app: App, session: Session, row: InvoiceRow, now: datetime) -> st
     repo.record(session, row, now, "built", to_state=DocState.READY,
                 total=str(result.invoice.total), lines=len(result.invoice.lines),
                 flags=sorted(flags), event_id=completion.event_id, config_version=version,
-                engine_version=__version__)
+                engine_version=__version__, decisions=result.decisions)
     if result.problems:
         hold(session, row, now, [(p.code, p.message) for p in result.problems])
         return None
