@@ -47,6 +47,9 @@ def _ocr_languages() -> frozenset[str]:
     return frozenset(listed.split()[1:])  # after the "List of available languages" heading
 
 
+pytestmark = pytest.mark.ocr
+
+
 def need_ocr(language: str) -> None:
     if shutil.which("tesseract") is None:
         pytest.skip("tesseract is not installed (apt-get install tesseract-ocr tesseract-ocr-deu)")
