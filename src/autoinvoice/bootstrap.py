@@ -21,6 +21,7 @@ from autoinvoice.connections.tokens import DbTokenSource
 from autoinvoice.connectors.base import Connector, ConnectorSettings
 from autoinvoice.connectors.oauth import oauth_platform
 from autoinvoice.connectors.registry import build_connector, rounding_problems
+from autoinvoice.store import repo
 from autoinvoice.store.db import make_engine, migrate, session_factory
 from autoinvoice.validation import InputError
 
@@ -43,6 +44,7 @@ class App:
     _connectors: dict[str, Connector] = field(default_factory=dict)
     _rules: dict[str, BillingRules] = field(default_factory=dict)
     _versions: dict[str, tuple[str, str]] = field(default_factory=dict)
+    _stored_versions: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def rules(self, tenant: str) -> BillingRules:
@@ -56,6 +58,15 @@ class App:
             snapshot = tenant_snapshot(self.config.tenant(tenant))
             self._versions[tenant] = (hashlib.sha256(snapshot.encode()).hexdigest(), snapshot)
         return self._versions[tenant]
+
+    def remembered_config(self, session: Session, tenant: str, now: datetime) -> str:
+        """The tenant's config version hash, its snapshot stored once (looked for once per
+        process, not on every build)."""
+        sha, snapshot = self.config_version(tenant)
+        if sha not in self._stored_versions and repo.remember_config(
+                session, tenant, (sha, snapshot), now):
+            self._stored_versions.add(sha)  # found already stored (committed): stop looking
+        return sha
 
     def connector(self, tenant: str) -> Connector:
         with self._lock:

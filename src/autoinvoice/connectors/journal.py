@@ -3,7 +3,9 @@ connector makes while ``collecting()`` is active in the current thread (or task)
 request and response, secrets masked by the client that made it.
 
 Connectors stay unaware of it: ``HttpClient`` calls ``note()`` after each attempt, which
-does nothing unless the pipeline opened a journal around the step.
+does nothing unless the pipeline opened a journal around the step. The store takes what was
+collected (``drain``) into the transaction that records the step's outcome, so the exchanges
+and their hash in the audit log cost no transaction of their own.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["BODY_LIMIT", "collecting", "mask_fields", "note"]
+__all__ = ["BODY_LIMIT", "collecting", "drain", "mask_fields", "note"]
 
 #: Longer bodies are cut (with a marker): the pack documents, it doesn't mirror the platform.
 BODY_LIMIT = 64_000
@@ -31,8 +33,19 @@ _JSON_FIELD = re.compile(rf'("{_SECRET_NAMES}"\s*:\s*)"(?:[^"\\]|\\.)*"', re.IGN
 _FORM_FIELD = re.compile(rf"(?<![\w-])({_SECRET_NAMES}=)[^&\s]*", re.IGNORECASE)
 
 
+# What a field the patterns mask must contain (lower-cased): a cheap test that lets most
+# bodies skip the regular expressions.
+_HINTS = tuple(f"{q}{name}{end}" for name in ("access_token", "refresh_token", "id_token",
+                                              "client_secret", "password", "api_key",
+                                              "apikey", "secret", "token", "authorization")
+               for q, end in (('"', '"'), ("", "=")))
+
+
 def mask_fields(text: str) -> str:
     """``text`` with the values of credential-named JSON and form fields replaced."""
+    lowered = text.lower()
+    if not any(hint in lowered for hint in _HINTS):  # most bodies: no regex pass at all
+        return text
     return _FORM_FIELD.sub(rf"\1{MASK}", _JSON_FIELD.sub(rf'\1"{MASK}"', text))
 
 
@@ -49,6 +62,16 @@ def collecting() -> Iterator[list[dict[str, Any]]]:
 
 def active() -> bool:
     return _JOURNAL.get() is not None
+
+
+def drain() -> list[dict[str, Any]]:
+    """The exchanges collected so far (the journal keeps collecting what follows)."""
+    entries = _JOURNAL.get()
+    if not entries:
+        return []
+    taken = list(entries)
+    entries.clear()
+    return taken
 
 
 def note(*, platform: str, method: str, url: str, request_headers: dict[str, str],

@@ -53,7 +53,7 @@ def build_step(app: App, session: Session, row: InvoiceRow, now: datetime) -> st
                            flags=flags)
     repo.store_invoice(session, row, result.invoice)
     row.source_event_id = completion.event_id
-    version = repo.remember_config(session, row.tenant, app.config_version(row.tenant), now)
+    version = app.remembered_config(session, row.tenant, now)
     repo.record(session, row, now, "built", to_state=DocState.READY,
                 total=str(result.invoice.total), lines=len(result.invoice.lines),
                 flags=sorted(flags), event_id=completion.event_id, config_version=version,

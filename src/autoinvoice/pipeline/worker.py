@@ -30,8 +30,7 @@ from autoinvoice.pipeline.states import (
     task_of,
 )
 from autoinvoice.store import repo
-from autoinvoice.store.audit import exchanges_hash
-from autoinvoice.store.models import InvoiceRow, PlatformExchangeRow
+from autoinvoice.store.models import InvoiceRow
 
 log = logging.getLogger("autoinvoice.worker")
 #: What a step returns: the task to run next on the same row at once, another row to go on
@@ -155,25 +154,22 @@ class Worker:
 
     def _journaled(self, row_id: int, state: str, step: Step,
                    exchanges: list[dict[str, Any]]) -> Next:
-        """The step, its platform requests and responses kept for the audit pack (also when
-        it fails: a refused request is part of the record)."""
+        """The step, its platform requests and responses kept for the audit pack: with the
+        entry that records its outcome, else (it failed before recording: a refused request
+        is part of the record too) on their own."""
         try:
             return step(self.app, row_id)
         finally:
             if exchanges:
-                self._keep_exchanges(row_id, state, exchanges)
+                self._keep_exchanges(row_id, state)
 
-    def _keep_exchanges(self, row_id: int, state: str, exchanges: list[dict[str, Any]]
-                        ) -> None:
-        """Stored, and chained into the audit log by their hash with the request ids."""
+    def _keep_exchanges(self, row_id: int, state: str) -> None:
+        """Exchanges no entry took (the step failed first): an entry of their own, which
+        stores them and chains their hash and request ids (``repo.record``)."""
         now = self.app.clock()
         with self.app.sessions.begin() as session:
-            session.add(PlatformExchangeRow(invoice_id=row_id, step=state, at=now,
-                                            exchanges=exchanges))
             repo.record(session, session.get_one(InvoiceRow, row_id), now,
-                        "platform_exchanges", step=state, requests=len(exchanges),
-                        request_ids=[x["request_id"] for x in exchanges if x["request_id"]],
-                        exchanges_sha256=exchanges_hash(exchanges))
+                        "platform_exchanges", step=state)
 
     def _failed_attempt(self, row_id: int, state: str, exc: Exception, *, retry: bool) -> None:
         now = self.app.clock()

@@ -170,6 +170,13 @@ def exchanges_hash(exchanges: Any) -> str:
     return hashlib.sha256(canonical({"exchanges": exchanges}).encode("utf-8")).hexdigest()
 
 
+def exchanges_detail(exchanges: list[dict[str, Any]]) -> dict[str, Any]:
+    """The audit entry's part about stored platform exchanges: their hash, the request ids."""
+    return {"requests": len(exchanges),
+            "request_ids": [x["request_id"] for x in exchanges if x.get("request_id")],
+            "exchanges_sha256": exchanges_hash(exchanges)}
+
+
 def _entries(session: Session, tenant: str) -> Iterator[Any]:
     query = (select(HistoryRow.id, HistoryRow.seq, HistoryRow.tenant, HistoryRow.invoice_id,
                     HistoryRow.at, HistoryRow.actor, HistoryRow.action, HistoryRow.from_state,

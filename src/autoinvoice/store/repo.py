@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from autoinvoice.connectors import journal
 from autoinvoice.domain.invoice import Invoice
 from autoinvoice.store import audit
 from autoinvoice.store.codec import from_jsonable, to_jsonable
@@ -25,6 +26,7 @@ from autoinvoice.store.models import (
     InvoiceRow,
     LineRow,
     NumberSeriesRow,
+    PlatformExchangeRow,
 )
 
 
@@ -72,13 +74,19 @@ def record(session: Session, row: InvoiceRow, now: datetime, action: str, *,
            actor: str = "worker", to_state: str | None = None, request_id: str | None = None,
            **detail: Any) -> None:
     """Append a history entry, chained onto the tenant's audit log (``store/audit.py``);
-    move the document state when ``to_state`` is given."""
+    move the document state when ``to_state`` is given. The platform requests and responses
+    journaled since the last entry are stored with it, their hash and request ids in it."""
     before = row.doc_state
     if to_state is not None:
         row.doc_state = to_state
     row.updated_at = now
     if row.id is None:
         session.flush()
+    exchanges = journal.drain()  # the platform calls that led to this outcome
+    if exchanges:
+        session.add(PlatformExchangeRow(invoice_id=row.id, step=action, at=now,
+                                        exchanges=exchanges))
+        detail = {**detail, **audit.exchanges_detail(exchanges)}
     audit.append(session, HistoryRow(
         tenant=row.tenant, invoice_id=row.id, at=now, actor=actor, action=action,
         from_state=before if to_state else None, to_state=to_state,
@@ -86,14 +94,16 @@ def record(session: Session, row: InvoiceRow, now: datetime, action: str, *,
 
 
 def remember_config(session: Session, tenant: str, version: tuple[str, str],
-                    now: datetime) -> str:
-    """Keep the configuration snapshot ``version`` = (sha256, text) once; returns the hash."""
+                    now: datetime) -> bool:
+    """Keep the configuration snapshot ``version`` = (sha256, text) once; True when it was
+    stored already."""
     sha, snapshot = version
-    if session.get(ConfigVersionRow, sha) is None:  # another worker may be adding it too
-        session.execute(_insert(session)(ConfigVersionRow).values(
-            sha256=sha, tenant=tenant, snapshot=snapshot, first_used_at=now,
-        ).on_conflict_do_nothing(index_elements=["sha256"]))
-    return sha
+    if session.get(ConfigVersionRow, sha) is not None:
+        return True
+    session.execute(_insert(session)(ConfigVersionRow).values(  # another worker may race us
+        sha256=sha, tenant=tenant, snapshot=snapshot, first_used_at=now,
+    ).on_conflict_do_nothing(index_elements=["sha256"]))
+    return False
 
 
 def history(session: Session, invoice_id: int) -> Sequence[HistoryRow]:
