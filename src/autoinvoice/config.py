@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from autoinvoice.billing.phrases import phrase
 from autoinvoice.billing.rules import (
     BillingRules,
     Contract,
@@ -351,7 +352,9 @@ def billing_rules(tenant: TenantConfig) -> BillingRules:
                              postal_prefix=j.postal_prefix, rate=j.rate,
                              taxable=j.taxability())
                 for name, j in t.jurisdictions.items()),
-            **({"reverse_charge_note": t.reverse_charge_note} if t.reverse_charge_note else {}),
+            language=tenant.documents.language,
+            reverse_charge_note=t.reverse_charge_note or phrase(tenant.documents.language,
+                                                                "reverse_charge"),
         ),
         pricebook={k: v.to_rules() for k, v in tenant.pricebook.items()},
         noncatalogue_markup=tenant.parts.noncatalogue_markup,
@@ -362,6 +365,7 @@ def billing_rules(tenant: TenantConfig) -> BillingRules:
         contracts={kid: Contract(id=kid, **c.model_dump()) for kid, c in tenant.contracts.items()},
         require_known_customers=tenant.billing.require_known_customers,
         fx_rates=dict(tenant.fx),
+        language=tenant.documents.language,
     )
 
 

@@ -21,6 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from autoinvoice.billing.labor import Window, rounded_seconds, split_seconds
+from autoinvoice.billing.phrases import factor_text, phrase
 from autoinvoice.billing.problems import Problem
 from autoinvoice.billing.rules import (
     BillingRules,
@@ -103,6 +104,13 @@ class _Builder:
     def problem(self, code: str, message: str) -> None:
         self.problems.append(Problem(code, message))
 
+    def say(self, key: str, **values: object) -> str:
+        """Invoice text in the tenant's language (``billing.phrases``)."""
+        return phrase(self.rules.language, key, **values)
+
+    def factor(self, value: Decimal) -> str:
+        return factor_text(self.rules.language, value)
+
     # -- flat-rate services --------------------------------------------------------------
     def _services(self) -> list[tuple[str, PriceEntry]]:
         return [(p.sku, entry) for p in self.job.parts
@@ -113,7 +121,7 @@ class _Builder:
             if ((sku is not None and sku in entry.includes)
                     or (sku is None and (entry.includes_travel if travel
                                          else entry.replaces_labor))):
-                return f"included in {entry.description or service_sku}"
+                return self.say("included_in", service=entry.description or service_sku)
         return None
 
     # -- labor ---------------------------------------------------------------------------
@@ -166,14 +174,16 @@ class _Builder:
         travel = kind is LaborKind.TRAVEL
         factor = self._factor(window, travel)
         price = rate * factor * (self.rules.travel_factor if travel else 1)
-        what = "Travel" if travel else "On-site labor"
-        extra = "" if factor == 1 else f", {window} x{plain(factor)}"
+        what = self.say("travel" if travel else "onsite")
+        extra = "" if factor == 1 else self.say("window", window=self.say(f"window.{window}"),
+                                                factor=self.factor(factor))
         if travel and self.rules.travel_factor != 1:
-            extra += f", travel x{plain(self.rules.travel_factor)}"
+            extra += self.say("travel_factor", factor=self.factor(self.rules.travel_factor))
         coverage = (self.coverage.travel or self._service_covering(travel=True) if travel
                     else self.coverage.labor or self._service_covering())
         self.line(LineKind.TRAVEL if travel else LineKind.LABOR,
-                  f"{what} - {name} ({grade}{extra})", hours, "h", price,
+                  self.say("labor_line", what=what, name=name, grade=grade, extra=extra),
+                  hours, "h", price,
                   technician=tech_id, coverage=coverage)
         return coverage is None
 
@@ -187,8 +197,9 @@ class _Builder:
         lead = self._lead_rate()
         if lead is None:
             return
-        self.line(LineKind.LABOR, f"Minimum on-site charge: top-up from {onsite} h to "
-                  f"{plain(minimum)} h", minimum - onsite, "h", lead)
+        self.line(LineKind.LABOR, self.say("minimum", onsite=self.factor(onsite),
+                                           minimum=self.factor(minimum)),
+                  minimum - onsite, "h", lead)
 
     def _lead_rate(self) -> Decimal | None:
         tech = self.job.technician(self.job.completed_by or "") or (
@@ -199,7 +210,7 @@ class _Builder:
     def callout(self) -> None:
         fee = self.rules.emergency_callout_fee
         if fee and self.job.service_type in self.rules.emergency_service_types:
-            self.line(LineKind.FEE, "Emergency call-out fee", Decimal(1), "ea",
+            self.line(LineKind.FEE, self.say("callout"), Decimal(1), "ea",
                       self.pricing.tenant_price(fee), coverage=self.coverage.callout)
 
     def mileage(self) -> None:
@@ -211,7 +222,8 @@ class _Builder:
         if m.unit != unit:
             factor = KM_PER_MI if (m.unit, unit) == ("mi", "km") else 1 / KM_PER_MI
             distance = (distance * factor).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-        self.line(LineKind.MILEAGE, f"Mileage ({plain(m.distance)} {m.unit})", distance, unit,
+        self.line(LineKind.MILEAGE, self.say("mileage", distance=self.factor(m.distance),
+                                             unit=m.unit), distance, unit,
                   self.pricing.tenant_price(price),
                   coverage=self.coverage.travel or self._service_covering(travel=True))
 
@@ -251,7 +263,7 @@ class _Builder:
             component = self.rules.pricebook[sku]
             self.line(LineKind.PART, component.description or sku, per_kit * part.quantity,
                       component.unit, self.pricing.tenant_price(component.price), sku=sku,
-                      item_rate=kit.tax_rate, coverage=f"part of kit {part.sku}")
+                      item_rate=kit.tax_rate, coverage=self.say("kit_part", sku=part.sku))
 
     def _noncatalogue(self, part: PartUsage) -> None:
         """Not in the pricebook: an agreed price, or our cost plus the tenant's markup; with
@@ -262,7 +274,8 @@ class _Builder:
             price = part.unit_price
         elif part.unit_cost is not None and markup is not None:
             cost = quantize(part.unit_cost * (1 + markup), self.rules.currency)
-            price, description = self.pricing.tenant_price(cost), f"{description} (non-catalogue)"
+            price = self.pricing.tenant_price(cost)
+            description = self.say("non_catalogue", description=description)
         else:
             self.problem("unknown_sku", f"part {part.sku} ({part.description}) is not in "
                          "the pricebook and has no agreed price or cost; priced at 0 until "
@@ -295,13 +308,13 @@ def build_invoice(job: Job, rules: BillingRules, *, tenant: str, revision: int,
     site = job.site.address if job.site else job.customer.billing_address
     tax = plan_tax(rules.tax, rules.seller, customer, terms, site, day)
     problems += tax.problems
-    builder = _Builder(job, rules, pricing, tax, coverage_of(job, contract))
+    builder = _Builder(job, rules, pricing, tax, coverage_of(job, contract, rules.language))
     onsite = builder.labor()
     builder.minimum_onsite(onsite)
     builder.callout()
     builder.mileage()
     builder.parts()
-    notes = tax.notes + contract_notes(job, contract)
+    notes = tax.notes + contract_notes(job, contract, rules.language)
     invoice = Invoice(
         tenant=tenant, job_id=job.id, revision=revision, currency=pricing.currency,
         seller=rules.seller, customer=customer, job=job, lines=tuple(builder.lines),
@@ -320,7 +333,7 @@ def build_invoice(job: Job, rules: BillingRules, *, tenant: str, revision: int,
 
 def _decisions(pricing: Pricing, contract: Contract | None, job: Job, tax: TaxPlan
                ) -> dict[str, Any]:
-    coverage = coverage_of(job, contract)
+    coverage = coverage_of(job, contract, "en")  # for the audit log, not the client
     return {
         "pricing": {"currency": pricing.currency,
                     "fx_rate": str(pricing.fx) if pricing.fx is not None else None,

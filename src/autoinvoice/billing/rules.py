@@ -84,6 +84,7 @@ class TaxRules:
     taxable: Taxability = Taxability()
     jurisdictions: tuple[Jurisdiction, ...] = ()
     rounding: TaxRounding = TaxRounding.LINE
+    language: str = "en"  # of the notes the tax plan writes (billing.phrases)
     reverse_charge_note: str = (
         "Reverse charge: VAT to be accounted for by the recipient "
         "(Article 196, Council Directive 2006/112/EC)")
@@ -196,6 +197,7 @@ class BillingRules:
     contracts: dict[str, Contract] = field(default_factory=dict)
     require_known_customers: bool = False
     fx_rates: dict[str, Decimal] = field(default_factory=dict)  # units per 1 tenant currency
+    language: str = "en"  # of line descriptions and coverage reasons (billing.phrases)
 
     @property
     def holiday_rate_factor(self) -> Decimal:

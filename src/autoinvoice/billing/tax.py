@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from autoinvoice.billing.phrases import phrase
 from autoinvoice.billing.problems import Problem
 from autoinvoice.billing.rules import (
     CustomerTerms,
@@ -41,7 +42,6 @@ from autoinvoice.billing.vatid import country as _country
 from autoinvoice.domain.invoice import LineKind, Seller, TaxCategory
 from autoinvoice.domain.job import Address, Customer
 
-EXEMPT_FROM_VAT = "Exempt from VAT"
 _ZERO = Decimal(0)
 
 Treatment = tuple[Decimal, TaxCategory]
@@ -121,7 +121,7 @@ def _plan_sales_tax(rules: TaxRules, customer: Customer, terms: CustomerTerms | 
     """An exempt customer needs no jurisdiction: every line is (0, E) wherever the work was."""
     certificate, problems = _exemption(customer, terms, address, day)
     if certificate is not None:
-        reason = f"Exempt: resale/exemption certificate {certificate.number}"
+        reason = phrase(rules.language, "exempt_certificate", number=certificate.number)
         return _all_lines(TaxCategory.EXEMPT, reason, note=False,
                           basis=f"sales tax: exempt by certificate {certificate.number} "
                                 f"(regions {', '.join(certificate.regions) or 'all'})")
@@ -204,7 +204,7 @@ def _plan_vat(rules: TaxRules, seller: Seller, customer: Customer, service_addre
         return _all_lines(TaxCategory.REVERSE_CHARGE, rules.reverse_charge_note, note=True,
                           basis=f"VAT: reverse charge, B2B from {home} to {buyer} "
                                 f"(VAT id {vat_id} valid)")
-    reason = f"Outside the scope of {home} VAT: place of supply is the customer's country"
+    reason = phrase(rules.language, "outside_scope", home=home)
     return _all_lines(TaxCategory.NOT_SUBJECT, reason, note=True,
                       basis=f"VAT: outside the scope, B2B from {home} to {buyer}")
 
@@ -213,7 +213,8 @@ def _domestic(rules: TaxRules, problems: tuple[Problem, ...], basis: str) -> Tax
     """The seller's VAT; a kind the tenant marks untaxable is exempt, and says so."""
     table = _by_taxability(rules.rate, rules.taxable, TaxCategory.EXEMPT)
     taxed = frozenset(kind for kind in LineKind if is_taxable(rules.taxable, kind))
-    reasons = () if len(taxed) == len(table) else ((TaxCategory.EXEMPT, EXEMPT_FROM_VAT),)
+    reasons = () if len(taxed) == len(table) else (
+        (TaxCategory.EXEMPT, phrase(rules.language, "exempt_from_vat")),)
     return TaxPlan(table, taxed, exemption_reasons=reasons, problems=problems,
                    basis=f"{basis} at {rules.rate}")
 

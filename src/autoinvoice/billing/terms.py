@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from autoinvoice.billing.phrases import phrase
 from autoinvoice.billing.problems import Problem
 from autoinvoice.billing.rules import (
     BillingRules,
@@ -107,22 +108,25 @@ def applicable_contract(job: Job, rules: BillingRules, day: date, problems: list
     return None
 
 
-def coverage_of(job: Job, contract: Contract | None) -> Coverage:
+def coverage_of(job: Job, contract: Contract | None, language: str = "en") -> Coverage:
+    """What the contract puts at zero (or discounts), with the reasons in ``language``."""
     if contract is None:
         return Coverage()
     if contract.kind is ContractKind.WARRANTY:
         if contract.bill_to:  # billed to the manufacturer at normal prices
             return Coverage()
-        why = f"warranty ({contract.id})"
+        why = phrase(language, "warranty", contract=contract.id)
         return Coverage(labor=why, travel=why, callout=why, parts=why)
-    why = f"covered by contract {contract.id}"
+    why = phrase(language, "covered", contract=contract.id)
     planned = job.service_type in contract.covered_service_types
     return Coverage(
         labor=why if planned else None,
         travel=why if planned and contract.covers_travel else None,
-        callout=f"waived under contract {contract.id}" if contract.waive_callout else None,
+        callout=(phrase(language, "callout_waived", contract=contract.id)
+                 if contract.waive_callout else None),
         parts_discount=contract.parts_discount,
-        discount_reason=(f"contract {contract.id}: {percent(contract.parts_discount)} off"
+        discount_reason=(phrase(language, "discount", contract=contract.id,
+                                percent=percent(contract.parts_discount))
                          if contract.parts_discount else None))
 
 
@@ -184,11 +188,13 @@ def customer_problems(job: Job, rules: BillingRules, terms: CustomerTerms | None
     return problems
 
 
-def contract_notes(job: Job, contract: Contract | None) -> tuple[str, ...]:
+def contract_notes(job: Job, contract: Contract | None, language: str = "en"
+                   ) -> tuple[str, ...]:
     if contract is None:
         return ()
     if contract.kind is ContractKind.WARRANTY and contract.bill_to:
         site = job.site.name if job.site else job.customer.billing_address.city
-        return (f"Warranty claim under {contract.id}: work for {job.customer.name}, {site}",)
-    kind = "Warranty" if contract.kind is ContractKind.WARRANTY else "Maintenance contract"
-    return (f"{kind} {contract.id}",)
+        return (phrase(language, "warranty_claim", contract=contract.id,
+                       customer=job.customer.name, site=site),)
+    key = "warranty_note" if contract.kind is ContractKind.WARRANTY else "contract_note"
+    return (phrase(language, key, contract=contract.id),)
