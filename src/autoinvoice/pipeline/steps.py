@@ -157,9 +157,11 @@ def email_document(app: App, row_id: int, document: Invoice, pay_url: str | None
     pdf = documents.make_pdf(tenant, document, pay_url)
     extras: list[Attachment] = []
     files = [pdf]
-    with app.sessions() as session:
-        kept = documents.stored(session, row_id)
     fmt = documents.einvoice_format(tenant, document)
+    kept: dict[str, documents.Made] = {}
+    if fmt is not None:  # the e-invoice checked when it was numbered
+        with app.sessions() as session:
+            kept = documents.stored(session, row_id)
     if fmt == "facturx":
         pdf = documents.make_facturx(document, pdf, kept["cii"])
         files = [pdf]
