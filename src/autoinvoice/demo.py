@@ -284,17 +284,14 @@ def _samples(app: App, folder: Path, examples: list[dict[str, Any]]) -> None:
             if not rows:
                 continue
             invoice, pay_url = repo.load_invoice(rows[0]), rows[0].remote_url
-        config = app.config.tenant(tenant)
-        for fmt in documents.FORMATS:
-            if fmt == "xrechnung" and invoice.seller.address.country != "DE":
-                continue  # the German profile, for German sellers' clients
-            made = documents.make(config, invoice, fmt, pay_url)
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / documents.output_name(invoice, fmt)).write_bytes(made.content)
-            written += 1
-            findings += [f"{job_id} {fmt}: {message}" for code, message in
-                         documents.einvoice_problems(invoice, made, fmt)
-                         if code != "einvoice_unchecked"]
+        # XRechnung is the German profile, for German sellers' clients
+        formats = [f for f in documents.FORMATS
+                   if f != "xrechnung" or invoice.seller.address.country == "DE"]
+        files = documents.write(app.config.tenant(tenant), invoice, formats, folder,
+                                pay_url=pay_url)
+        written += len(files)
+        findings += [f"{w.path.name}: {message}" for w in files for code, message in w.problems
+                     if code != "einvoice_unchecked"]
     if written:
         verdict = "; ".join(findings) or ("all pass EN 16931" if en16931.rules_available()
                                           else "not checked, the EN 16931 rules are absent")

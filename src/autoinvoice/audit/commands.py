@@ -92,21 +92,17 @@ def cmd_documents(args: argparse.Namespace) -> int:
         row = _revision(rows, args.revision)
         invoice, kept = repo.load_invoice(row), documents.stored(session, row.id)
         pay_url = row.remote_url
-    tenant = app.config.tenant(row.tenant)
-    out, failed = Path(args.out), False
-    out.mkdir(parents=True, exist_ok=True)
-    for fmt in dict.fromkeys(args.format or ["pdf"]):
-        made = kept.get(fmt) or documents.make(tenant, invoice, fmt, pay_url)
-        path = out / documents.output_name(invoice, fmt)
-        path.write_bytes(made.content)
-        note = "as sent" if fmt in kept else "made now"
+    formats = args.format or ["pdf"]
+    written = documents.write(app.config.tenant(row.tenant), invoice, formats, Path(args.out),
+                              pay_url=pay_url, kept=kept)
+    for fmt, w in zip(dict.fromkeys(formats), written, strict=True):
+        note = "as sent" if w.as_sent else "made now"
         if fmt != "pdf":
-            problems = documents.einvoice_problems(invoice, made, fmt)
-            failed |= any(code == "einvoice_invalid" for code, _ in problems)
-            note += "; " + ("; ".join(m for _, m in problems) if problems
+            note += "; " + ("; ".join(m for _, m in w.problems) if w.problems
                             else "passes EN 16931" + (" and XRechnung" if fmt == "xrechnung"
                                                       else ""))
-        print(f"{path}  ({note})")
+        print(f"{w.path}  ({note})")
+    failed = any(code == "einvoice_invalid" for w in written for code, _ in w.problems)
     return EXIT_FAIL if failed else EXIT_OK
 
 

@@ -35,7 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from autoinvoice import __version__
-from autoinvoice.pipeline.documents import safe_name as _safe
+from autoinvoice.documents.formats import file_stem as _safe
 from autoinvoice.store.audit import entry_content
 from autoinvoice.store.models import (
     ConfigVersionRow,

@@ -34,6 +34,7 @@ from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import format_datetime, getaddresses
 
+from autoinvoice.documents.formats import file_stem
 from autoinvoice.documents.pdf import Formats, address_lines, render_invoice_pdf
 from autoinvoice.documents.templates import Templates, load_templates
 from autoinvoice.domain.invoice import Invoice
@@ -126,7 +127,7 @@ def _address(name: str, email: str, role: str) -> Address:
 
 
 def _filename(number: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", number).strip(".-") + ".pdf"
+    return file_stem(number) + ".pdf"
 
 
 def build_invoice_message(invoice: Invoice, pdf: bytes, *, sender: str,

@@ -11,6 +11,7 @@ e-mail still uses the English ``tax_label``. Used by the PDF and the email.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,7 +19,7 @@ from decimal import Decimal
 from autoinvoice.domain.invoice import Invoice
 from autoinvoice.domain.money import Money, exponent
 
-__all__ = ["Formats"]
+__all__ = ["Formats", "file_stem"]
 
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$",
             "NZD": "NZ$", "INR": "₹", "ILS": "₪", "KRW": "₩", "VND": "₫", "TRY": "₺",
@@ -123,3 +124,8 @@ class Formats:
         """An IBAN as printed: in groups of four (``DE89 3704 0044 0532 0130 00``)."""
         compact = "".join(iban.split()).upper()
         return " ".join(compact[i:i + 4] for i in range(0, len(compact), 4))
+
+
+def file_stem(number: str) -> str:
+    """A document number as a safe file name stem: ``RE 2026/0001`` -> ``RE-2026-0001``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", number).strip(".-") or "document"

@@ -12,7 +12,6 @@ SHA-256 (``documents`` table) and the hash goes into the audit log.
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,13 +26,14 @@ from autoinvoice.config import TenantConfig
 from autoinvoice.documents import en16931
 from autoinvoice.documents.cii import to_cii
 from autoinvoice.documents.en16931 import Syntax
+from autoinvoice.documents.formats import file_stem
 from autoinvoice.documents.pdf import render_invoice_pdf
 from autoinvoice.documents.ubl import to_ubl
 from autoinvoice.domain.invoice import Invoice
 from autoinvoice.store.models import DocumentRow, InvoiceRow
 
 __all__ = ["EINVOICE_FORMATS", "FORMATS", "Made", "einvoice_format", "einvoice_problems",
-           "make", "make_einvoice", "make_pdf", "store", "stored"]
+           "make", "make_einvoice", "make_pdf", "store", "stored", "write"]
 
 FORMATS = ("pdf", "ubl", "cii", "facturx", "xrechnung")
 EINVOICE_FORMATS = FORMATS[1:]
@@ -65,17 +65,13 @@ class Made:
             else Syntax.CII
 
 
-def safe_name(number: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", number).strip(".-") or "document"
-
-
 _EXTENSIONS = {"pdf": "pdf", "ubl": "ubl.xml", "cii": "cii.xml", "xrechnung": "xrechnung.xml",
                "facturx": "facturx.pdf"}
 
 
 def output_name(invoice: Invoice, fmt: str) -> str:
     """``RE-2026-0001.xrechnung.xml``: one distinct name per format, for ``documents``."""
-    return f"{safe_name(invoice.number or 'DRAFT-' + invoice.job_id)}.{_EXTENSIONS[fmt]}"
+    return f"{file_stem(invoice.number or 'DRAFT-' + invoice.job_id)}.{_EXTENSIONS[fmt]}"
 
 
 def einvoice_format(tenant: TenantConfig, invoice: Invoice) -> str | None:
@@ -91,7 +87,7 @@ def make_pdf(tenant: TenantConfig, invoice: Invoice, pay_url: str | None) -> Mad
     style = tenant.documents
     content = render_invoice_pdf(invoice, pay_url=pay_url, logo_png=_logo(style.logo),
                                  language=style.language, template_dir=style.template_dir)
-    return Made("pdf", f"{safe_name(invoice.number or invoice.job_id)}.pdf", PDF, content)
+    return Made("pdf", f"{file_stem(invoice.number or invoice.job_id)}.pdf", PDF, content)
 
 
 @cache
@@ -101,7 +97,7 @@ def _logo(path: Path | None) -> bytes | None:
 
 def make_einvoice(invoice: Invoice, fmt: str) -> Made:
     """The XML of ``fmt`` (for facturx: the CII that goes inside the PDF)."""
-    name = safe_name(invoice.number or invoice.job_id)
+    name = file_stem(invoice.number or invoice.job_id)
     if fmt == "ubl":
         return Made("ubl", f"{name}.ubl.xml", XML, to_ubl(invoice))
     if fmt in ("cii", "facturx"):
@@ -142,6 +138,30 @@ def make(tenant: TenantConfig, invoice: Invoice, fmt: str, pay_url: str | None) 
         return Made("facturx", made.filename.removesuffix(".pdf") + ".facturx.pdf", PDF,
                     made.content)
     return make_einvoice(invoice, fmt)
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """One file ``write`` wrote: where, whether it is the stored copy, what the check said."""
+
+    path: Path
+    as_sent: bool
+    problems: list[tuple[str, str]]
+
+
+def write(tenant: TenantConfig, invoice: Invoice, formats: Sequence[str], out: Path, *,
+          pay_url: str | None, kept: dict[str, Made] | None = None) -> list[Written]:
+    """Each format into ``out`` under ``output_name``: the stored copy (``kept``, as sent)
+    where there is one, else made now; each e-invoice checked (``einvoice_problems``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    kept = kept or {}
+    written = []
+    for fmt in dict.fromkeys(formats):
+        made = kept.get(fmt) or make(tenant, invoice, fmt, pay_url)
+        path = out / output_name(invoice, fmt)
+        path.write_bytes(made.content)
+        written.append(Written(path, fmt in kept, einvoice_problems(invoice, made, fmt)))
+    return written
 
 
 # --------------------------------------------------------------------------- checking

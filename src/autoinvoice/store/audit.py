@@ -25,10 +25,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Text, cast, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from autoinvoice.store.db import dialect_insert
 from autoinvoice.store.models import (
     AuditHeadRow,
     DocumentRow,
@@ -78,8 +77,8 @@ def append(session: Session, entry: HistoryRow, invoice: InvoiceRow) -> None:
 
 
 def _ensure_head(session: Session, tenant: str) -> None:
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(AuditHeadRow).values(tenant=tenant, last_seq=0, last_hash=GENESIS)
+    session.execute(dialect_insert(session)(AuditHeadRow)
+                    .values(tenant=tenant, last_seq=0, last_hash=GENESIS)
                     .on_conflict_do_nothing())
 
 

@@ -10,14 +10,13 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from autoinvoice.connectors import journal
 from autoinvoice.domain.invoice import Invoice
 from autoinvoice.store import audit
 from autoinvoice.store.codec import from_jsonable, to_jsonable
+from autoinvoice.store.db import dialect_insert
 from autoinvoice.store.models import (
     ConfigVersionRow,
     CustomerMapRow,
@@ -100,7 +99,7 @@ def remember_config(session: Session, tenant: str, version: tuple[str, str],
     sha, snapshot = version
     if session.get(ConfigVersionRow, sha) is not None:
         return True
-    session.execute(_insert(session)(ConfigVersionRow).values(  # another worker may race us
+    session.execute(dialect_insert(session)(ConfigVersionRow).values(  # another worker may race us
         sha256=sha, tenant=tenant, snapshot=snapshot, first_used_at=now,
     ).on_conflict_do_nothing(index_elements=["sha256"]))
     return False
@@ -130,15 +129,10 @@ def next_number(session: Session, tenant: str, template: str, issue: date) -> st
     return template.format(year=issue.year, month=issue.month, seq=seq)
 
 
-def _insert(session: Session) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT DO NOTHING."""
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 def _ensure_series(session: Session, tenant: str, key: str) -> None:
     """Create the counter row if missing, without racing another worker doing the same."""
-    session.execute(_insert(session)(NumberSeriesRow).values(tenant=tenant, series=key, last_seq=0)
-                    .on_conflict_do_nothing())
+    session.execute(dialect_insert(session)(NumberSeriesRow)
+                    .values(tenant=tenant, series=key, last_seq=0).on_conflict_do_nothing())
 
 
 def store_invoice(session: Session, row: InvoiceRow, invoice: Invoice) -> None:
