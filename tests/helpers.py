@@ -66,3 +66,28 @@ def dumps(event: dict[str, Any]) -> str:
 
 def read_example(shared: Path, name: str) -> str:
     return (shared / "examples" / name).read_text(encoding="utf-8")
+
+
+class VirtualTimer(list[float]):
+    """A connector ``Timer`` whose clock moves only when it sleeps (or is ``advance``d).
+
+    Every wait is recorded in order (the list itself), so a test can say exactly which waits
+    happened; rate-limit waits computed from this clock do not depend on how busy the machine
+    is. Hashable by identity, so the limiter registry keeps one bucket per timer.
+    """
+
+    __hash__ = object.__hash__  # type: ignore[assignment]
+
+    def __init__(self, start: float = 0.0) -> None:
+        super().__init__()
+        self.now = start
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.append(seconds)
+        self.now += seconds
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

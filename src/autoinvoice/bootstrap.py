@@ -21,6 +21,7 @@ from autoinvoice.connections.tokens import DbTokenSource
 from autoinvoice.connectors.base import Connector, ConnectorSettings
 from autoinvoice.connectors.oauth import oauth_platform
 from autoinvoice.connectors.registry import build_connector, rounding_problems
+from autoinvoice.connectors.timer import Timer
 from autoinvoice.store import repo
 from autoinvoice.store.db import make_engine, migrate, session_factory
 from autoinvoice.validation import InputError
@@ -40,7 +41,7 @@ class App:
     clock: Clock = utcnow
     #: per-tenant httpx transports (tests and preview point connectors at in-process stand-ins)
     transports: dict[str, Any] = field(default_factory=dict)
-    sleep: Callable[[float], None] | None = None
+    timer: Timer | None = None
     _connectors: dict[str, Connector] = field(default_factory=dict)
     _rules: dict[str, BillingRules] = field(default_factory=dict)
     _versions: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -77,7 +78,7 @@ class App:
 
     def connector_settings(self, tenant: str, **overrides: Any) -> ConnectorSettings:
         t = self.config.tenant(tenant)
-        extra: dict[str, Any] = {"sleep": self.sleep} if self.sleep else {}
+        extra: dict[str, Any] = {"timer": self.timer} if self.timer else {}
         if oauth_platform(t.platform.name) is not None:  # OAuth2: tokens from the store
             extra["tokens"] = DbTokenSource(self, tenant)
         return ConnectorSettings(
@@ -131,10 +132,10 @@ def check_documents(config: Config) -> None:
 
 def bootstrap(config: Config, *, clock: Clock = utcnow, engine: Engine | None = None,
               transports: dict[str, Any] | None = None,
-              sleep: Callable[[float], None] | None = None) -> App:
+              timer: Timer | None = None) -> App:
     check_platform_fit(config)
     check_documents(config)
     engine = engine or make_engine(config.database.url)
     migrate(engine)
     return App(config=config, engine=engine, sessions=session_factory(engine), clock=clock,
-               transports=transports or {}, sleep=sleep)
+               transports=transports or {}, timer=timer)

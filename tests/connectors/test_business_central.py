@@ -36,7 +36,13 @@ from autoinvoice.connectors.registry import TAX_ROUNDING, build_connector
 from autoinvoice.domain.invoice import Invoice, InvoiceLine, TaxCategory, TaxRounding
 from autoinvoice.domain.money import Money
 from autoinvoice.sandbox.business_central import BusinessCentralSandbox, mock_transport
-from tests.connectors.test_stripe import PlainSecret, Sleeps, keys_for, make_invoice, make_line
+from tests.connectors.test_stripe import (
+    PlainSecret,
+    keys_for,
+    make_invoice,
+    make_line,
+)
+from tests.helpers import VirtualTimer
 
 REVERSE_CHARGE = "Reverse charge: VAT to be accounted for by the recipient (Art. 196)"
 
@@ -89,13 +95,13 @@ def doc_invoice(*lines: InvoiceLine, **kw: Any) -> Invoice:
 
 
 def settings_for(core: BusinessCentralSandbox, records: list[RecordedRequest] | None = None,
-                 tokens: Any = None, sleep: Any = None, **credentials: str
+                 tokens: Any = None, timer: Any = None, **credentials: str
                  ) -> ConnectorSettings:
     return ConnectorSettings(
         tenant="northwind", currency="USD", base_url="https://api.businesscentral.test",
         credentials={k: PlainSecret(v) for k, v in credentials.items()},
         transport=mock_transport(core), recorder=records.append if records is not None else None,
-        sleep=sleep if sleep is not None else Sleeps(),
+        timer=timer if timer is not None else VirtualTimer(),
         tokens=tokens or EndpointTokens(core))
 
 
@@ -117,14 +123,14 @@ def records() -> list[RecordedRequest]:
 
 
 @pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
+def sleeps() -> VirtualTimer:
+    return VirtualTimer()
 
 
 @pytest.fixture
 def connector(core: BusinessCentralSandbox, records: list[RecordedRequest],
-              sleeps: Sleeps) -> Iterator[BusinessCentralConnector]:
-    built = BusinessCentralConnector(settings_for(core, records, sleep=sleeps))
+              sleeps: VirtualTimer) -> Iterator[BusinessCentralConnector]:
+    built = BusinessCentralConnector(settings_for(core, records, timer=sleeps))
     yield built
     built.close()
 
@@ -164,8 +170,8 @@ def test_credentials_override_tenant_and_environment(core, records) -> None:
     assert "/v2.0/contoso.example/sandbox-us/api/v2.0/" in records[-1].url
 
 
-def test_rate_limit_is_set_before_sending_from_bc_documented_limit(connector) -> None:
-    limiter = limiter_for("northwind:business_central", 1, 1)
+def test_rate_limit_is_set_before_sending_from_bc_documented_limit(connector, sleeps) -> None:
+    limiter = limiter_for("northwind:business_central", 1, 1, timer=sleeps)
     assert limiter.rate * 300 <= 6000
     assert limiter.rate == Decimal("19.5")
 

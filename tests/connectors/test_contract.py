@@ -48,7 +48,7 @@ from autoinvoice.sandbox.registry import (
     standin_transport,
 )
 from autoinvoice.triggers.events import decode_json, parse_event
-from tests.helpers import completed, dumps
+from tests.helpers import VirtualTimer, completed, dumps
 
 API_KEY = "sk_test_contract_0123456789abcdefXYZ"
 CLIENT_SECRET = "contract-client-secret-9f8e7d6c5b4a"
@@ -154,11 +154,6 @@ class RecordingTokens:
         return self.values.get(name)
 
 
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
 @dataclass
 class Rig:
     """One platform's connector wired to a fresh stand-in core."""
@@ -169,7 +164,7 @@ class Rig:
     connector: Connector
     tokens: RecordingTokens | None
     credentials: dict[str, str]
-    sleeps: Sleeps = field(default_factory=Sleeps)
+    sleeps: VirtualTimer = field(default_factory=VirtualTimer)
     records: list[RecordedRequest] = field(default_factory=list)
     #: creates that failed transiently and were taken over by the pipeline's path
     pipeline_recoveries: int = 0
@@ -255,12 +250,12 @@ def rig(request: pytest.FixtureRequest) -> Iterator[Rig]:
     else:  # OAuth2: the app's client id (MYOB sends it as its API key) and secret
         core, tokens = probe, RecordingTokens(probe)
         credentials = {"client_id": probe.oauth.client_id, "client_secret": CLIENT_SECRET}
-    sleeps, records = Sleeps(), list[RecordedRequest]()
+    sleeps, records = VirtualTimer(), list[RecordedRequest]()
     settings = ConnectorSettings(
         tenant="northwind", currency="USD",
         credentials={k: Plain(v) for k, v in credentials.items()},
         transport=standin_transport(platform, core), recorder=records.append,
-        sleep=sleeps, rate_limit_per_second=1000.0, tokens=tokens)
+        timer=sleeps, rate_limit_per_second=1000.0, tokens=tokens)
     connector = build_connector(platform, settings)
     yield Rig(platform, PLATFORMS[platform], core, connector, tokens, credentials, sleeps,
               records)

@@ -34,7 +34,8 @@ from autoinvoice.connectors.registry import TAX_ROUNDING, build_connector
 from autoinvoice.domain.invoice import DocumentKind, LineKind, TaxRounding
 from autoinvoice.domain.money import Money
 from autoinvoice.sandbox.freshbooks import TOKEN_PATH, FreshBooksSandbox, mock_transport
-from tests.connectors.test_stripe import Sleeps, keys_for, make_invoice, make_line
+from tests.connectors.test_stripe import keys_for, make_invoice, make_line
+from tests.helpers import VirtualTimer
 
 API = "https://api.freshbooks.test"
 CLIENT_ID, CLIENT_SECRET = "fb-client-4711", "fb-secret-s3cr3t-value"
@@ -113,21 +114,21 @@ def records() -> list[RecordedRequest]:
 
 
 @pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
+def sleeps() -> VirtualTimer:
+    return VirtualTimer()
 
 
 def settings_for(core: FreshBooksSandbox, tokens: Any, records: list[RecordedRequest],
-                 sleeps: Sleeps | None = None, **extra: Any) -> ConnectorSettings:
+                 sleeps: VirtualTimer | None = None, **extra: Any) -> ConnectorSettings:
     return ConnectorSettings(tenant="northwind", currency="USD", base_url=API,
                              transport=mock_transport(core), recorder=records.append,
-                             sleep=sleeps if sleeps is not None else Sleeps(), tokens=tokens,
+                             timer=sleeps if sleeps is not None else VirtualTimer(), tokens=tokens,
                              **extra)
 
 
 @pytest.fixture
 def connector(core: FreshBooksSandbox, tokens: StandInTokens, records: list[RecordedRequest],
-              sleeps: Sleeps) -> FreshBooksConnector:
+              sleeps: VirtualTimer) -> FreshBooksConnector:
     return FreshBooksConnector(settings_for(core, tokens, records, sleeps))
 
 

@@ -29,6 +29,7 @@ from autoinvoice.connectors.http import (
     limiter_for,
     retry_after_seconds,
 )
+from tests.helpers import VirtualTimer
 
 SECRET = "sk_test_supersecret_123"
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -62,25 +63,20 @@ def reply(status: int, body: str = "{}", **headers: str) -> httpx.Response:
                                                               for k, v in headers.items()}})
 
 
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
+@pytest.fixture
+def sleeps() -> VirtualTimer:
+    return VirtualTimer()
 
 
 @pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-def make_client(sleeps: Sleeps) -> Iterator[Callable[..., HttpClient]]:
+def make_client(sleeps: VirtualTimer) -> Iterator[Callable[..., HttpClient]]:
     clients: list[HttpClient] = []
 
     def make(server: Server, **kw: object) -> HttpClient:
         options: dict[str, object] = dict(
             platform="acme", base_url="https://api.acme.test", error_mapper=map_error,
             default_headers={"Authorization": f"Bearer {SECRET}"}, secrets=[SECRET],
-            transport=httpx.MockTransport(server), sleep=sleeps, request_id_header="Request-Id",
+            transport=httpx.MockTransport(server), timer=sleeps, request_id_header="Request-Id",
             uniform=lambda low, high: high, now=lambda: NOW)
         options.update(kw)
         client = HttpClient(**options)  # type: ignore[arg-type]
@@ -206,35 +202,28 @@ def test_one_log_line_per_attempt_with_request_id(make_client, caplog) -> None:
 
 
 def test_rate_limiter_spaces_requests_on_a_fake_clock() -> None:
-    clock = [0.0]
-
-    def sleep(seconds: float) -> None:
-        clock[0] += seconds
-
-    limiter = RateLimiter(rate=10, burst=2, clock=lambda: clock[0], sleep=sleep)
+    timer = VirtualTimer()
+    limiter = RateLimiter(rate=10, burst=2, timer=timer)
     starts = []
     for _ in range(5):
         limiter.acquire()
-        starts.append(round(clock[0], 6))
+        starts.append(round(timer.now, 6))
     assert starts == [0.0, 0.0, 0.1, 0.2, 0.3]  # the burst, then one every 1/rate seconds
-    clock[0] += 10
+    timer.advance(10)
     assert limiter.acquire() == 0  # the bucket refilled, but only up to the burst
     assert limiter.acquire() == 0
     assert limiter.acquire() == pytest.approx(0.1)
 
 
 def test_client_applies_the_limiter_before_sending(make_client) -> None:
-    clock = [0.0]
+    timer = VirtualTimer()
     sent_at: list[float] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        sent_at.append(clock[0])
+        sent_at.append(timer.now)
         return reply(200)
 
-    def sleep(seconds: float) -> None:
-        clock[0] += seconds
-
-    limiter = RateLimiter(rate=4, burst=1, clock=lambda: clock[0], sleep=sleep)
+    limiter = RateLimiter(rate=4, burst=1, timer=timer)
     client = make_client(handler, limiter=limiter)  # type: ignore[arg-type]
     for _ in range(3):
         client.request("GET", "/v1/x")
@@ -246,6 +235,29 @@ def test_limiter_registry_shares_one_bucket_per_key() -> None:
     first = limiter_for("northwind:stripe", 25, 25)
     assert limiter_for("northwind:stripe", 99, 99) is first
     assert limiter_for("other:stripe", 25, 25) is not first
+
+
+def test_a_limiter_is_shared_only_with_connectors_on_the_same_timer() -> None:
+    # given two tests' timers (or a test's and the system's) and one tenant key
+    one, other = VirtualTimer(), VirtualTimer()
+    # then each timer gets its own bucket, measured on its own clock
+    assert limiter_for("northwind:stripe", 1, 1, timer=one) is not limiter_for(
+        "northwind:stripe", 1, 1, timer=other)
+    assert limiter_for("northwind:stripe", 1, 1, timer=one) is limiter_for(
+        "northwind:stripe", 1, 1, timer=one)
+
+
+def test_limiter_waits_are_measured_on_the_injected_timer_not_the_wall_clock(
+        monkeypatch) -> None:
+    # given a drained bucket on a virtual timer, and a wall clock that races ahead
+    timer = VirtualTimer()
+    limiter = RateLimiter(rate=1, burst=1, timer=timer)
+    limiter.acquire()
+    wall = iter(range(0, 10_000, 1000))
+    monkeypatch.setattr("time.monotonic", lambda: float(next(wall)))
+    # then the next token costs exactly one virtual second, however busy the machine was
+    assert limiter.acquire() == 1.0
+    assert timer == [1.0]
     clear_limiters()
 
 

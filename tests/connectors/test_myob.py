@@ -39,6 +39,7 @@ from autoinvoice.connectors.registry import build_connector
 from autoinvoice.domain.invoice import DocumentKind
 from autoinvoice.sandbox.myob import CLIENT_ID, TOKEN_PATH, MyobSandbox, mock_transport
 from tests.connectors.test_stripe import make_invoice, make_line
+from tests.helpers import VirtualTimer
 
 SECRET = "cf-password-xyz"
 # Documented required fields and JSON types per (method, path suffix) -- MYOB Business API v2.
@@ -103,7 +104,7 @@ class Secret:
 
 def connector(core: MyobSandbox, tokens: Any = None,
               recorded: list[RecordedRequest] | None = None,
-              sleeps: list[float] | None = None, cf_token: bool = False) -> MyobConnector:
+              sleeps: VirtualTimer | None = None, cf_token: bool = False) -> MyobConnector:
     tokens = tokens or StaticTokens(core.oauth.issue()["access_token"], dict(core.oauth.values))
     creds = {"client_id": Secret(CLIENT_ID)}
     if cf_token:
@@ -112,7 +113,7 @@ def connector(core: MyobSandbox, tokens: Any = None,
     settings = ConnectorSettings(
         tenant="t1", currency="USD", transport=mock_transport(core), credentials=creds,
         recorder=None if recorded is None else recorded.append, tokens=tokens,
-        sleep=(sleeps.append if sleeps is not None else lambda s: None),
+        timer=(sleeps if sleeps is not None else VirtualTimer()),
         rate_limit_per_second=1000)
     built = build_connector("myob", settings)
     assert isinstance(built, MyobConnector)
@@ -282,7 +283,7 @@ def test_400_keeps_myobs_name_message_and_details():
 
 def test_429_with_retry_after_is_honoured():
     core = MyobSandbox()
-    sleeps: list[float] = []
+    sleeps = VirtualTimer()
     core.faults.inject("/accountright/", 429, retry_after=2, method="GET")
     connector(core, sleeps=sleeps).check_auth()
     assert 2.0 in sleeps
@@ -300,18 +301,13 @@ def test_rate_limit_error_past_retries_is_rate_limited():
 
 
 def test_per_second_limit_answers_429_with_retry_after():
-    clock = [1000.0]
-    core = MyobSandbox(rate_limit_per_second=1, clock=lambda: clock[0])
-    sleeps: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        clock[0] += seconds
+    sleeps = VirtualTimer(1000.0)
+    core = MyobSandbox(rate_limit_per_second=1, clock=sleeps.monotonic)
 
     tokens = StaticTokens(core.oauth.issue()["access_token"], dict(core.oauth.values))
     conn = MyobConnector(ConnectorSettings(
         tenant="t1", currency="USD", transport=mock_transport(core), tokens=tokens,
-        credentials={"client_id": Secret(CLIENT_ID)}, sleep=sleep, rate_limit_per_second=1000))
+        credentials={"client_id": Secret(CLIENT_ID)}, timer=sleeps, rate_limit_per_second=1000))
     conn.check_auth()
     conn.check_auth()  # second call in the same second: 429 Retry-After 1, slept, retried
     assert sleeps == [1.0]
@@ -319,11 +315,11 @@ def test_per_second_limit_answers_429_with_retry_after():
 
 def test_the_connector_keeps_under_8_requests_a_second_per_api_key():
     core = MyobSandbox()
-    sleeps: list[float] = []
+    sleeps = VirtualTimer()
     tokens = StaticTokens(core.oauth.issue()["access_token"], dict(core.oauth.values))
     settings = ConnectorSettings(tenant="t1", currency="USD", transport=mock_transport(core),
                                  credentials={"client_id": Secret(CLIENT_ID)}, tokens=tokens,
-                                 sleep=sleeps.append)
+                                 timer=sleeps)
     conn = build_connector("myob", settings)
     for _ in range(10):
         conn.check_auth()
@@ -425,7 +421,7 @@ def test_wrong_api_key_is_an_auth_error_with_myobs_name():
     conn = MyobConnector(ConnectorSettings(tenant="t1", currency="USD",
                                            transport=mock_transport(core), tokens=tokens,
                                            credentials={"client_id": Secret("other-key")},
-                                           sleep=lambda s: None))
+                                           timer=VirtualTimer()))
     with pytest.raises(AuthError) as caught:
         conn.check_auth()
     assert caught.value.code == "InvalidApiKey"

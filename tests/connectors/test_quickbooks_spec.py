@@ -24,12 +24,12 @@ from autoinvoice.sandbox.quickbooks import QuickBooksSandbox
 from tests.connectors.test_quickbooks import (
     LINES,
     REVERSE_CHARGE,
-    Sleeps,
     keys_for,
     make_line,
     qb_invoice,
     settings_for,
 )
+from tests.helpers import VirtualTimer
 
 pytestmark = pytest.mark.needs_shared
 XSD = Path("vendor-specs") / "quickbooks" / "xsd"
@@ -110,7 +110,7 @@ def recorded() -> list[RecordedRequest]:
     core.add_employee("Acme Plastics Inc.")  # the disambiguated create is sent too
     records: list[RecordedRequest] = []
     tokens = StaticTokens(core.oauth.issue()["access_token"], core.token_values())
-    connector = QuickBooksConnector(settings_for(core, tokens, records, Sleeps()))
+    connector = QuickBooksConnector(settings_for(core, tokens, records, VirtualTimer()))
     covered = dataclasses.replace(make_line("Oil filter", "1", "0", "0.085"),
                                   coverage="covered by contract SC-12")
     invoice = dataclasses.replace(qb_invoice(*LINES, covered), notes=(REVERSE_CHARGE,))

@@ -33,13 +33,9 @@ from autoinvoice.domain.invoice import DocumentKind, Invoice, LineKind, TaxCateg
 from autoinvoice.domain.money import Money
 from autoinvoice.sandbox.sage import TOKEN_PATH, SageSandbox, mock_transport
 from tests.connectors.test_stripe import keys_for, make_invoice, make_line
+from tests.helpers import VirtualTimer
 
 BASE = "https://api.accounting.sage.test/v3.1"
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 class StandInTokens:
@@ -97,21 +93,21 @@ def records() -> list[RecordedRequest]:
 
 
 @pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
+def sleeps() -> VirtualTimer:
+    return VirtualTimer()
 
 
 def settings_for(core: SageSandbox, tokens: Any, records: list[RecordedRequest] | None = None,
-                 sleep: Any = None) -> ConnectorSettings:
+                 timer: Any = None) -> ConnectorSettings:
     return ConnectorSettings(
         tenant="northwind", currency="USD", base_url=BASE, transport=mock_transport(core),
         recorder=records.append if records is not None else None,
-        sleep=sleep if sleep is not None else (lambda _: None), tokens=tokens)
+        timer=timer if timer is not None else VirtualTimer(), tokens=tokens)
 
 
 @pytest.fixture
 def sage(core: SageSandbox, tokens: StandInTokens, records: list[RecordedRequest],
-         sleeps: Sleeps) -> Iterator[SageConnector]:
+         sleeps: VirtualTimer) -> Iterator[SageConnector]:
     connector = SageConnector(settings_for(core, tokens, records, sleeps))
     yield connector
     connector.close()
@@ -334,13 +330,12 @@ def test_429_retry_after_is_honoured(sage, core, sleeps):
 
 
 def test_stand_in_rate_limit_answers_429_with_retry_after(tokens):
-    now = [1000.0]
-    core = SageSandbox(rate_limit_per_minute=2, clock=lambda: now[0])
+    timer = VirtualTimer(1000.0)
+    core = SageSandbox(rate_limit_per_minute=2, clock=timer.monotonic)
     tokens._core = core
     pair = core.oauth.issue()
     tokens.token = pair["access_token"]
-    connector = SageConnector(settings_for(core, tokens, sleep=lambda s: now.__setitem__(
-        0, now[0] + 120)))
+    connector = SageConnector(settings_for(core, tokens, timer=timer))
     connector.check_auth()
     connector.check_auth()
     connector.check_auth()  # the third one in a minute: 429, slept through, retried
@@ -380,14 +375,14 @@ def test_a_body_that_is_not_json_is_a_clear_error(tokens):
 
     settings = ConnectorSettings(tenant="t", currency="USD", base_url=BASE,
                                  transport=httpx.MockTransport(handler), tokens=tokens,
-                                 sleep=lambda _: None)
+                                 timer=VirtualTimer())
     with pytest.raises(PermanentError, match="not JSON"):
         SageConnector(settings).fetch_status("x")
 
 
 def test_a_list_without_items_is_a_clear_error(tokens):
     settings = ConnectorSettings(
-        tenant="t", currency="USD", base_url=BASE, tokens=tokens, sleep=lambda _: None,
+        tenant="t", currency="USD", base_url=BASE, tokens=tokens, timer=VirtualTimer(),
         transport=httpx.MockTransport(lambda r: httpx.Response(200, json={"$total": 0})))
     with pytest.raises(PermanentError, match=r"\$items"):
         SageConnector(settings).find_by_reference(make_invoice())

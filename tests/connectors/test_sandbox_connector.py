@@ -32,6 +32,7 @@ from autoinvoice.domain.invoice import Invoice, InvoiceLine, LineKind, Seller
 from autoinvoice.domain.job import Address, Customer, Job
 from autoinvoice.domain.money import Money
 from autoinvoice.sandbox.generic import GenericSandbox, mock_transport
+from tests.helpers import VirtualTimer
 
 API_KEY = "sbx_live_7f3c9a1e5d2b4c6a"
 BASE_URL = "http://sandbox.test"
@@ -92,7 +93,7 @@ class Wire:
     """Everything a connector sent and slept, for assertions."""
 
     bodies: list[tuple[str, str, bytes]] = field(default_factory=list)
-    sleeps: list[float] = field(default_factory=list)
+    sleeps: VirtualTimer = field(default_factory=VirtualTimer)
     recorded: list[RecordedRequest] = field(default_factory=list)
 
     def spy(self, inner: httpx.BaseTransport) -> httpx.BaseTransport:
@@ -112,7 +113,7 @@ def settings_for(transport: httpx.BaseTransport | None, wire: Wire, *,
         tenant="northwind", currency="USD", base_url=base_url,
         credentials={"api_key": PlainSecret(api_key)} if api_key else {},
         transport=wire.spy(transport) if transport is not None else None,
-        recorder=wire.recorded.append, sleep=wire.sleeps.append,
+        recorder=wire.recorded.append, timer=wire.sleeps,
     )
 
 

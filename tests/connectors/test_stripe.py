@@ -32,6 +32,7 @@ from autoinvoice.domain.invoice import Invoice, InvoiceLine, LineKind, Seller
 from autoinvoice.domain.job import Address, Asset, Customer, Job
 from autoinvoice.domain.money import Money
 from autoinvoice.sandbox.stripe import StripeSandbox, mock_transport
+from tests.helpers import VirtualTimer
 
 API_KEY = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
 
@@ -88,11 +89,6 @@ def keys_for(invoice: Invoice) -> IdempotencyKeys:
     return IdempotencyKeys.derive(invoice.tenant, invoice.job_id, invoice.revision)
 
 
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
 # ---------------------------------------------------------------------------------------------
 # Fixtures
 
@@ -115,22 +111,22 @@ def records() -> list[RecordedRequest]:
 
 
 @pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
+def sleeps() -> VirtualTimer:
+    return VirtualTimer()
 
 
 def settings_for(sandbox: StripeSandbox, records: list[RecordedRequest] | None = None,
-                 sleep: Any = None, api_key: str = API_KEY) -> ConnectorSettings:
+                 timer: Any = None, api_key: str = API_KEY) -> ConnectorSettings:
     return ConnectorSettings(
         tenant="northwind", currency="USD", base_url="https://api.stripe.test",
         credentials={"api_key": PlainSecret(api_key)}, transport=mock_transport(sandbox),
         recorder=records.append if records is not None else None,
-        sleep=sleep if sleep is not None else (lambda _: None))
+        timer=timer if timer is not None else VirtualTimer())
 
 
 @pytest.fixture
 def stripe(sandbox: StripeSandbox, records: list[RecordedRequest],
-           sleeps: Sleeps) -> Iterator[StripeConnector]:
+           sleeps: VirtualTimer) -> Iterator[StripeConnector]:
     connector = StripeConnector(settings_for(sandbox, records, sleeps))
     yield connector
     connector.close()

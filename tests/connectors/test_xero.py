@@ -31,7 +31,8 @@ from autoinvoice.domain.invoice import Invoice, TaxRounding
 from autoinvoice.domain.job import Customer
 from autoinvoice.sandbox.registry import make_standin
 from autoinvoice.sandbox.xero import TOKEN_PATH, Limits, XeroSandbox, mock_transport
-from tests.connectors.test_stripe import Sleeps, keys_for, make_invoice, make_line
+from tests.connectors.test_stripe import keys_for, make_invoice, make_line
+from tests.helpers import VirtualTimer
 
 REVERSE_CHARGE = "Reverse charge: VAT to be accounted for by the recipient"
 
@@ -82,12 +83,12 @@ class RefreshingTokens:
 
 
 def settings_for(core: XeroSandbox, records: list[RecordedRequest] | None = None,
-                 tokens: object | None = None, sleep: Sleeps | None = None,
+                 tokens: object | None = None, timer: VirtualTimer | None = None,
                  tenant: str = "northwind") -> ConnectorSettings:
     return ConnectorSettings(
         tenant=tenant, currency="USD", transport=mock_transport(core),
         recorder=records.append if records is not None else None,
-        sleep=sleep if sleep is not None else Sleeps(),
+        timer=timer if timer is not None else VirtualTimer(),
         tokens=tokens or RefreshingTokens(core),  # type: ignore[arg-type]
         rate_limit_per_second=1000)
 
@@ -125,8 +126,8 @@ def core(clock: Clock) -> XeroSandbox:
 
 
 @pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
+def sleeps() -> VirtualTimer:
+    return VirtualTimer()
 
 
 @pytest.fixture
@@ -364,7 +365,7 @@ def test_429_with_retry_after_is_slept_exactly_then_succeeds(connector, core, sl
 
 def test_the_minute_limit_answers_429_naming_the_problem(core, clock, sleeps) -> None:
     core.limits = Limits(per_minute=2, per_day=None)
-    connector = XeroConnector(settings_for(core, sleep=sleeps))
+    connector = XeroConnector(settings_for(core, timer=sleeps))
     connector.check_auth()
     connector.check_auth()
     with pytest.raises(RateLimited, match=r"limit: minute") as caught:

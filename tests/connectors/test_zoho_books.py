@@ -37,6 +37,7 @@ from autoinvoice.connectors.zoho_books import ZohoBooksConnector, api_base
 from autoinvoice.domain.invoice import DocumentKind
 from autoinvoice.sandbox.zoho_books import ZohoBooksSandbox, mock_transport
 from tests.connectors.test_stripe import make_invoice, make_line
+from tests.helpers import VirtualTimer
 
 # Documented required fields and JSON types per (method, path suffix) -- Zoho Books API v3.
 DOCUMENTED: dict[tuple[str, str], dict[str, type | tuple[type, ...]]] = {
@@ -97,13 +98,13 @@ class EndpointTokens:
 
 def connector(core: ZohoBooksSandbox, tokens: Any = None,
               recorded: list[RecordedRequest] | None = None,
-              sleeps: list[float] | None = None) -> ZohoBooksConnector:
+              sleeps: VirtualTimer | None = None) -> ZohoBooksConnector:
     tokens = tokens or StaticTokens(core.oauth.issue()["access_token"],
                                     {"organization_id": core.organization_id})
     settings = ConnectorSettings(
         tenant="t1", currency="USD", transport=mock_transport(core),
         recorder=None if recorded is None else recorded.append, tokens=tokens,
-        sleep=(sleeps.append if sleeps is not None else lambda s: None),
+        timer=(sleeps if sleeps is not None else VirtualTimer()),
         rate_limit_per_second=1000)
     built = build_connector("zoho_books", settings)
     assert isinstance(built, ZohoBooksConnector)
@@ -274,7 +275,7 @@ def test_400_keeps_zoho_code_and_message():
 
 
 def test_429_with_retry_after_is_honoured():
-    core, sleeps = ZohoBooksSandbox(), []
+    core, sleeps = ZohoBooksSandbox(), VirtualTimer()
     conn = connector(core, sleeps=sleeps)
     core.faults.inject("/books/v3/settings/taxes", status=429, retry_after=7, method="GET")
     conn.check_auth()

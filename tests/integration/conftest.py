@@ -17,7 +17,7 @@ from autoinvoice.sandbox.generic import mock_transport as generic_transport
 from autoinvoice.sandbox.stripe import StripeSandbox
 from autoinvoice.sandbox.stripe import mock_transport as stripe_transport
 from autoinvoice.triggers.events import decode_json, parse_event
-from tests.helpers import dumps
+from tests.helpers import VirtualTimer, dumps
 
 STRIPE_KEY = "sk_test_pipeline_4242"
 WEBHOOK_SECRET = "whsec_pipeline_secret"
@@ -144,11 +144,11 @@ def harness(tmp_path: Path, env: None, smtp_sink: Any) -> Harness:
     clock = FakeClock()
     stripe = StripeSandbox(api_key=STRIPE_KEY)
     generic = GenericSandbox()
-    sleeps: list[float] = []
+    sleeps = VirtualTimer()
     app = bootstrap(make_config(tmp_path, smtp_sink.port), clock=clock,
                     transports={"northwind": stripe_transport(stripe),
                                 "mail": generic_transport(generic)},
-                    sleep=sleeps.append)
+                    timer=sleeps)
     return Harness(app, clock, stripe, generic, Worker(app), sleeps)
 
 

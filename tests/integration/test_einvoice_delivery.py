@@ -19,7 +19,7 @@ from autoinvoice.pipeline.worker import Worker
 from autoinvoice.sandbox.generic import GenericSandbox
 from autoinvoice.sandbox.generic import mock_transport as generic_transport
 from autoinvoice.store.models import DocumentRow, HistoryRow
-from tests.helpers import completed, signed
+from tests.helpers import VirtualTimer, completed, signed
 from tests.integration.conftest import FakeClock, Harness
 
 CUSTOMER = {"id": "K-1042", "name": "Brauerei Feldmann KG", "email": "buchhaltung@feldmann.example",
@@ -82,7 +82,7 @@ def german_harness(tmp_path: Path, smtp_sink: Any, monkeypatch: pytest.MonkeyPat
     clock, generic = FakeClock(), GenericSandbox()
     config = parse_config(config_text(tmp_path, smtp_sink.port, fmt), "test config")
     app = bootstrap(config, clock=clock, transports={"ksf": generic_transport(generic)},
-                    sleep=lambda _: None)
+                    timer=VirtualTimer())
     return Harness(app, clock, None, generic, Worker(app), [])  # type: ignore[arg-type]
 
 
@@ -169,7 +169,7 @@ def test_an_xrechnung_without_the_sellers_contact_is_held_naming_the_br_de_rules
     monkeypatch.setenv("TEST_KSF_API_KEY", "ksf-key")
     clock, generic = FakeClock(), GenericSandbox()
     app = bootstrap(parse_config(text, "test config"), clock=clock,
-                    transports={"ksf": generic_transport(generic)}, sleep=lambda _: None)
+                    transports={"ksf": generic_transport(generic)}, timer=VirtualTimer())
     harness = Harness(app, clock, None, generic, Worker(app), [])  # type: ignore[arg-type]
     assert bill(harness, "WO-E7")["state"] == "on_hold"
     messages = [r["message"] for r in harness.row("WO-E7", tenant="ksf").hold_reasons]
@@ -251,7 +251,7 @@ def test_where_the_platform_sends_its_own_email_the_einvoice_follows_by_ours(
         '\n[tenants.northwind.customers.CUST-0088]\neinvoice_format = "ubl"\n')
     clock, stripe = FakeClock(), StripeSandbox(api_key=STRIPE_KEY)
     app = bootstrap(parse_config(text, "test config"), clock=clock,
-                    transports={"northwind": stripe_transport(stripe)}, sleep=lambda _: None)
+                    transports={"northwind": stripe_transport(stripe)}, timer=VirtualTimer())
     harness = Harness(app, clock, stripe, None, Worker(app), [])  # type: ignore[arg-type]
     harness.ingest(completed("WO-E5"))
     harness.ingest(signed("WO-E5"))

@@ -24,6 +24,7 @@ from autoinvoice.connections.tokens import DbTokenSource
 from autoinvoice.connectors.errors import AuthError, ConnectorError
 from autoinvoice.connectors.http import HttpClient, bearer_request
 from autoinvoice.connectors.oauth_client import ReconnectRequired
+from tests.helpers import VirtualTimer
 from tests.integration.oauth_helpers import CLIENT_ENV, XERO_TENANT, OAuthWorld, oauth_world
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,7 +56,7 @@ def _xero_api(world: OAuthWorld) -> HttpClient:
         return ConnectorError(f"HTTP {response.status_code}")
 
     return HttpClient(platform="xero", base_url=world.base_url, error_mapper=mapper,
-                      sleep=lambda _: None)
+                      timer=VirtualTimer())
 
 
 def test_code_flow_through_the_local_callback_stores_the_connection(world: OAuthWorld) -> None:

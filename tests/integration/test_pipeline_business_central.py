@@ -16,7 +16,7 @@ from autoinvoice.pipeline import steps
 from autoinvoice.pipeline.worker import Worker
 from autoinvoice.sandbox.business_central import BusinessCentralSandbox, mock_transport
 from tests.connectors.test_business_central import EndpointTokens
-from tests.helpers import completed, signed
+from tests.helpers import VirtualTimer, completed, signed
 from tests.integration.conftest import FakeClock, Harness, tenant_toml
 
 
@@ -47,9 +47,9 @@ def bc(tmp_path: Path, env: None, smtp_sink: Any) -> Any:
     clear_limiters()
     clock = FakeClock()
     core = BusinessCentralSandbox(clock=lambda: clock().timestamp())
-    sleeps: list[float] = []
+    sleeps = VirtualTimer()
     app = bootstrap(bc_config(tmp_path, smtp_sink.port), clock=clock,
-                    transports={"northwind": mock_transport(core)}, sleep=sleeps.append)
+                    transports={"northwind": mock_transport(core)}, timer=sleeps)
     tokens = EndpointTokens(core)
     # Until the shared OAuth layer's connection is made in tests: the connector with a token
     # source that refreshes at the stand-in's token endpoint.

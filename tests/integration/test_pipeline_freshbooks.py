@@ -20,7 +20,7 @@ from autoinvoice.pipeline.worker import Worker
 from autoinvoice.sandbox.freshbooks import FreshBooksSandbox, mock_transport
 from autoinvoice.triggers.events import decode_json, parse_event
 from tests.connectors.test_freshbooks import CLIENT_ID, CLIENT_SECRET, StandInTokens
-from tests.helpers import completed, dumps, signed
+from tests.helpers import VirtualTimer, completed, dumps, signed
 from tests.integration.conftest import FakeClock, tenant_toml
 
 
@@ -71,9 +71,9 @@ backoff_base_seconds = "2"
 payment_poll_minutes = "60"
 """ + tenant_toml("northwind", "freshbooks", 'base_url = "https://api.freshbooks.com"\n'
                   "rate_limit_per_second = 1000\n")
-    sleeps: list[float] = []
+    sleeps = VirtualTimer()
     app = bootstrap(parse_config(text, "test config"), clock=clock,
-                    transports={"northwind": mock_transport(core)}, sleep=sleeps.append)
+                    transports={"northwind": mock_transport(core)}, timer=sleeps)
     tokens = StandInTokens(core)
     # The shared OAuth layer is not wired here: the connector gets a token source directly.
     app._connectors["northwind"] = FreshBooksConnector(  # noqa: SLF001

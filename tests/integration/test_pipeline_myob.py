@@ -16,7 +16,7 @@ from autoinvoice.connectors.registry import build_connector
 from autoinvoice.pipeline.worker import Worker
 from autoinvoice.sandbox.myob import CLIENT_ID, MyobSandbox, mock_transport
 from tests.connectors.test_myob import EndpointTokens
-from tests.helpers import completed, signed
+from tests.helpers import VirtualTimer, completed, signed
 from tests.integration.conftest import FakeClock, Harness, tenant_toml
 
 
@@ -38,9 +38,9 @@ max_attempts = 4
 backoff_base_seconds = "2"
 payment_poll_minutes = "60"
 """ + tenant_toml("northwind", "myob", 'credentials = { client_id = "env:TEST_MYOB_KEY" }')
-    sleeps: list[float] = []
+    sleeps = VirtualTimer()
     app = bootstrap(parse_config(text, "test config"), clock=clock,
-                    transports={"northwind": mock_transport(core)}, sleep=sleeps.append)
+                    transports={"northwind": mock_transport(core)}, timer=sleeps)
     tokens = EndpointTokens(core)  # refreshes at the stand-in's token endpoint
     settings = replace(app.connector_settings("northwind"), tokens=tokens)
     app._connectors["northwind"] = build_connector("myob", settings)  # noqa: SLF001

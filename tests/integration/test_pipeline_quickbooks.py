@@ -19,7 +19,7 @@ from autoinvoice.pipeline.worker import Worker
 from autoinvoice.sandbox.quickbooks import QuickBooksSandbox, mock_transport
 from autoinvoice.triggers.events import decode_json, parse_event
 from tests.connectors.test_quickbooks import StandinTokens
-from tests.helpers import completed, dumps, signed
+from tests.helpers import VirtualTimer, completed, dumps, signed
 from tests.integration.conftest import FakeClock, tenant_toml
 
 
@@ -69,9 +69,9 @@ def qb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> QbHarness:
     clock = FakeClock()
     core = QuickBooksSandbox(clock=lambda: clock().timestamp())
     tokens = StandinTokens(core)
-    sleeps: list[float] = []
+    sleeps = VirtualTimer()
     app = bootstrap(parse_config(config_text(tmp_path), "test config"), clock=clock,
-                    transports={"northwind": mock_transport(core)}, sleep=sleeps.append)
+                    transports={"northwind": mock_transport(core)}, timer=sleeps)
     # the tenant's OAuth2 connection: a token source that refreshes against the stand-in
     app._connectors["northwind"] = QuickBooksConnector(  # noqa: SLF001
         app.connector_settings("northwind", tokens=tokens))

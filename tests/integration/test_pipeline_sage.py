@@ -17,7 +17,7 @@ from autoinvoice.pipeline.worker import Worker
 from autoinvoice.sandbox.sage import SageSandbox, mock_transport
 from autoinvoice.triggers.events import decode_json, parse_event
 from tests.connectors.test_sage import StandInTokens
-from tests.helpers import completed, dumps, signed
+from tests.helpers import VirtualTimer, completed, dumps, signed
 from tests.integration.conftest import FakeClock, tenant_toml
 
 
@@ -62,7 +62,7 @@ payment_poll_minutes = "60"
     clock = FakeClock()
     core = SageSandbox()
     app = bootstrap(parse_config(text, "sage test config"), clock=clock,
-                    transports={"northwind": mock_transport(core)}, sleep=lambda _: None)
+                    transports={"northwind": mock_transport(core)}, timer=VirtualTimer())
     tokens = StandInTokens(core)
     # the tenant's OAuth2 connection: a token pair from the stand-in's authorization server,
     # refreshed through its token endpoint (instead of ``autoinvoice connect sage``)

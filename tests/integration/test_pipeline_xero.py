@@ -19,7 +19,7 @@ from autoinvoice.pipeline.worker import Worker
 from autoinvoice.sandbox.xero import Limits, XeroSandbox, mock_transport
 from autoinvoice.triggers.events import decode_json, parse_event
 from tests.connectors.test_xero import RefreshingTokens
-from tests.helpers import completed, dumps, signed
+from tests.helpers import VirtualTimer, completed, dumps, signed
 from tests.integration.conftest import FakeClock, tenant_toml
 
 
@@ -59,9 +59,9 @@ max_attempts = 4
 backoff_base_seconds = "2"
 payment_poll_minutes = "60"
 """ + tenant_toml("northwind", "xero", 'base_url = "https://api.xero.com"')
-    sleeps: list[float] = []
+    sleeps = VirtualTimer()
     app = bootstrap(parse_config(text, "test config"), clock=clock,
-                    transports={"northwind": mock_transport(core)}, sleep=sleeps.append)
+                    transports={"northwind": mock_transport(core)}, timer=sleeps)
     tokens = RefreshingTokens(core)
     # The connection's tokens come from a test TokenSource that refreshes at the stand-in.
     app._connectors["northwind"] = build_connector(  # noqa: SLF001

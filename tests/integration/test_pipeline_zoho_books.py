@@ -15,7 +15,7 @@ from autoinvoice.connectors.registry import build_connector
 from autoinvoice.pipeline.worker import Worker
 from autoinvoice.sandbox.zoho_books import ZohoBooksSandbox, mock_transport
 from tests.connectors.test_zoho_books import EndpointTokens
-from tests.helpers import completed, signed
+from tests.helpers import VirtualTimer, completed, signed
 from tests.integration.conftest import FakeClock, Harness, tenant_toml
 
 
@@ -36,9 +36,9 @@ max_attempts = 4
 backoff_base_seconds = "2"
 payment_poll_minutes = "60"
 """ + tenant_toml("northwind", "zoho_books")
-    sleeps: list[float] = []
+    sleeps = VirtualTimer()
     app = bootstrap(parse_config(text, "test config"), clock=clock,
-                    transports={"northwind": mock_transport(core)}, sleep=sleeps.append)
+                    transports={"northwind": mock_transport(core)}, timer=sleeps)
     tokens = EndpointTokens(core)  # refreshes at the stand-in's token endpoint
     settings = replace(app.connector_settings("northwind"), tokens=tokens)
     app._connectors["northwind"] = build_connector("zoho_books", settings)  # noqa: SLF001

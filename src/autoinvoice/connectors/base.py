@@ -21,13 +21,13 @@ an invoice that is already void (or a deleted draft) is not an error.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from autoinvoice.connectors.errors import AuthError
+from autoinvoice.connectors.timer import SYSTEM_TIMER, Timer
 from autoinvoice.domain.invoice import Invoice
 from autoinvoice.domain.job import Customer
 from autoinvoice.domain.money import Money
@@ -189,7 +189,8 @@ class ConnectorSettings:
     credentials: Mapping[str, Secret] = field(default_factory=dict)
     transport: Any = None
     recorder: Callable[[RecordedRequest], None] | None = None
-    sleep: Callable[[float], None] = time.sleep
+    #: where rate limits read the time and every wait sleeps (tests: a virtual timer)
+    timer: Timer = SYSTEM_TIMER
     #: overrides the platform's documented limit (e.g. a stand-in, or a plan with a higher one)
     rate_limit_per_second: float | None = None
     #: OAuth2 platforms: where the access token comes from (None: API-key platforms)

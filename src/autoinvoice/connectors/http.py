@@ -50,6 +50,7 @@ from autoinvoice.connectors.errors import (
     RateLimited,
     TransientError,
 )
+from autoinvoice.connectors.timer import SYSTEM_TIMER, Timer
 
 log = logging.getLogger("autoinvoice.http")
 
@@ -100,50 +101,51 @@ class RateLimiter:
 
     ``acquire`` reserves a token under the lock and sleeps outside it, so concurrent callers
     queue up fairly, each waiting for its own slot (the bucket may go negative meanwhile).
+    Time is read from and waited on the same ``timer``.
     """
 
-    def __init__(self, rate: float, burst: int, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, rate: float, burst: int, *, timer: Timer = SYSTEM_TIMER) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be > 0 and burst >= 1")
         self.rate, self.burst = rate, burst  # requests per second (not money)
-        self._clock, self._sleep = clock, sleep
+        self._timer = timer
         self._tokens = float(burst)
-        self._stamp = clock()
+        self._stamp = timer.monotonic()
         self._lock = threading.Lock()
 
     def acquire(self) -> float:
         """Take one token, sleeping as long as needed; returns the seconds waited."""
         wait = self._reserve()
         if wait > 0:
-            self._sleep(wait)
+            self._timer.sleep(wait)
         return wait
 
     def _reserve(self) -> float:
         with self._lock:
-            now = self._clock()
+            now = self._timer.monotonic()
             self._tokens = min(float(self.burst), self._tokens + (now - self._stamp) * self.rate)
             self._stamp = now
             self._tokens -= 1.0
             return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
 
-_limiters: dict[Hashable, RateLimiter] = {}
+# Keyed by (key, timer): connectors share a bucket only when they also share the clock it is
+# measured on (in production every one uses SYSTEM_TIMER; a test's own timer gets its own).
+_limiters: dict[tuple[Hashable, Timer], RateLimiter] = {}
 _limiters_lock = threading.Lock()
 
 
 def limiter_for(key: Hashable, rate: float, burst: int, *,
-                clock: Callable[[], float] = time.monotonic,
-                sleep: Callable[[float], None] = time.sleep) -> RateLimiter:
+                timer: Timer = SYSTEM_TIMER) -> RateLimiter:
     """The process-wide limiter for ``key`` (e.g. ``"tenant:platform"``), created on first use.
 
     Every connector instance of one tenant and platform shares it, so their sum stays under
     the platform's limit. (Per process: several worker processes each get their own bucket.)
     """
     with _limiters_lock:
-        limiter = _limiters.get(key)
+        limiter = _limiters.get((key, timer))
         if limiter is None:
-            limiter = _limiters[key] = RateLimiter(rate, burst, clock=clock, sleep=sleep)
+            limiter = _limiters[(key, timer)] = RateLimiter(rate, burst, timer=timer)
         return limiter
 
 
@@ -161,9 +163,10 @@ def slots_for(key: Hashable, concurrent: int) -> threading.BoundedSemaphore:
 
 
 def clear_limiters() -> None:
-    """Forget every registered limiter (tests)."""
+    """Forget every registered limiter and in-flight cap (tests)."""
     with _limiters_lock:
         _limiters.clear()
+        _slots.clear()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,7 +307,7 @@ class HttpClient:
         secrets: Iterable[str] = (),
         retry: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        timer: Timer = SYSTEM_TIMER,
         request_id_header: str = "X-Request-Id",
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         uniform: Callable[[float, float], float] = random.uniform,
@@ -317,7 +320,7 @@ class HttpClient:
         #: JSON bodies carry Decimals as exact numbers (``exact_json``) instead of strings
         self._exact_decimals = exact_decimals
         self._map_error = error_mapper
-        self._recorder, self._limiter, self._sleep = recorder, limiter, sleep
+        self._recorder, self._limiter, self._timer = recorder, limiter, timer
         self._retry = retry or RetryPolicy()
         self._request_id_header = request_id_header
         self._uniform, self._now = uniform, now
@@ -371,7 +374,7 @@ class HttpClient:
             delay = self._next_delay(outcome, failures, safe)
             if delay is None:
                 return self._finish(outcome)
-            self._sleep(delay)
+            self._timer.sleep(delay)
 
     # -- one attempt ------------------------------------------------------------------------
 

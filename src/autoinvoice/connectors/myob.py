@@ -158,9 +158,9 @@ class MyobConnector:
             default_headers=headers, secrets=secrets, error_mapper=_map_error,
             transport=settings.transport, recorder=settings.recorder,
             limiter=limiter_for(f"{PLATFORM}:key:{key_id}", rate, max(1, int(rate)),
-                                sleep=settings.sleep),
+                                timer=settings.timer),
             slots=slots_for(f"{settings.tenant}:{PLATFORM}", CONCURRENT),
-            sleep=settings.sleep,
+            timer=settings.timer,
         )
         self._income_account: str | None = None
         self._tax_codes: list[Obj] | None = None

@@ -73,7 +73,7 @@ class SandboxConnector:
             transport=settings.transport,
             recorder=settings.recorder,
             secrets=secrets,
-            sleep=settings.sleep,
+            timer=settings.timer,
         )
 
     def check_auth(self) -> None:

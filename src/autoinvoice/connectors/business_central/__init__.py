@@ -158,9 +158,9 @@ class BusinessCentralConnector:
             error_mapper=_map_error,
             transport=settings.transport,
             recorder=settings.recorder,
-            limiter=limiter_for(key, rate, max(1, min(BURST, int(rate))), sleep=settings.sleep),
+            limiter=limiter_for(key, rate, max(1, min(BURST, int(rate))), timer=settings.timer),
             slots=slots_for(key, CONCURRENT),
-            sleep=settings.sleep,
+            timer=settings.timer,
             request_id_header="request-id",
         )
 

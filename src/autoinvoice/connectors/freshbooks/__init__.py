@@ -149,9 +149,9 @@ class FreshBooksConnector:
             error_mapper=_map_error,
             transport=settings.transport,
             recorder=settings.recorder,
-            limiter=limiter_for(key, rate, max(BURST, int(rate)), sleep=settings.sleep),
+            limiter=limiter_for(key, rate, max(BURST, int(rate)), timer=settings.timer),
             slots=slots_for(key, CONCURRENT),
-            sleep=settings.sleep,
+            timer=settings.timer,
         )
 
     def close(self) -> None:

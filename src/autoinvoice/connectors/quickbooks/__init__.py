@@ -167,9 +167,9 @@ class QuickBooksConnector:
             error_mapper=_map_error,
             transport=settings.transport,
             recorder=settings.recorder,
-            limiter=limiter_for(limit_key, rate, CONCURRENT, sleep=settings.sleep),
+            limiter=limiter_for(limit_key, rate, CONCURRENT, timer=settings.timer),
             slots=slots_for(limit_key, CONCURRENT),
-            sleep=settings.sleep,
+            timer=settings.timer,
             request_id_header="intuit_tid",
         )
 

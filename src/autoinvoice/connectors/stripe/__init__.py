@@ -133,8 +133,8 @@ class StripeConnector:
             recorder=settings.recorder,
             secrets=[api_key],
             limiter=limiter_for(f"{settings.tenant}:{PLATFORM}", rate, max(1, int(rate)),
-                                sleep=settings.sleep),
-            sleep=settings.sleep,
+                                timer=settings.timer),
+            timer=settings.timer,
             request_id_header="Request-Id",
         )
 

@@ -156,9 +156,9 @@ class XeroConnector:
             error_mapper=_map_error,
             transport=settings.transport,
             recorder=settings.recorder,
-            limiter=limiter_for(key, per_second, BURST, sleep=settings.sleep),
+            limiter=limiter_for(key, per_second, BURST, timer=settings.timer),
             slots=slots_for(key, CONCURRENT),
-            sleep=settings.sleep,
+            timer=settings.timer,
             request_id_header=REQUEST_ID_HEADER,
         )
 

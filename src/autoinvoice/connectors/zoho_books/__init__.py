@@ -141,9 +141,9 @@ class ZohoBooksConnector:
             error_mapper=_map_error,
             transport=settings.transport,
             recorder=settings.recorder,
-            limiter=limiter_for(key, rate, BURST, sleep=settings.sleep),
+            limiter=limiter_for(key, rate, BURST, timer=settings.timer),
             slots=slots_for(key, CONCURRENT),
-            sleep=settings.sleep,
+            timer=settings.timer,
         )
 
     def close(self) -> None:
