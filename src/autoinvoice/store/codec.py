@@ -55,12 +55,17 @@ def from_jsonable(tp: Any, data: Any) -> Any:  # one branch per kind of type
     if dataclasses.is_dataclass(tp):
         hints = _hints(tp)  # type: ignore[arg-type]
         return tp(**{k: from_jsonable(hints[k], v) for k, v in data.items() if k in hints})  # type: ignore[operator]
-    if origin in (tuple, list, frozenset):
+    if origin is tuple and Ellipsis not in typing.get_args(tp):  # a fixed shape: (A, B, ...)
+        args = typing.get_args(tp)
+        if len(args) != len(data):
+            raise ValueError(f"expected {len(args)} items for {tp}, got {len(data)}")
+        return tuple(from_jsonable(a, v) for a, v in zip(args, data, strict=True))
+    if origin in (tuple, list, frozenset, set):
         args = typing.get_args(tp)
         return origin(from_jsonable(args[0], v) for v in data)
     if origin is dict:
-        _, vt = typing.get_args(tp)
-        return {k: from_jsonable(vt, v) for k, v in data.items()}
+        kt, vt = typing.get_args(tp)
+        return {from_jsonable(kt, k): from_jsonable(vt, v) for k, v in data.items()}
     if isinstance(tp, type) and issubclass(tp, Enum):
         return tp(data)
     if tp is Decimal:
