@@ -47,6 +47,7 @@ from autoinvoice.config_billing import (  # noqa: F401  (re-exported: the config
     JurisdictionConfig,
     MileageRate,
     PartsConfig,
+    PeppolId,
     Positive,
     PricebookEntry,
     PriceListConfig,
@@ -180,6 +181,7 @@ class TenantConfig(_Model):
     email: str | None = None
     phone: str | None = None
     contact_name: str | None = None
+    peppol_id: PeppolId | None = None
     payment: PaymentConfig | None = None
     documents: DocumentsConfig = DocumentsConfig()
     currency: Currency = "USD"
@@ -325,7 +327,8 @@ def billing_rules(tenant: TenantConfig) -> BillingRules:
     return BillingRules(
         seller=Seller(tenant.legal_name, tenant.address.to_domain(), tenant.tax_id, tenant.email,
                       phone=tenant.phone, contact_name=tenant.contact_name,
-                      payment=tenant.payment.to_domain() if tenant.payment else None),
+                      payment=tenant.payment.to_domain() if tenant.payment else None,
+                      peppol_id=tenant.peppol_id),
         currency=tenant.currency,
         payment_terms_days=tenant.payment_terms_days,
         grade_rates=dict(r.grades),
@@ -376,4 +379,4 @@ def _customer_terms(cid: str, c: CustomerConfig) -> CustomerTerms:
         exemption_certificates=tuple(ExemptionCertificate(x.number, x.regions, x.expires)
                                      for x in c.exemption_certificates),
         name=c.name, email=c.email, address=c.address.to_domain() if c.address else None,
-        vat_id=c.vat_id, buyer_reference=c.buyer_reference)
+        vat_id=c.vat_id, buyer_reference=c.buyer_reference, peppol_id=c.peppol_id)

@@ -247,8 +247,11 @@ def test_where_the_platform_sends_its_own_email_the_einvoice_follows_by_ours(
     from autoinvoice.sandbox.stripe import mock_transport as stripe_transport
     from tests.integration.conftest import STRIPE_KEY, config_source
 
-    text = config_source(tmp_path, smtp_sink.port) + (
-        '\n[tenants.northwind.customers.CUST-0088]\neinvoice_format = "ubl"\n')
+    # a US seller and buyer on Peppol: their participant ids (GLNs), as no VAT id gives one
+    text = config_source(tmp_path, smtp_sink.port).replace(
+        "[tenants.northwind]\n", '[tenants.northwind]\npeppol_id = "0088:4012345000009"\n', 1) + (
+        '\n[tenants.northwind.customers.CUST-0088]\neinvoice_format = "ubl"\n'
+        'peppol_id = "0088:5790000435975"\n')
     clock, stripe = FakeClock(), StripeSandbox(api_key=STRIPE_KEY)
     app = bootstrap(parse_config(text, "test config"), clock=clock,
                     transports={"northwind": stripe_transport(stripe)}, timer=VirtualTimer())
