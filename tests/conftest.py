@@ -32,7 +32,6 @@ def _compiled_rules_in_a_session_cache(tmp_path_factory: pytest.TempPathFactory
                                        ) -> Iterator[None]:
     """Rules compiled from Schematron go to a cache of this test session, not the user's;
     an explicit ``AUTOINVOICE_RULES_CACHE`` (a warm cache) is kept."""
-
     from autoinvoice.documents.schematron import CACHE_ENV
 
     if os.environ.get(CACHE_ENV):
