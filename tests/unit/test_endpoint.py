@@ -64,7 +64,7 @@ def _config_with(line: str, section: str, text: str | None = None) -> str:
 
 @pytest.mark.parametrize(("section", "key"), [
     ("[tenants.kompressor-service-de]", "tenants.kompressor-service-de.peppol_id"),
-    ("[tenants.northwind.customers.CUST-0088]", "tenants.northwind.customers.CUST-0088.peppol_id"),
+    ("[tenants.northwind.customers.CUST-0412]", "tenants.northwind.customers.CUST-0412.peppol_id"),
 ])
 def test_a_bad_peppol_id_refuses_the_start_naming_the_key_and_the_value(
         section: str, key: str) -> None:
@@ -78,13 +78,10 @@ def test_a_bad_peppol_id_refuses_the_start_naming_the_key_and_the_value(
 
 
 def test_configured_peppol_ids_reach_the_invoice() -> None:
-    # given the tenant's and a customer's participant ids
-    text = _config_with('peppol_id = "0088:4012345000009"', "[tenants.northwind]")
-    text = _config_with('peppol_id = "iso6523-actorid-upis::0088:5790000435975"',
-                        "[tenants.northwind.customers.CUST-0088]", text)
-    rules = billing_rules(parse_config(text, "test").tenants["northwind"])
+    # given the demo's US tenant and its customer, each with a GLN as participant id
+    rules = billing_rules(parse_config(default_config_text(), "demo").tenants["northwind"])
     assert rules.seller.peppol_id == "0088:4012345000009"
-    assert rules.customers["CUST-0088"].peppol_id == "0088:5790000435975"
+    assert rules.customers["CUST-0088"].peppol_id == "0088:0614141000012"
     # when a job of that customer is billed
     job = CASES["us_sales_tax"]().job
     customer = replace(job.customer, id="CUST-0088")
@@ -92,16 +89,16 @@ def test_configured_peppol_ids_reach_the_invoice() -> None:
                             tenant="northwind", revision=1, issue_date=job.completed_at.date()
                             ).invoice
     # then both addresses are on it, in the UBL and the CII alike
-    assert invoice.buyer_peppol_id == "0088:5790000435975"
+    assert invoice.buyer_peppol_id == "0088:0614141000012"
     ubl = etree.fromstring(to_ubl(numbered(invoice)))
     assert ubl.xpath("cac:AccountingSupplierParty/cac:Party/cbc:EndpointID/@schemeID",
                      namespaces=NS) == ["0088"]
     assert ubl.xpath("string(cac:AccountingCustomerParty/cac:Party/cbc:EndpointID)",
-                     namespaces=NS) == "5790000435975"
+                     namespaces=NS) == "0614141000012"
     cii = etree.fromstring(to_cii(numbered(invoice)))
     assert [(u.text, u.get("schemeID")) for u in cii.xpath(
         "//ram:URIUniversalCommunication/ram:URIID", namespaces=NS)] == [
-        ("4012345000009", "0088"), ("5790000435975", "0088")]
+        ("4012345000009", "0088"), ("0614141000012", "0088")]
 
 
 @pytest.mark.parametrize(("vat_id", "expected"), [
