@@ -195,3 +195,18 @@ def test_without_schxslt_the_compiled_rule_sets_are_reported_unavailable(
     assert not result.available
     assert not result.passed
     assert "rules not available" in result.reason
+
+
+@needs_all_rules
+def test_an_unwritable_cache_compiles_into_a_temporary_directory_instead(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a cache location that cannot be a directory (a file is in the way)
+    (tmp_path / "a-file").write_text("not a directory")
+    monkeypatch.setenv(schematron.CACHE_ENV, str(tmp_path / "a-file" / "rules"))
+    rules = tmp_path / "rules"
+    for part in ("peppol", "schxslt"):
+        _copy_tree(RULES_DIR / part, rules / part)
+    # when the rules are compiled, they still are, elsewhere
+    path = schematron.compiled_path(RuleSet.PEPPOL_UBL, rules)
+    assert path.is_file()
+    assert not path.is_relative_to(tmp_path / "a-file")

@@ -34,6 +34,7 @@ is only read (it is read-only in CI).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -57,6 +58,7 @@ _SCHXSLT = "schxslt/xslt-2.0"
 _XR = "xrechnung"
 _PEPPOL = {"UBL": "peppol/sch/PEPPOL-EN16931-UBL.sch", "CII": "peppol/sch/PEPPOL-EN16931-CII.sch"}
 _LOCK = threading.RLock()
+log = logging.getLogger("autoinvoice.documents")
 
 
 class RuleSet(StrEnum):
@@ -127,9 +129,11 @@ def compiled_path(rule_set: RuleSet, rules_dir: Path) -> Path:
     if rule_set in _CEN:
         return rules_dir / _CEN[rule_set]
     with _LOCK:
-        target = cache_dir() / f"{rule_set.value}-{digest(rule_set, rules_dir)}.xsl"
+        name = f"{rule_set.value}-{digest(rule_set, rules_dir)}.xsl"
+        if (cache_dir() / name).is_file():
+            return cache_dir() / name
+        target = _writable_cache() / name
         if not target.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
             _write_atomically(target, _compile(rule_set, rules_dir))
         return target
 
@@ -161,14 +165,27 @@ def _compile(rule_set: RuleSet, rules_dir: Path) -> str:
     if rule_set is RuleSet.PEPPOL_UBL:
         return _schxslt(rules_dir, rules_dir / _PEPPOL["UBL"])
     syntax = "UBL" if rule_set is RuleSet.XRECHNUNG_UBL else "CII"
-    with tempfile.TemporaryDirectory(dir=_scratch_parent()) as scratch:
+    with tempfile.TemporaryDirectory(dir=_writable_cache()) as scratch:
         return _schxslt(rules_dir, _build_xrechnung(rules_dir, syntax, Path(scratch)))
 
 
-def _scratch_parent() -> Path:
-    parent = cache_dir()
-    parent.mkdir(parents=True, exist_ok=True)
-    return parent
+def _writable_cache() -> Path:
+    """The cache directory, made if need be; where it cannot be (a read-only home), a
+    temporary directory of this process, so checking never fails for want of a cache."""
+    try:
+        cache_dir().mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=cache_dir())
+        probe.close()
+        return cache_dir()
+    except OSError:
+        log.warning("rules cache %s is not writable; compiling into a temporary directory "
+                    "(set %s)", cache_dir(), CACHE_ENV)
+        return _process_cache()
+
+
+@cache
+def _process_cache() -> Path:
+    return Path(tempfile.mkdtemp(prefix="autoinvoice-rules-"))
 
 
 def _stylesheet(path: Path) -> Any:
