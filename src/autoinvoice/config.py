@@ -223,9 +223,24 @@ class TenantConfig(_Model):
             for part in (*entry.includes, *entry.components):
                 if part not in self.pricebook:
                     problems.append(f"pricebook.{sku}: {part!r} is not in the pricebook")
+        problems += self._seller_address_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _seller_address_problems(self) -> list[str]:
+        """Peppol BIS and XRechnung require the seller's electronic address (BT-34,
+        PEPPOL-EN16931-R020): known at start, so a gap refuses the start instead of holding
+        every invoice."""
+        from autoinvoice.domain.endpoint import from_vat_id
+
+        needing = sorted(cid for cid, c in self.customers.items()
+                         if c.einvoice_format in ("ubl", "xrechnung", "xrechnung-ubl"))
+        if not needing or self.peppol_id or from_vat_id(self.tax_id):
+            return []
+        return [f"peppol_id: customers {', '.join(needing)} receive Peppol or XRechnung "
+                "e-invoices, which need the seller's electronic address (BT-34); tax_id "
+                f"{self.tax_id!r} gives none: set peppol_id (e.g. \"0088:<GLN>\")"]
 
     @property
     def credit_notes(self) -> str:

@@ -135,3 +135,22 @@ def test_a_peppol_ubl_without_electronic_addresses_names_the_peppol_rules() -> N
     assert {"PEPPOL-EN16931-R010", "PEPPOL-EN16931-R020"} <= rules
     # and configured, it passes
     assert fatal_all(to_ubl(peppol_ready(invoice)), "ubl") == []
+
+
+def test_a_seller_without_electronic_address_for_peppol_customers_refuses_the_start() -> None:
+    # given the US tenant (an EIN gives no address) without its participant id, and a
+    # customer who receives Peppol UBL
+    text = default_config_text().replace('peppol_id = "0088:4012345000009"', "", 1)
+    text = _config_with('einvoice_format = "ubl"', "[tenants.northwind.customers.CUST-0412]",
+                        text)
+    # then the start is refused, naming the key, the customer and what would do
+    with pytest.raises(InputError) as caught:
+        parse_config(text, "autoinvoice.toml")
+    [problem] = caught.value.problems
+    assert problem.startswith("tenants.northwind: peppol_id: customers CUST-0412 receive")
+    assert "tax_id '73-1234567' gives none" in problem
+    # and a VAT id that gives one (the German tenant's) needs no participant id
+    german = _config_with('einvoice_format = "ubl"', "[tenants.kompressor-service-de.customers."
+                          "K-1042]", default_config_text().replace(
+                              'einvoice_format = "xrechnung"\n', "", 1))
+    assert parse_config(german, "test").tenants["kompressor-service-de"].peppol_id is None
