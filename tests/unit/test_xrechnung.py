@@ -5,6 +5,8 @@ complete, amounts are exactly ours; incomplete data name the rule that holds the
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import cache
+from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -16,6 +18,7 @@ from autoinvoice.domain.invoice import Invoice, PaymentInstructions, TaxCategory
 from tests.unit.einvoice_cases import (
     CASES,
     NS,
+    RULES_DIR,
     cii_amounts,
     complete_office,
     eu_cases,
@@ -151,3 +154,20 @@ def test_not_subject_to_vat_carries_rate_zero_in_the_breakdown(syntax: Syntax) -
     lines = tuple(replace(x, tax_category=TaxCategory.NOT_SUBJECT) for x in base.lines)
     invoice = replace(base, lines=lines, exemption_reasons=())
     assert _checked(invoice, syntax) == set()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_xrechnung_cii_with_its_business_process_is_valid_against_the_d16b_schema(
+        case: str) -> None:
+    xsd = (RULES_DIR / "cii" / "schema-D16B" / "uncoupled" / "CII" / "uncefact" / "data"
+           / "standard" / "CrossIndustryInvoice_100pD16B.xsd")
+    if not xsd.is_file():
+        pytest.skip(f"CII D16B schema absent ({xsd})")
+    schema = _schema(xsd)
+    root = etree.fromstring(to_xrechnung(complete_office(CASES[case]())))
+    assert schema.validate(root), schema.error_log.last_error
+
+
+@cache
+def _schema(xsd: Path) -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(xsd)))
