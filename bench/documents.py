@@ -1,9 +1,11 @@
 """Milliseconds per invoice for each document: the PDF, UBL, CII, XRechnung, Factur-X (the
-PDF with the CII embedded as PDF/A-3), and the EN 16931 check of the XML, for the US and the
-German example invoices (one page each), N times each in one process.
+PDF with the CII embedded as PDF/A-3), the CEN EN 16931 check of the XML, and the full check
+of each e-invoice format (every rule set that applies: CEN, Peppol BIS 3, KoSIT's XRechnung),
+for the US and the German example invoices (one page each), N times each in one process.
 
-One-off costs (fonts, compiling the EN 16931 XSLT) are paid before the timed runs and printed
-separately. Wall-clock median and p95 are reported.
+One-off costs (fonts; compiling the rules: the Schematron sources cold into an empty cache,
+then again from the cache, each including Saxon's compile of the XSLT) are paid before the
+timed runs and printed separately. Wall-clock median and p95 are reported.
 
     .venv/bin/python bench/documents.py [-n 100] [--validations 50]
 """
@@ -11,13 +13,15 @@ separately. Wall-clock median and p95 are reported.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from autoinvoice.documents import en16931
+from autoinvoice.documents import en16931, schematron
 from autoinvoice.documents.cii import to_cii
 from autoinvoice.documents.facturx import to_facturx
 from autoinvoice.documents.pdf import preload_fonts, render_invoice_pdf
@@ -61,8 +65,48 @@ def bench(label: str, invoice: Invoice, runs: int, validations: int, language: s
             lambda: en16931.validate(ubl, en16931.Syntax.UBL), validations))
         row("EN 16931 check, CII", timed(
             lambda: en16931.validate(cii, en16931.Syntax.CII), validations))
+        if not en16931.missing_rules(tuple(schematron.RuleSet)):
+            _full_checks(invoice, validations)
     else:
         print("  (EN 16931 rules absent: checks not measured)")
+
+
+def _full_checks(invoice: Invoice, validations: int) -> None:
+    documents = {"ubl": to_ubl(invoice), "cii": to_cii(invoice),
+                 "xrechnung": to_xrechnung(invoice),
+                 "xrechnung-ubl": to_xrechnung(invoice, en16931.Syntax.UBL)}
+    for fmt, xml in documents.items():
+        sets = len(en16931.FORMAT_RULES[fmt])
+        row(f"all rules, {fmt} ({sets} set{'s' if sets > 1 else ''})", timed(
+            lambda xml=xml, fmt=fmt: en16931.validate_format(xml, fmt), validations))
+
+
+def _compile_times() -> str:
+    """The Schematron rule sets compiled to XSLT into an empty cache (cold: SchXslt, and
+    KoSIT's build for XRechnung), then found in it (cached); and Saxon's compile of every
+    rule set's XSLT, which each process pays once either way."""
+    sets = tuple(schematron.RuleSet)
+    if en16931.missing_rules(sets):
+        return ""
+    rules = en16931.resolve_rules_dir().resolve()
+    sources = [r for r in sets if not r.value.startswith("cen-")]
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ[schematron.CACHE_ENV] = cache
+        times = []
+        for _ in ("cold", "cached"):
+            start = time.perf_counter()
+            for rule_set in sources:
+                schematron.compiled_path(rule_set, rules)
+            times.append((time.perf_counter() - start) * 1000)
+        schematron.compiled.cache_clear()
+        start = time.perf_counter()
+        for rule_set in sets:
+            schematron.compiled(rule_set, rules)
+        times.append((time.perf_counter() - start) * 1000)
+        del os.environ[schematron.CACHE_ENV]
+    schematron.compiled.cache_clear()
+    return (f"; Schematron to XSLT ({len(sources)} rule sets) cold {times[0]:.0f} ms, "
+            f"cached {times[1]:.0f} ms; Saxon compile of all {len(sets)} {times[2]:.0f} ms")
 
 
 def main() -> None:
@@ -77,7 +121,8 @@ def main() -> None:
         start = time.perf_counter()
         en16931.validate(to_ubl(us_invoice()), en16931.Syntax.UBL)
         en16931.validate(to_cii(us_invoice()), en16931.Syntax.CII)
-        print(f", compiling the EN 16931 rules {(time.perf_counter() - start) * 1000:.0f} ms")
+        print(f", compiling the EN 16931 rules {(time.perf_counter() - start) * 1000:.0f} ms"
+              + _compile_times())
     else:
         print()
     bench("US example (USD, Letter)", us_invoice(), args.runs, args.validations, "en")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,3 +25,18 @@ def _no_limiter_state_between_tests() -> Iterator[None]:
     clear_limiters()
     yield
     clear_limiters()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_rules_in_a_session_cache(tmp_path_factory: pytest.TempPathFactory
+                                       ) -> Iterator[None]:
+    """Rules compiled from Schematron go to a cache of this test session, not the user's;
+    an explicit ``AUTOINVOICE_RULES_CACHE`` (a warm cache) is kept."""
+    from autoinvoice.documents.schematron import CACHE_ENV
+
+    if os.environ.get(CACHE_ENV):
+        yield
+        return
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("rules-cache"))
+    yield
+    del os.environ[CACHE_ENV]

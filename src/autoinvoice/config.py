@@ -47,6 +47,7 @@ from autoinvoice.config_billing import (  # noqa: F401  (re-exported: the config
     JurisdictionConfig,
     MileageRate,
     PartsConfig,
+    PeppolId,
     Positive,
     PricebookEntry,
     PriceListConfig,
@@ -180,6 +181,7 @@ class TenantConfig(_Model):
     email: str | None = None
     phone: str | None = None
     contact_name: str | None = None
+    peppol_id: PeppolId | None = None
     payment: PaymentConfig | None = None
     documents: DocumentsConfig = DocumentsConfig()
     currency: Currency = "USD"
@@ -221,9 +223,24 @@ class TenantConfig(_Model):
             for part in (*entry.includes, *entry.components):
                 if part not in self.pricebook:
                     problems.append(f"pricebook.{sku}: {part!r} is not in the pricebook")
+        problems += self._seller_address_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _seller_address_problems(self) -> list[str]:
+        """Peppol BIS and XRechnung require the seller's electronic address (BT-34,
+        PEPPOL-EN16931-R020): known at start, so a gap refuses the start instead of holding
+        every invoice."""
+        from autoinvoice.domain.endpoint import from_vat_id
+
+        needing = sorted(cid for cid, c in self.customers.items()
+                         if c.einvoice_format in ("ubl", "xrechnung", "xrechnung-ubl"))
+        if not needing or self.peppol_id or from_vat_id(self.tax_id):
+            return []
+        return [f"peppol_id: customers {', '.join(needing)} receive Peppol or XRechnung "
+                "e-invoices, which need the seller's electronic address (BT-34); tax_id "
+                f"{self.tax_id!r} gives none: set peppol_id (e.g. \"0088:<GLN>\")"]
 
     @property
     def credit_notes(self) -> str:
@@ -325,7 +342,8 @@ def billing_rules(tenant: TenantConfig) -> BillingRules:
     return BillingRules(
         seller=Seller(tenant.legal_name, tenant.address.to_domain(), tenant.tax_id, tenant.email,
                       phone=tenant.phone, contact_name=tenant.contact_name,
-                      payment=tenant.payment.to_domain() if tenant.payment else None),
+                      payment=tenant.payment.to_domain() if tenant.payment else None,
+                      peppol_id=tenant.peppol_id),
         currency=tenant.currency,
         payment_terms_days=tenant.payment_terms_days,
         grade_rates=dict(r.grades),
@@ -376,4 +394,4 @@ def _customer_terms(cid: str, c: CustomerConfig) -> CustomerTerms:
         exemption_certificates=tuple(ExemptionCertificate(x.number, x.regions, x.expires)
                                      for x in c.exemption_certificates),
         name=c.name, email=c.email, address=c.address.to_domain() if c.address else None,
-        vat_id=c.vat_id, buyer_reference=c.buyer_reference)
+        vat_id=c.vat_id, buyer_reference=c.buyer_reference, peppol_id=c.peppol_id)

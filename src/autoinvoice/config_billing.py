@@ -46,6 +46,17 @@ def _known_currency(value: str | None) -> str | None:
 
 Currency = Annotated[str, AfterValidator(_known_currency)]
 
+
+def _peppol_id(value: str) -> str:
+    """Checked against the Peppol EAS code list at start; kept as "<scheme>:<id>"."""
+    from autoinvoice.domain.endpoint import parse_peppol_id
+
+    return str(parse_peppol_id(value))
+
+
+#: A Peppol participant id, e.g. "0088:4012345000009" (GLN) or "9930:DE123456789" (VAT id).
+PeppolId = Annotated[str, AfterValidator(_peppol_id)]
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
@@ -187,12 +198,14 @@ class CustomerConfig(_Model):
     currency: Currency | None = None
     not_to_exceed: Dec | None = Field(default=None, gt=0)
     exemption_certificates: tuple[CertificateConfig, ...] = ()
-    einvoice_format: Literal["pdf", "ubl", "cii", "facturx", "xrechnung"] | None = None
+    einvoice_format: Literal["pdf", "ubl", "cii", "facturx", "xrechnung",
+                             "xrechnung-ubl"] | None = None
     name: str | None = None
     email: str | None = None
     address: AddressConfig | None = None
     vat_id: str | None = None
     buyer_reference: str | None = Field(default=None, min_length=1)
+    peppol_id: PeppolId | None = None
 
 
 class ContractConfig(_Model):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from autoinvoice.documents import en16931
 from autoinvoice.netutil import free_port
 from tests.helpers import completed, dumps
 from tests.integration.conftest import tenant_toml
@@ -75,4 +76,7 @@ def test_demo_runs_end_to_end_and_reports_where_things_are(tmp_path: Path):
         assert len([p for p in samples.glob("*.pdf") if ".facturx" not in p.name]) == 4
         assert len(list(samples.glob("*.ubl.xml"))) == len(list(samples.glob("*.cii.xml"))) == 4
         assert len(list(samples.glob("*.xrechnung.xml"))) == 1  # the German seller's
+        assert len(list(samples.glob("*.xrechnung-ubl.xml"))) == 1
         assert "samples of the shared examples in every format" in result.stdout
+        if en16931.rules_available():  # CEN, Peppol and XRechnung rules, every sample
+            assert "e-invoices: all pass the rules that apply" in result.stdout

@@ -12,9 +12,10 @@ import pytest
 from autoinvoice import cli
 from autoinvoice.audit.pack import read_manifest
 from autoinvoice.documents import en16931
+from autoinvoice.pipeline import views
 from autoinvoice.store.audit import entry_hash
 from tests.integration.conftest import STRIPE_KEY, config_source
-from tests.integration.test_einvoice_delivery import bill, config_text, german_harness
+from tests.integration.test_einvoice_delivery import PARTS, bill, config_text, german_harness, job
 
 
 @pytest.fixture
@@ -119,6 +120,39 @@ def test_documents_writes_each_format_asked_and_the_stored_copy_is_the_one_sent(
         assert "passes EN 16931" in printed
     else:
         assert "not available" in printed
+
+
+def test_documents_writes_the_credit_note_of_a_corrected_job(billed, tmp_path, capsys):
+    # given a sent invoice corrected by a credit note (the oil was not used after all)
+    harness, config, fmt = billed
+    changed = job("WO-A1")
+    changed["event_id"] = "evt-WO-A1-done-2"
+    changed["job"]["parts"] = PARTS[:1]
+    harness.ingest(changed)
+    harness.run()
+    with harness.app.sessions() as session:
+        [number] = [r.number for r in views.list_rows(session, "ksf", kind="credit_note")]
+    # when its documents are asked for
+    out = tmp_path / "credit-out"
+    formats = ["pdf", "cii"] if fmt == "cii" else ["pdf"]
+    code = cli.main(["documents", "WO-A1", "--credit-note", *sum((["--format", f] for f in
+                     formats), []), "--out", str(out), "--config", str(config)])
+    # then the credit note is written under its own number, the stored copy as sent
+    written = sorted(p.name for p in out.iterdir())
+    expected = {"pdf": f"{number}.pdf", "cii": f"{number}.cii.xml"}
+    assert written == sorted(expected[f] for f in formats)
+    if fmt == "cii":
+        assert code == 0
+        assert b"<ram:TypeCode>381</ram:TypeCode>" in (out / expected["cii"]).read_bytes()
+        assert "as sent" in capsys.readouterr().out
+
+
+def test_documents_of_a_job_without_credit_note_names_it_and_exits_2(billed, tmp_path, capsys):
+    _, config, _ = billed
+    code = cli.main(["documents", "WO-A1", "--credit-note", "--out", str(tmp_path / "x"),
+                     "--config", str(config)])
+    assert code == 2
+    assert "--credit-note: job 'WO-A1' has no credit note" in capsys.readouterr().err
 
 
 def test_documents_for_an_unknown_job_names_it_and_exits_2(billed, tmp_path, capsys):

@@ -14,7 +14,7 @@ from lxml import etree
 
 from autoinvoice.billing.engine import build_invoice
 from autoinvoice.config import billing_rules, load_config
-from autoinvoice.documents import en16931
+from autoinvoice.documents import en16931, schematron
 from autoinvoice.documents.en16931 import Syntax
 from autoinvoice.domain.invoice import DocumentKind, Invoice, PaymentInstructions
 from autoinvoice.triggers.events import decode_json, parse_event
@@ -25,6 +25,14 @@ RULES_DIR = en16931.DEFAULT_RULES_DIR
 needs_rules = pytest.mark.skipif(
     not en16931.rules_available(),
     reason=f"EN 16931 rules absent ({en16931.resolve_rules_dir()}): not validated")
+needs_all_rules = pytest.mark.skipif(
+    bool(en16931.missing_rules(tuple(schematron.RuleSet))),
+    reason=f"Peppol / XRechnung rules or SchXslt absent ({en16931.resolve_rules_dir()}): "
+           "not validated")
+#: Peppol participant ids for parties whose VAT id gives none (a US seller's EIN, a buyer
+#: without VAT id): what a tenant sending Peppol documents configures.
+SELLER_GLN = "0088:4012345000009"
+BUYER_GLN = "0088:5790000435975"
 
 NS = {"cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
       "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
@@ -128,6 +136,24 @@ def numbered(invoice: Invoice) -> Invoice:
     return invoice if invoice.number else invoice.with_number("T-2026-0001")
 
 
+def peppol_ready(invoice: Invoice) -> Invoice:
+    """The invoice as a tenant sending Peppol documents issues it: every party has an
+    electronic address (its VAT id's where it gives one, else a configured GLN); a German
+    seller also gives its contact and bank account (Peppol's DE-R-001, DE-R-002)."""
+    seller = invoice.seller if en16931.seller_endpoint(invoice) else replace(
+        invoice.seller, peppol_id=SELLER_GLN)
+    buyer = None if en16931.buyer_endpoint(invoice) else BUYER_GLN
+    ready = numbered(replace(invoice, seller=seller, buyer_peppol_id=buyer))
+    return complete_office(ready) if seller.address.country == "DE" else ready
+
+
+def fatal_all(xml: bytes, fmt: str) -> list[tuple[str, str, str]]:
+    """Fatal findings of every rule set that applies to an e-invoice of ``fmt``."""
+    result = en16931.validate_format(xml, fmt)
+    assert result.available, result.reason
+    return [(f.rule, f.message, f.location) for f in result.fatal]
+
+
 def fatal(xml: bytes, syntax: Syntax) -> list[tuple[str, str, str]]:
     result = en16931.validate(xml, syntax)
     assert result.available, result.reason
@@ -191,9 +217,16 @@ LEITWEG_ID = "991-01234-56"
 
 def complete_office(invoice: Invoice) -> Invoice:
     """The invoice as a tenant with complete XRechnung data would issue it: contact,
-    telephone, e-mail, bank account, and the buyer's Leitweg-ID."""
+    telephone, e-mail, bank account, the buyer's Leitweg-ID and electronic address."""
     seller = replace(invoice.seller, contact_name="Petra Vogel", phone="+49 911 123456-0",
                      email=invoice.seller.email or "rechnung@kompressor-franken.example",
                      payment=invoice.seller.payment or OFFICE_PAYMENT)
-    return numbered(replace(invoice, seller=seller,
-                            buyer_reference=invoice.buyer_reference or LEITWEG_ID))
+    ready = numbered(replace(invoice, seller=seller,
+                             buyer_reference=invoice.buyer_reference or LEITWEG_ID))
+    # XRechnung requires BT-34 and BT-49 (PEPPOL-EN16931-R020, R010): a public buyer's is
+    # its Leitweg-ID (scheme 0204)
+    if not en16931.seller_endpoint(ready):
+        ready = replace(ready, seller=replace(ready.seller, peppol_id=SELLER_GLN))
+    if not en16931.buyer_endpoint(ready):
+        ready = replace(ready, buyer_peppol_id=f"0204:{LEITWEG_ID}")
+    return ready

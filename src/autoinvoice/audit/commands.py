@@ -12,7 +12,7 @@ from typing import Any
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
 FORMATS = ("csv", "json")
-DOCUMENT_FORMATS = ("pdf", "ubl", "cii", "facturx", "xrechnung")
+DOCUMENT_FORMATS = ("pdf", "ubl", "cii", "facturx", "xrechnung", "xrechnung-ubl")
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
@@ -78,8 +78,10 @@ def cmd_audit_pack(args: argparse.Namespace) -> int:
 
 
 def cmd_documents(args: argparse.Namespace) -> int:
-    """Write the job's documents in the formats asked; an e-invoice with a fatal EN 16931
-    finding is still written (to look at) but the command exits 1 and names the rules."""
+    """Write one document of the job (an invoice revision, or with ``--credit-note`` the
+    credit note that credits it) in the formats asked; an e-invoice with a fatal finding of
+    any rule that applies is still written (to look at) but the command exits 1 and names
+    the rules."""
     from pathlib import Path
 
     from autoinvoice.cli import _app
@@ -90,6 +92,8 @@ def cmd_documents(args: argparse.Namespace) -> int:
     with app.sessions() as session:
         rows = one_tenant_job(session, args.job_id, args.tenant)
         row = _revision(rows, args.revision)
+        if args.credit_note:
+            row = _credit_note(session, rows, args.revision)
         invoice, kept = repo.load_invoice(row), documents.stored(session, row.id)
         pay_url = row.remote_url
     formats = args.format or ["pdf"]
@@ -99,11 +103,36 @@ def cmd_documents(args: argparse.Namespace) -> int:
         note = "as sent" if w.as_sent else "made now"
         if fmt != "pdf":
             note += "; " + ("; ".join(m for _, m in w.problems) if w.problems
-                            else "passes EN 16931" + (" and XRechnung" if fmt == "xrechnung"
-                                                      else ""))
+                            else "passes " + _rules_named(fmt))
         print(f"{w.path}  ({note})")
     failed = any(code == "einvoice_invalid" for w in written for code, _ in w.problems)
     return EXIT_FAIL if failed else EXIT_OK
+
+
+def _rules_named(fmt: str) -> str:
+    return {"ubl": "EN 16931 and Peppol BIS 3", "xrechnung": "EN 16931 and XRechnung",
+            "xrechnung-ubl": "EN 16931 and XRechnung"}.get(fmt, "EN 16931")
+
+
+def _credit_note(session: Any, rows: list[Any], wanted: int | None) -> Any:
+    """The credit note of revision ``wanted`` (default: the job's newest credit note)."""
+    from sqlalchemy import select
+
+    from autoinvoice.store.models import InvoiceRow
+    from autoinvoice.validation import InputError
+
+    first = rows[0]
+    query = select(InvoiceRow).where(
+        InvoiceRow.tenant == first.tenant, InvoiceRow.job_id == first.job_id,
+        InvoiceRow.kind == "credit_note")
+    if wanted is not None:
+        query = query.where(InvoiceRow.revision == wanted)
+    note = session.scalars(query.order_by(InvoiceRow.revision.desc())).first()
+    if note is None or note.invoice_json is None:
+        which = f"revision {wanted} of job" if wanted is not None else "job"
+        raise InputError([f"--credit-note: {which} {first.job_id!r} has no credit note"],
+                         source="job")
+    return note
 
 
 def one_tenant_job(session: Any, job_id: str, tenant: str | None) -> list[Any]:
@@ -164,10 +193,14 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
             "as sent, else made now)")
     p.add_argument("job_id")
     p.add_argument("--format", action="append", choices=DOCUMENT_FORMATS,
-                   help="pdf, ubl, cii, facturx or xrechnung (repeatable; default pdf)")
+                   help="pdf, ubl, cii, facturx, xrechnung or xrechnung-ubl (repeatable; "
+                   "default pdf)")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--tenant")
     p.add_argument("--revision", type=int, help="default: the newest")
+    p.add_argument("--credit-note", action="store_true",
+                   help="the credit note of --revision (default: the job's newest credit "
+                        "note) instead of the invoice")
     p = add("export", cmd_export, "the invoice register of a period (by issue date)")
     p.add_argument("--from", dest="date_from", required=True, metavar="DATE")
     p.add_argument("--to", dest="date_to", required=True, metavar="DATE")

@@ -322,7 +322,8 @@ def build_invoice(job: Job, rules: BillingRules, *, tenant: str, revision: int,
         payment_terms_days=rules.payment_terms_days, flags=flags, notes=notes,
         tax_rounding=rules.tax.rounding, supply_date=day,
         exemption_reasons=tax.exemption_reasons,
-        buyer_reference=terms.buyer_reference if terms else None)
+        buyer_reference=terms.buyer_reference if terms else None,
+        buyer_peppol_id=terms.peppol_id if terms else None)
     total = invoice.total  # derived from the lines on every read: read once
     problems += builder.problems
     problems += limit_problems(total, job, terms, contract, pricing)

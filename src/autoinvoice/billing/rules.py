@@ -141,6 +141,7 @@ class CustomerTerms:
     address: Address | None = None
     vat_id: str | None = None
     buyer_reference: str | None = None  # EN 16931 BT-10, e.g. a Leitweg-ID
+    peppol_id: str | None = None  # EN 16931 BT-49, "<EAS scheme>:<id>"
 
 
 class ContractKind(StrEnum):

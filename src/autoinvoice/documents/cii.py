@@ -13,6 +13,7 @@ from decimal import Decimal
 from lxml import etree
 
 from autoinvoice.documents import en16931 as sem
+from autoinvoice.domain.endpoint import ElectronicAddress
 from autoinvoice.domain.invoice import Invoice, InvoiceLine, TaxCategory
 from autoinvoice.domain.job import Address
 
@@ -48,6 +49,9 @@ def to_cii(invoice: Invoice, *, guideline_id: str = GUIDELINE_ID) -> bytes:
     root = etree.Element(f"{{{_RSM}}}CrossIndustryInvoice",
                          nsmap={"rsm": _RSM, "ram": _RAM, "udt": _UDT, "qdt": _QDT})
     context = _el(root, "ExchangedDocumentContext", ns=_RSM)
+    if sem.is_xrechnung(guideline_id):  # BT-23
+        _el(_el(context, "BusinessProcessSpecifiedDocumentContextParameter"), "ID",
+            sem.BUSINESS_PROCESS)
     _el(_el(context, "GuidelineSpecifiedDocumentContextParameter"), "ID", guideline_id)
     _document(_el(root, "ExchangedDocument", ns=_RSM), invoice)
     transaction = _el(root, "SupplyChainTradeTransaction", ns=_RSM)
@@ -113,10 +117,11 @@ def _agreement(node: _Element, invoice: Invoice) -> None:
     _party(_el(node, "SellerTradeParty"), seller.legal_name, seller.address, seller.email,
            vat_id=sem.seller_vat_id(invoice), tax_registration=registration,
            legal_id=registration, identifier=sem.seller_identifier(invoice),
-           contact=(seller.contact_name, seller.phone))
+           contact=(seller.contact_name, seller.phone), endpoint=sem.seller_endpoint(invoice))
     customer = invoice.customer
     _party(_el(node, "BuyerTradeParty"), customer.name, customer.billing_address,
-           customer.email, vat_id=sem.buyer_vat_id(invoice), identifier=customer.id)
+           customer.email, vat_id=sem.buyer_vat_id(invoice), identifier=customer.id,
+           endpoint=sem.buyer_endpoint(invoice))
     if invoice.po_number:
         _el(_el(node, "BuyerOrderReferencedDocument"), "IssuerAssignedID", invoice.po_number)
 
@@ -124,7 +129,8 @@ def _agreement(node: _Element, invoice: Invoice) -> None:
 def _party(node: _Element, name: str, address: Address, email: str | None, *,
            vat_id: str | None = None, tax_registration: str | None = None,
            legal_id: str | None = None, identifier: str | None = None,
-           contact: tuple[str | None, str | None] | None = None) -> None:
+           contact: tuple[str | None, str | None] | None = None,
+           endpoint: ElectronicAddress | None = None) -> None:
     if identifier:
         _el(node, "ID", identifier)
     _el(node, "Name", name)
@@ -133,8 +139,9 @@ def _party(node: _Element, name: str, address: Address, email: str | None, *,
     if contact is not None:
         _contact(node, *contact, email)
     _address(_el(node, "PostalTradeAddress"), address)
-    if email:
-        _el(_el(node, "URIUniversalCommunication"), "URIID", email, schemeID="EM")
+    if endpoint:  # BT-34 / BT-49
+        _el(_el(node, "URIUniversalCommunication"), "URIID", endpoint.identifier,
+            schemeID=endpoint.scheme)
     for tax_id, scheme in ((vat_id, "VA"), (tax_registration, "FC")):
         if tax_id:
             _el(_el(node, "SpecifiedTaxRegistration"), "ID", tax_id, schemeID=scheme)

@@ -75,7 +75,7 @@ class Attachment:
     filename: str
     content: bytes
     media_type: str  # "application/xml"
-    kind: str  # ubl, cii or xrechnung: named in the e-mail by label email_einvoice_<kind>
+    kind: str  # a format (ubl, cii, xrechnung...): named by label email_einvoice_<kind>
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,11 +5,14 @@ the exemption reason a category needs) are used by ``ubl.py`` and ``cii.py`` so 
 syntaxes say the same thing.
 
 ``validate(xml, syntax)`` runs the CEN compiled Schematron (XSLT 2.0) from
-``../shared/en16931`` with Saxon-HE (``saxonche``) and returns every failed assertion. The
-rules directory is an argument, else the ``AUTOINVOICE_EN16931_RULES`` setting, else
-``../shared/en16931`` beside the checkout; when it
-is absent the result says "rules not available" instead of raising. Compiled stylesheets are
-cached per path: compiling takes most of a second, running one takes milliseconds.
+``../shared/en16931`` with Saxon-HE (``saxonche``) and returns every failed assertion;
+``validate_format(xml, fmt)`` runs every rule set that applies to that e-invoice format
+(``FORMAT_RULES``: CEN, plus Peppol BIS 3 for UBL, plus KoSIT's XRechnung rules for
+XRechnung; the Schematron sources are compiled by ``schematron.py``). The rules directory is
+an argument, else the ``AUTOINVOICE_EN16931_RULES`` setting, else ``../shared/en16931``
+beside the checkout; when rules are absent the result says "rules not available" instead of
+raising. Compiled stylesheets are kept per process: compiling takes a fraction of a second,
+running one takes milliseconds.
 """
 
 from __future__ import annotations
@@ -18,17 +21,22 @@ import os
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from functools import cache
 from pathlib import Path
-from typing import Any
 
 from lxml import etree
 
+from autoinvoice.documents import schematron
+from autoinvoice.documents.schematron import RuleSet
+from autoinvoice.domain.endpoint import ElectronicAddress, from_vat_id, parse_peppol_id
 from autoinvoice.domain.invoice import Invoice, TaxCategory
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "en16931"
 #: Setting that points elsewhere (read when validating, never at import).
 RULES_DIR_ENV = "AUTOINVOICE_EN16931_RULES"
+
+#: BT-23, the Peppol billing process: UBL's ProfileID; in CII, written for XRechnung (which
+#: requires it, PEPPOL-EN16931-R001 in KoSIT's rules).
+BUSINESS_PROCESS = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
 
 #: UN/ECE Recommendation 20 codes for the units our lines carry.
 _UNIT_CODES = {
@@ -103,6 +111,21 @@ def buyer_vat_id(invoice: Invoice) -> str | None:
     return invoice.customer.vat_id if vat_ids_allowed(invoice) else None
 
 
+def seller_endpoint(invoice: Invoice) -> ElectronicAddress | None:
+    """BT-34: the tenant's Peppol id, else one derived from its VAT id; None when neither
+    (never an e-mail: Peppol's EAS list has no ``EM``, PEPPOL-EN16931-CL008)."""
+    return _endpoint(invoice.seller.peppol_id, invoice.seller.tax_id)
+
+
+def buyer_endpoint(invoice: Invoice) -> ElectronicAddress | None:
+    """BT-49: the customer's configured Peppol id, else one derived from its VAT id."""
+    return _endpoint(invoice.buyer_peppol_id, invoice.customer.vat_id)
+
+
+def _endpoint(configured: str | None, vat_id: str | None) -> ElectronicAddress | None:
+    return parse_peppol_id(configured) if configured else from_vat_id(vat_id)
+
+
 def buyer_reference(invoice: Invoice) -> str:
     """BT-10: the buyer's routing reference (a Leitweg-ID) where configured, else the PO
     where the client gave one, else our job (work order) id."""
@@ -163,8 +186,17 @@ class Syntax(StrEnum):
     CII = "cii"
 
 
-_STYLESHEETS = {Syntax.UBL: "ubl/EN16931-UBL-validation.xslt",
-                Syntax.CII: "cii/EN16931-CII-validation.xslt"}
+#: The rules each e-invoice format must pass (``../shared/en16931/README.md``): Peppol BIS
+#: Billing 3.0 UBL adds the Peppol rules to CEN's; plain CII and Factur-X's CII are held to
+#: CEN's; XRechnung (CII or UBL) adds KoSIT's rules, which take in the whitelisted Peppol ones.
+FORMAT_RULES: dict[str, tuple[RuleSet, ...]] = {
+    "ubl": (RuleSet.CEN_UBL, RuleSet.PEPPOL_UBL),
+    "cii": (RuleSet.CEN_CII,),
+    "facturx": (RuleSet.CEN_CII,),
+    "xrechnung": (RuleSet.CEN_CII, RuleSet.XRECHNUNG_CII),
+    "xrechnung-ubl": (RuleSet.CEN_UBL, RuleSet.XRECHNUNG_UBL),
+}
+_CEN = {Syntax.UBL: RuleSet.CEN_UBL, Syntax.CII: RuleSet.CEN_CII}
 _SVRL = "{http://purl.oclc.org/dsdl/svrl}"
 
 
@@ -206,18 +238,42 @@ def resolve_rules_dir(rules_dir: Path | None = None) -> Path:
 
 
 def rules_available(rules_dir: Path | None = None) -> bool:
+    """Whether the CEN rules are there (the other rule sets: ``missing_rules``)."""
+    return not missing_rules(tuple(_CEN.values()), rules_dir)
+
+
+def missing_rules(rule_sets: tuple[RuleSet, ...], rules_dir: Path | None = None) -> list[Path]:
+    """The source files of ``rule_sets`` that are absent (one per rule set at most)."""
     directory = resolve_rules_dir(rules_dir)
-    return all((directory / name).is_file() for name in _STYLESHEETS.values())
+    found = (schematron.sources_present(rule_set, directory) for rule_set in rule_sets)
+    return [path for path in found if path is not None]
 
 
 def validate(xml: bytes, syntax: Syntax, rules_dir: Path | None = None) -> ValidationResult:
-    """Every failed EN 16931 assertion of ``xml``; "rules not available" without the rules."""
-    stylesheet = resolve_rules_dir(rules_dir) / _STYLESHEETS[syntax]
-    if not stylesheet.is_file():
-        return ValidationResult((), available=False,
-                                reason=f"EN 16931 rules not available: {stylesheet} is absent")
-    svrl = _run(stylesheet.resolve(), xml)
-    return ValidationResult(parse_svrl(svrl))
+    """Every failed CEN EN 16931 assertion of ``xml``; "rules not available" without them."""
+    return validate_with(xml, (_CEN[syntax],), rules_dir)
+
+
+def validate_format(xml: bytes, fmt: str, rules_dir: Path | None = None) -> ValidationResult:
+    """Every failed assertion of every rule set that applies to an e-invoice of ``fmt``
+    (``FORMAT_RULES``)."""
+    return validate_with(xml, FORMAT_RULES[fmt], rules_dir)
+
+
+def validate_with(xml: bytes, rule_sets: tuple[RuleSet, ...],
+                  rules_dir: Path | None = None) -> ValidationResult:
+    """``xml`` through each rule set in turn; "rules not available" when any is absent."""
+    missing = missing_rules(rule_sets, rules_dir)
+    if missing:
+        return ValidationResult((), available=False, reason="e-invoice rules not available: "
+                                + ", ".join(str(path) for path in missing) + " absent")
+    directory = resolve_rules_dir(rules_dir).resolve()
+    node = schematron.processor().parse_xml(xml_text=xml.decode("utf-8"))
+    findings: list[Finding] = []
+    for rule_set in rule_sets:
+        svrl: str = schematron.compiled(rule_set, directory).transform_to_string(xdm_node=node)
+        findings += parse_svrl(svrl.encode("utf-8"))
+    return ValidationResult(tuple(findings))
 
 
 def parse_svrl(svrl: bytes) -> tuple[Finding, ...]:
@@ -227,23 +283,3 @@ def parse_svrl(svrl: bytes) -> tuple[Finding, ...]:
                 message=" ".join(node.findtext(f"{_SVRL}text", "").split()),
                 location=node.get("location", ""))
         for node in root.iter(f"{_SVRL}failed-assert"))
-
-
-@cache
-def _processor() -> Any:
-    # imported on use: SaxonC starts a runtime; the package ships no type hints
-    from saxonche import PySaxonProcessor  # type: ignore[import-not-found, unused-ignore]
-
-    return PySaxonProcessor(license=False)
-
-
-@cache
-def _compiled(stylesheet: Path) -> Any:
-    return _processor().new_xslt30_processor().compile_stylesheet(
-        stylesheet_file=str(stylesheet))
-
-
-def _run(stylesheet: Path, xml: bytes) -> bytes:
-    node = _processor().parse_xml(xml_text=xml.decode("utf-8"))
-    out: str = _compiled(stylesheet).transform_to_string(xdm_node=node)
-    return out.encode("utf-8")

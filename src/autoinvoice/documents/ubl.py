@@ -12,13 +12,14 @@ from typing import Any
 from lxml import etree
 
 from autoinvoice.documents import en16931 as sem
+from autoinvoice.domain.endpoint import ElectronicAddress
 from autoinvoice.domain.invoice import Invoice, InvoiceLine, TaxCategory
 from autoinvoice.domain.job import Address
 from autoinvoice.domain.money import Money
 
 CUSTOMIZATION_ID = ("urn:cen.eu:en16931:2017#compliant"
                     "#urn:fdc:peppol.eu:2017:poacc:billing:3.0")
-PROFILE_ID = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+PROFILE_ID = sem.BUSINESS_PROCESS  # BT-23
 
 _INV = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 _CN = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
@@ -86,19 +87,21 @@ def _parties(root: _Element, invoice: Invoice) -> None:
     _party(_cac(root, "AccountingSupplierParty"), seller.legal_name, seller.address,
            seller.email, vat_id=sem.seller_vat_id(invoice), tax_registration=registration,
            legal_id=registration, identifier=sem.seller_identifier(invoice),
-           contact=(seller.contact_name, seller.phone))
+           contact=(seller.contact_name, seller.phone), endpoint=sem.seller_endpoint(invoice))
     customer = invoice.customer
     _party(_cac(root, "AccountingCustomerParty"), customer.name, customer.billing_address,
-           customer.email, vat_id=sem.buyer_vat_id(invoice), identifier=customer.id)
+           customer.email, vat_id=sem.buyer_vat_id(invoice), identifier=customer.id,
+           endpoint=sem.buyer_endpoint(invoice))
 
 
 def _party(parent: _Element, name: str, address: Address, email: str | None, *,
            vat_id: str | None = None, tax_registration: str | None = None,
            legal_id: str | None = None, identifier: str | None = None,
-           contact: tuple[str | None, str | None] = (None, None)) -> None:
+           contact: tuple[str | None, str | None] = (None, None),
+           endpoint: ElectronicAddress | None = None) -> None:
     party = _cac(parent, "Party")
-    if email:
-        _cbc(party, "EndpointID", email, schemeID="EM")
+    if endpoint:  # BT-34 / BT-49
+        _cbc(party, "EndpointID", endpoint.identifier, schemeID=endpoint.scheme)
     if identifier:
         _cbc(_cac(party, "PartyIdentification"), "ID", identifier)
     _cbc(_cac(party, "PartyName"), "Name", name)

@@ -90,6 +90,8 @@ class Seller:
     phone: str | None = None
     contact_name: str | None = None  # the office person clients ask (XRechnung BT-41)
     payment: PaymentInstructions | None = None
+    #: Peppol participant id "<EAS scheme>:<id>" (BT-34); None: derived from a VAT tax_id.
+    peppol_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +131,8 @@ class Invoice:
     exemption_reasons: tuple[tuple[TaxCategory, str], ...] = ()
     #: The buyer's routing reference (EN 16931 BT-10), e.g. a German Leitweg-ID; else the PO.
     buyer_reference: str | None = None
+    #: The buyer's Peppol participant id (BT-49); None: derived from the buyer's VAT id.
+    buyer_peppol_id: str | None = None
 
     @property
     def po_number(self) -> str | None:

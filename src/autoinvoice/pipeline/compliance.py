@@ -1,8 +1,9 @@
 """The pre-flight compliance check, run once on each document when it is numbered, before
 anything leaves: errors hold an invoice for review (a credit note, which review does not
 handle, fails visibly instead), warnings stay in its history. A customer who receives
-e-invoices gets theirs made and checked against EN 16931 here too (``pipeline.documents``):
-a fatal finding is an error like any other, named by its rule id."""
+e-invoices gets theirs made and checked here too against every rule set its format must pass
+(CEN EN 16931, Peppol BIS 3, KoSIT's XRechnung; ``pipeline.documents``): a fatal finding is
+an error like any other, named by its rule id."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def cleared_for_sending(session: Session, row: InvoiceRow, document: Invoice,
                         tenant: TenantConfig, now: datetime) -> bool:
     """True when ``document`` (numbered) may go to the platform; otherwise ``row`` is on hold
     with one reason per error: ``preflight_failed`` naming the field, ``einvoice_invalid``
-    naming the EN 16931 or XRechnung rule."""
+    naming the EN 16931, Peppol or XRechnung rule."""
     errors = _checked(session, row, document, tenant.invoice_series, now)
     reasons = [("preflight_failed", _said(f)) for f in errors]
     if not reasons:

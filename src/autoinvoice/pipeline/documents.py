@@ -1,8 +1,10 @@
 """The files a document is sent as: our PDF, and the structured e-invoice its customer gets
-(``customers.<id>.einvoice_format``: ubl, cii, facturx or xrechnung; pdf or unset: none).
+(``customers.<id>.einvoice_format``: ubl, cii, facturx, xrechnung (CII) or xrechnung-ubl; pdf
+or unset: none).
 
 The e-invoice is made when the document is numbered, before anything leaves, and checked
-against the official EN 16931 rules (and XRechnung's own for xrechnung): a fatal finding
+against every official rule set that applies to its format (``en16931.FORMAT_RULES``: CEN
+EN 16931; Peppol BIS 3 for UBL; KoSIT's XRechnung rules for XRechnung): a fatal finding
 holds the invoice with the rule ids and messages. The PDF is made when the document is
 e-mailed (it carries the payment link, known only after the platform create); for facturx
 the checked CII is embedded in it as PDF/A-3. Every file is stored byte for byte with its
@@ -35,7 +37,7 @@ from autoinvoice.store.models import DocumentRow, InvoiceRow
 __all__ = ["EINVOICE_FORMATS", "FORMATS", "Made", "einvoice_format", "einvoice_problems",
            "make", "make_einvoice", "make_pdf", "store", "stored", "write"]
 
-FORMATS = ("pdf", "ubl", "cii", "facturx", "xrechnung")
+FORMATS = ("pdf", "ubl", "cii", "facturx", "xrechnung", "xrechnung-ubl")
 EINVOICE_FORMATS = FORMATS[1:]
 XML = "application/xml"
 PDF = "application/pdf"
@@ -56,17 +58,9 @@ class Made:
     def sha256(self) -> str:
         return hashlib.sha256(self.content).hexdigest()
 
-    @property
-    def syntax(self) -> Syntax | None:
-        """The XML syntax the EN 16931 rules check this file in (None: not an XML)."""
-        if self.media_type != XML:
-            return None
-        return Syntax.UBL if b"urn:oasis:names:specification:ubl" in self.content[:600] \
-            else Syntax.CII
-
 
 _EXTENSIONS = {"pdf": "pdf", "ubl": "ubl.xml", "cii": "cii.xml", "xrechnung": "xrechnung.xml",
-               "facturx": "facturx.pdf"}
+               "xrechnung-ubl": "xrechnung-ubl.xml", "facturx": "facturx.pdf"}
 
 
 def output_name(invoice: Invoice, fmt: str) -> str:
@@ -102,10 +96,11 @@ def make_einvoice(invoice: Invoice, fmt: str) -> Made:
         return Made("ubl", f"{name}.ubl.xml", XML, to_ubl(invoice))
     if fmt in ("cii", "facturx"):
         return Made("cii", f"{name}.cii.xml", XML, to_cii(invoice))
-    if fmt == "xrechnung":
+    if fmt in ("xrechnung", "xrechnung-ubl"):
         from autoinvoice.documents.xrechnung import to_xrechnung
 
-        return Made("xrechnung", f"{name}.xrechnung.xml", XML, to_xrechnung(invoice))
+        syntax = Syntax.UBL if fmt == "xrechnung-ubl" else Syntax.CII
+        return Made(fmt, f"{name}.{_EXTENSIONS[fmt]}", XML, to_xrechnung(invoice, syntax))
     raise ValueError(f"unknown e-invoice format {fmt!r}; known: {', '.join(EINVOICE_FORMATS)}")
 
 
@@ -167,25 +162,23 @@ def write(tenant: TenantConfig, invoice: Invoice, formats: Sequence[str], out: P
 # --------------------------------------------------------------------------- checking
 def einvoice_problems(invoice: Invoice, made: Made, fmt: str,
                       rules_dir: Path | None = None) -> list[tuple[str, str]]:
-    """``(code, message)`` for each reason not to send ``made``: EN 16931 fatal findings
-    (message led by the rule id), XRechnung's own rules, or the rules being unavailable.
-    A Factur-X PDF is checked by the CII inside it; a plain PDF has nothing to check."""
+    """``(code, message)`` for each reason not to send ``made``: the fatal findings of every
+    rule set its format must pass (message led by the rule id), the data the rules cannot
+    judge (``xrechnung_problems``), or the rules being unavailable. A Factur-X PDF is checked
+    by the CII inside it; a plain PDF has nothing to check."""
     if fmt == "pdf":
         return []
-    problems: list[tuple[str, str]] = []
-    if fmt == "xrechnung":
-        from autoinvoice.documents.xrechnung import xrechnung_problems
+    from autoinvoice.documents.xrechnung import xrechnung_problems
 
-        problems += [("einvoice_invalid", f"[{rule}] {message}")
-                     for rule, message in xrechnung_problems(invoice)]
+    problems = [("einvoice_invalid", f"[{rule}] {message}")
+                for rule, message in (xrechnung_problems(invoice)
+                                      if fmt in ("xrechnung", "xrechnung-ubl") else [])]
     xml = facturx_xml(made.content) if fmt == "facturx" and made.media_type == PDF \
         else made.content
-    syntax = Made(made.format, made.filename, XML, xml).syntax if xml else None
-    if xml is None or syntax is None:
-        return problems if fmt != "facturx" else [
-            *problems, ("einvoice_invalid", "the Factur-X PDF carries no XML")]
+    if xml is None:
+        return [*problems, ("einvoice_invalid", "the Factur-X PDF carries no XML")]
     with _SAXON:
-        result = en16931.validate(xml, syntax, rules_dir)
+        result = en16931.validate_format(xml, fmt, rules_dir)
     if not result.available:
         return [*problems, ("einvoice_unchecked",
                             f"{result.reason}; set {en16931.RULES_DIR_ENV} to the EN 16931 "
