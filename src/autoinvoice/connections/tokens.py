@@ -68,7 +68,8 @@ def client_settings(config: PlatformConfig, transport: Any = None) -> ClientSett
         authorize_url=(config.authorize_url or meta.authorize_url).replace(
             "{tenant}", fill["entra_tenant"]),
         token_url=(config.token_url or meta.token_url).replace("{tenant}", fill["entra_tenant"]),
-        api_origin=config.base_url or meta.api_origin, fill=fill, transport=transport)
+        api_origin=config.base_url or meta.api_origin, fill=fill, transport=transport,
+        scopes=meta.scopes_for(config.scopes))
 
 
 def save_connection(app: App, tenant: str, tokens: TokenSet, values: Mapping[str, str]) -> None:

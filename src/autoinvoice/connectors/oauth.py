@@ -15,8 +15,9 @@ Per platform (checked against the vendors' docs, July 2026):
   ``realmId`` comes back on the redirect. Sources: developer.intuit.com
   …/authentication-and-authorization/faq; intuit/QuickBooks-V3-Java-SDK release v6.5.4.
 - **Xero** -- authorize ``https://login.xero.com/identity/connect/authorize``, token
-  ``https://identity.xero.com/connect/token``, client_secret_basic, PKCE supported. The
-  ``offline_access`` scope is what yields a refresh token; access token 30 min, refresh token
+  ``https://identity.xero.com/connect/token``, client_secret_basic, PKCE supported. Granular
+  scopes by default, the broad ones with ``platform.scopes = "legacy"`` (``XERO_GRANULAR``).
+  The ``offline_access`` scope is what yields a refresh token; access token 30 min, refresh token
   single-use, 60 days. ``tenant_id`` from ``GET https://api.xero.com/connections``
   (``[].tenantId``). Sources: developer.xero.com/documentation/guides/oauth2/auth-flow;
   XeroAPI/Xero-OpenAPI ``xero-identity.yaml`` (``/Connections``).
@@ -110,7 +111,28 @@ class OAuthPlatform:
     refresh_ttl: timedelta | None = None
     #: documented hard limit counted from consent, whatever the refreshes
     consent_ttl: timedelta | None = None
+    #: other scope sets ``platform.scopes`` may choose (``scopes`` is the default set)
+    scope_sets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the token answer's field naming the API host of this connection (Zoho: api_domain)
+    origin_field: str | None = None
 
+    def scopes_for(self, choice: str | None) -> tuple[str, ...]:
+        """The scopes to ask for under ``platform.scopes = choice`` (None: the default)."""
+        return self.scope_sets[choice] if choice else self.scopes
+
+
+#: Xero apps made since 2 March 2026 get only granular scopes (``accounting.transactions`` is
+#: refused); ``PUT /TaxRates`` needs ``accounting.settings`` (``xero_accounting.yaml``
+#: ``security``), not ``.read``. Invoices and credit notes (with their allocations) are
+#: ``accounting.invoices``; we call no ``/Payments`` endpoint (paid amounts are read from the
+#: invoice), so ``accounting.payments`` is not asked for (least privilege, Xero certification
+#: checkpoint "Scopes"). Source: developer.xero.com/documentation/guides/oauth2/scopes.
+XERO_GRANULAR = ("offline_access", "accounting.invoices", "accounting.contacts",
+                 "accounting.settings")
+#: an app made before 2 March 2026 (``platform.scopes = "legacy"``), until Xero's September
+#: 2027 migration deadline
+XERO_LEGACY = ("offline_access", "accounting.transactions", "accounting.contacts",
+               "accounting.settings")
 
 PLATFORMS: dict[str, OAuthPlatform] = {p.slug: p for p in (
     OAuthPlatform(
@@ -125,11 +147,11 @@ PLATFORMS: dict[str, OAuthPlatform] = {p.slug: p for p in (
         "xero", "Xero",
         "https://login.xero.com/identity/connect/authorize",
         "https://identity.xero.com/connect/token",
-        ("offline_access", "accounting.transactions", "accounting.contacts",
-         "accounting.settings.read"), ClientAuth.BASIC,
+        XERO_GRANULAR, ClientAuth.BASIC,
         "https://api.xero.com",
         (Discovery("tenant_id", path="/connections", pick=(0, "tenantId")),),
-        pkce=True, refresh_ttl=timedelta(days=60)),
+        pkce=True, refresh_ttl=timedelta(days=60),
+        scope_sets={"granular": XERO_GRANULAR, "legacy": XERO_LEGACY}),
     OAuthPlatform(
         "freshbooks", "FreshBooks",
         "https://auth.freshbooks.com/oauth/authorize",

@@ -55,6 +55,8 @@ class ClientSettings:
     #: placeholders in URLs and discovery paths: ``entra_tenant``, ``environment``
     fill: Mapping[str, str] = field(default_factory=dict)
     transport: httpx.BaseTransport | None = None
+    #: the scopes to ask for (empty: the platform's default set)
+    scopes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +159,8 @@ class OAuthClient:
         client = OAuth2Client(
             client_id=self.settings.client_id, client_secret=self.settings.client_secret,
             token_endpoint_auth_method=p.client_auth.value,
-            scope=p.scope_separator.join(p.scopes), redirect_uri=redirect_uri,
+            scope=p.scope_separator.join(self.settings.scopes or p.scopes),
+            redirect_uri=redirect_uri,
             code_challenge_method="S256" if p.pkce else None,
             transport=self.settings.transport, timeout=TIMEOUT)
         try:

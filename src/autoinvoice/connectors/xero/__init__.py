@@ -21,6 +21,16 @@ body is validated in the tests against Xero's OpenAPI 3 spec ``XeroAPI/Xero-Open
 Auth: OAuth2 authorization code; the access token (30 min) comes from ``settings.tokens`` per
 request (``bearer_request``: a 401 refreshes once, then ``AuthError``), the organisation from
 ``tokens.value("tenant_id")`` in the ``xero-tenant-id`` header; ``Accept: application/json``.
+That id is learned by ``autoinvoice connect`` from ``GET https://api.xero.com/connections``
+(``[].tenantId``; XeroAPI/Xero-OpenAPI ``xero-identity.yaml``), never from the token answer.
+Scopes (``connectors.oauth.XERO_GRANULAR``): apps made since 2 March 2026 get only granular
+scopes and are refused ``accounting.transactions`` (developer.xero.com/documentation/guides/
+oauth2/scopes and the "Upcoming changes to Xero accounting API scopes" announcement), so we ask
+for ``accounting.invoices`` (Invoices, CreditNotes and their Allocations), ``accounting.contacts``
+and ``accounting.settings`` (``PUT /TaxRates`` needs it, not ``.read``: ``security`` of
+``xero_accounting.yaml``); ``platform.scopes = "legacy"`` asks an older app for
+``accounting.transactions`` instead. A token without an endpoint's scope is answered 401
+``AuthorizationUnsuccessful`` (XeroAPI/Xero-NetStandard issue 178).
 
 Flow: contact by ``ContactNumber`` (= our customer id), else by ``EmailAddress`` or
 ``Name`` (an unnumbered contact, entered by hand, is adopted; a name held by another numbered
