@@ -25,7 +25,9 @@ Per platform (checked against the vendors' docs, July 2026):
   ``https://api.freshbooks.com/auth/oauth/token``, client_secret_post. Access token 12 h;
   refresh-token lifetime not published (None). ``account_id`` from
   ``GET /auth/api/v1/users/me`` (``response.business_memberships[].business.account_id``).
-  Source: freshbooks.com/api/authentication.
+  Scopes ``user:<object>:read|write`` for profile, clients, invoices and credit notes (the
+  objects we call; a call without its scope is a 403 naming the scopes needed). Sources:
+  freshbooks.com/api/authentication, /api/scopes, /api/how-to-find-the-right-scopes-for-your-app.
 - **Zoho Books** -- ``https://accounts.zoho.com/oauth/v2/auth`` and ``…/oauth/v2/token`` (a
   data centre's own ``accounts.zoho.eu`` etc. through ``authorize_url``/``token_url``),
   client_secret_post, ``access_type=offline`` (else no refresh token) and ``prompt=consent``.
@@ -157,7 +159,8 @@ PLATFORMS: dict[str, OAuthPlatform] = {p.slug: p for p in (
         "https://auth.freshbooks.com/oauth/authorize",
         "https://api.freshbooks.com/auth/oauth/token",
         ("user:profile:read", "user:clients:read", "user:clients:write",
-         "user:invoices:read", "user:invoices:write", "user:payments:read"), ClientAuth.POST,
+         "user:invoices:read", "user:invoices:write", "user:credit_notes:read",
+         "user:credit_notes:write"), ClientAuth.POST,
         "https://api.freshbooks.com",
         (Discovery("account_id", path="/auth/api/v1/users/me",
                    pick=("response", "business_memberships", 0, "business", "account_id")),)),
