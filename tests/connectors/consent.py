@@ -20,17 +20,19 @@ NOW = datetime(2026, 12, 8, tzinfo=UTC)
 
 
 def client_for(slug: str, core: Any, *, api_origin: str, choice: str | None = None,
-               client: tuple[str, str] = ("demo-client", "demo-secret")) -> OAuthClient:
+               client: tuple[str, str] = ("demo-client", "demo-secret"),
+               transport: httpx.BaseTransport | None = None) -> OAuthClient:
     meta = PLATFORMS[slug]
     authorize, token = core.oauth_paths
     return OAuthClient(ClientSettings(
         platform=meta, client_id=client[0], client_secret=client[1],
         authorize_url=api_origin + authorize, token_url=api_origin + token,
-        api_origin=api_origin, transport=mock_transport(core),
+        api_origin=api_origin, transport=transport or mock_transport(core),
         scopes=meta.scopes_for(choice)), lambda: NOW)
 
 
 def consent(client: OAuthClient) -> tuple[TokenSet, dict[str, str]]:
+    """The tokens and discovered values of one consent (which is granted at once)."""
     auth = client.authorization(REDIRECT)
     with httpx.Client(transport=client.settings.transport) as browser:
         answer = browser.get(auth.url)

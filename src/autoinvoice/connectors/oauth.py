@@ -32,7 +32,9 @@ Per platform (checked against the vendors' docs, July 2026):
   data centre's own ``accounts.zoho.eu`` etc. through ``authorize_url``/``token_url``),
   client_secret_post, ``access_type=offline`` (else no refresh token) and ``prompt=consent``.
   Access token 1 h; the refresh token does not expire until revoked (capped at 20 per user).
-  ``organization_id`` from ``GET /books/v3/organizations``. Sources:
+  The token answer's ``api_domain`` names the login's data centre (``https://www.zohoapis.eu``
+  …): stored at connect, the API origin of every later call (discovery included);
+  ``organization_id`` from ``GET {api_domain}/books/v3/organizations``. Sources:
   zoho.com/books/api/v3/oauth; zoho.com/accounts/protocol/oauth (token limits).
 - **Business Central** -- Microsoft Entra ID v2:
   ``https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize`` and ``…/token``
@@ -92,6 +94,8 @@ class Discovery:
     #: a value built from the one found, e.g. MYOB's company file URI from its businessId
     template: str = "{value}"
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: read from this field of the token answer instead (Zoho's ``api_domain``)
+    token_field: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +140,17 @@ XERO_GRANULAR = ("offline_access", "accounting.invoices", "accounting.contacts",
 XERO_LEGACY = ("offline_access", "accounting.transactions", "accounting.contacts",
                "accounting.settings")
 
+#: Zoho Books: ``ZohoBooks.<module>.<operation>`` as each v3 page states it -- contacts found or
+#: created, taxes read and created (``POST /settings/taxes``: ZohoBooks.settings.CREATE),
+#: invoices read, created, e-mailed and voided (POST = CREATE) or deleted as drafts, credit
+#: notes read, created and applied. Source: zoho.com/books/api/v3/oauth, /taxes,
+#: /credit-notes, /invoices.
+ZOHO_BOOKS_SCOPES = ("ZohoBooks.contacts.CREATE", "ZohoBooks.contacts.READ",
+                     "ZohoBooks.settings.CREATE", "ZohoBooks.settings.READ",
+                     "ZohoBooks.invoices.CREATE", "ZohoBooks.invoices.READ",
+                     "ZohoBooks.invoices.DELETE", "ZohoBooks.creditnotes.CREATE",
+                     "ZohoBooks.creditnotes.READ")
+
 PLATFORMS: dict[str, OAuthPlatform] = {p.slug: p for p in (
     OAuthPlatform(
         "quickbooks", "QuickBooks Online",
@@ -168,12 +183,12 @@ PLATFORMS: dict[str, OAuthPlatform] = {p.slug: p for p in (
         "zoho_books", "Zoho Books",
         "https://accounts.zoho.com/oauth/v2/auth",
         "https://accounts.zoho.com/oauth/v2/token",
-        ("ZohoBooks.invoices.ALL", "ZohoBooks.contacts.ALL", "ZohoBooks.settings.READ"),
-        ClientAuth.POST, "https://www.zohoapis.com",
-        (Discovery("organization_id", path="/books/v3/organizations",
-                   pick=("organizations", 0, "organization_id")),),
+        ZOHO_BOOKS_SCOPES, ClientAuth.POST, "https://www.zohoapis.com",
+        (Discovery("api_domain", token_field="api_domain"),
+         Discovery("organization_id", path="/books/v3/organizations",
+                   pick=("organizations", 0, "organization_id"))),
         extra_authorize={"access_type": "offline", "prompt": "consent"},
-        scope_separator=",", auth_scheme="Zoho-oauthtoken"),
+        scope_separator=",", auth_scheme="Zoho-oauthtoken", origin_field="api_domain"),
     OAuthPlatform(
         "business_central", "Microsoft Dynamics 365 Business Central",
         "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize",

@@ -117,6 +117,12 @@ class OAuthClient:
         values: dict[str, str] = {}
         origin = self.settings.api_origin.rstrip("/")
         for item in self.platform.discovery:
+            if item.token_field is not None:
+                if not tokens.extra.get(item.token_field):
+                    raise AuthError(f"the token answer carries no {item.token_field}",
+                                    platform=self.platform.slug)
+                values[item.name] = str(tokens.extra[item.token_field])
+                continue
             found = callback.get(item.redirect_param) if item.redirect_param else None
             if found:
                 values[item.name] = item.template.format(value=found, origin=origin)
@@ -128,16 +134,22 @@ class OAuthClient:
                 raise AuthError(f"the consent redirect carries no {item.redirect_param}",
                                 platform=self.platform.slug)
             found = dig(self._get(tokens, item.path.format(**self.settings.fill),
-                                  item.headers), item.pick)
+                                  item.headers, self._origin(values)), item.pick)
             if found in (None, ""):
                 raise AuthError(f"{self.platform.title} lists no {item.name} for this login",
                                 platform=self.platform.slug)
             values[item.name] = str(found)
         return values
 
-    def _get(self, tokens: TokenSet, path: str, headers: Mapping[str, str]) -> Any:
+    def _origin(self, values: Mapping[str, str]) -> str:
+        """The API origin: the connection's own (Zoho's ``api_domain``) once known."""
+        field_ = self.platform.origin_field
+        return (values.get(field_) if field_ else None) or self.settings.api_origin
+
+    def _get(self, tokens: TokenSet, path: str, headers: Mapping[str, str],
+             origin: str | None = None) -> Any:
         extra = {"x-myobapi-key": self.settings.client_id} if self.platform.slug == "myob" else {}
-        url = self.settings.api_origin.rstrip("/") + path
+        url = (origin or self.settings.api_origin).rstrip("/") + path
         try:
             with httpx.Client(transport=self.settings.transport, timeout=TIMEOUT) as http:
                 response = http.get(url, headers={
