@@ -29,6 +29,7 @@ from autoinvoice.config import (
     parse_config,
 )
 from autoinvoice.demo_jobs import day_of_jobs, shared_examples, shared_work_orders
+from autoinvoice.demo_regions import localise, localise_events
 from autoinvoice.documents import en16931
 from autoinvoice.domain.invoice import TaxRounding
 from autoinvoice.domain.money import Money
@@ -253,14 +254,15 @@ def run_demo(out_dir: str = "demo-output", platform: str = "sandbox") -> int:
     with serve_in_thread(standin_app(platform, core)) as server, \
             mail_sink(out / "mail") as smtp, throwaway_secret_key():
         clock = ShiftedClock()
-        app = bootstrap(demo_config(out, platform, server.base_url, smtp.port, core),
-                        clock=clock)
+        app = bootstrap(localise(demo_config(out, platform, server.base_url, smtp.port, core),
+                                 platform), clock=clock)
         connect_standin_tenants(app, core)
         _temporary_standin_tokens(app, platform, core)
         _xero_demo_pace(app, platform, core)
         worker = Worker(app, concurrency=4)
-        examples = shared_examples() + shared_work_orders(app.config)
-        _ingest(app, examples + day_of_jobs())
+        examples = localise_events(shared_examples() + shared_work_orders(app.config),
+                                   platform)
+        _ingest(app, examples + localise_events(day_of_jobs(), platform))
         worker.run_until_idle()
         clock.offset = timedelta(hours=49)  # the unsigned jobs' signature wait runs out
         worker.run_until_idle()

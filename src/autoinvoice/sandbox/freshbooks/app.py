@@ -71,6 +71,11 @@ class FreshBooksSandbox:
         self._hits: deque[float] = deque()
         self.requests: list[tuple[str, str]] = []
 
+    def connection_values(self) -> dict[str, str]:
+        """What ``connect`` learns (from ``GET /auth/api/v1/users/me``): tests and the demo
+        that skip the consent use it."""
+        return {"account_id": self.account_id}
+
     # -- the HTTP entry point ----------------------------------------------------------------
 
     def handle(self, method: str, path: str, query: str, headers: Mapping[str, str],

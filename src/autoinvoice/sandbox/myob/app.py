@@ -97,6 +97,11 @@ class MyobSandbox:
         self._request_no = 0
         self.requests: list[tuple[str, str]] = []  # (method, path) of every API request
 
+    def connection_values(self) -> dict[str, str]:
+        """What ``connect`` learns (the redirect's ``businessId``): tests and the demo that
+        skip the consent use it."""
+        return {"company_file_uri": self.file.uri}
+
     def _today(self) -> date:
         return datetime.fromtimestamp(self._clock(), UTC).date()
 

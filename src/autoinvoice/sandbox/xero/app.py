@@ -101,6 +101,11 @@ class XeroSandbox:
         self._day: deque[float] = deque()
         self._in_flight = 0
 
+    def connection_values(self) -> dict[str, str]:
+        """What ``connect`` learns (from ``GET /connections``): tests and the demo that skip
+        the consent use it."""
+        return {"tenant_id": self.tenant_id}
+
     # -- the HTTP entry point ----------------------------------------------------------------
 
     def handle(self, method: str, path: str, query: str, headers: Mapping[str, str],

@@ -71,6 +71,13 @@ class ZohoBooksSandbox:
         self.orgs: dict[str, Books] = {organization_id: Books(currency, self._today)}
         self._calls: dict[str, deque[float]] = {organization_id: deque()}
 
+    def connection_values(self) -> dict[str, str]:
+        """What ``connect`` learns (``GET /organizations``; ``api_domain`` only when one was
+        named, else the caller's base URL stands): tests and the demo that skip the consent
+        use it."""
+        domain = {"api_domain": self.api_domain} if self.api_domain else {}
+        return {"organization_id": self.organization_id, **domain}
+
     @property
     def books(self) -> Books:
         """The first organisation's data."""
