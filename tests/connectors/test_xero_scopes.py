@@ -113,3 +113,20 @@ def test_each_endpoint_refuses_a_token_without_its_scope(method: str, path: str,
             "Authorization": f"Bearer {token}", "xero-tenant-id": core.tenant_id})
     assert answer.status_code == 401
     assert answer.json()["Detail"] == "AuthorizationUnsuccessful"
+
+
+def test_a_quoted_amount_is_refused_where_the_spec_types_a_number() -> None:
+    core = XeroSandbox()
+    token = core.oauth.issue()["access_token"]
+    line = {"Description": "Valve kit", "Quantity": 1, "UnitAmount": "212.40",
+            "AccountCode": "200", "TaxType": "NONE"}
+    with httpx.Client(transport=mock_transport(core), base_url="https://api.xero.com") as http:
+        contact = http.put("/api.xro/2.0/Contacts", json={"Contacts": [{"Name": "Acme"}]},
+                           headers={"Authorization": f"Bearer {token}",
+                                    "xero-tenant-id": core.tenant_id}).json()
+        answer = http.put("/api.xro/2.0/Invoices", json={"Invoices": [{
+            "Type": "ACCREC", "Contact": {"ContactID": contact["Contacts"][0]["ContactID"]},
+            "LineItems": [line]}]}, headers={"Authorization": f"Bearer {token}",
+                                             "xero-tenant-id": core.tenant_id})
+    assert answer.status_code == 400
+    assert "UnitAmount must be a number" in answer.text
