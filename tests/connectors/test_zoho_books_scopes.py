@@ -21,6 +21,7 @@ from tests.connectors.test_stripe import keys_for, make_invoice
 from tests.helpers import VirtualTimer
 
 EU = "https://www.zohoapis.eu"
+EU_ACCOUNTS = "https://accounts.zoho.eu"
 #: what ``connect zoho_books`` asked for before: no tax creation, no credit notes
 OLD_SCOPES = ("ZohoBooks.invoices.ALL", "ZohoBooks.contacts.ALL", "ZohoBooks.settings.READ")
 
@@ -60,16 +61,23 @@ def invoice_then_credit(conn: ZohoBooksConnector) -> None:
     conn.credit_invoice(remote.id, credit, keys_for(credit))
 
 
-def test_a_eu_login_is_served_by_the_api_domain_its_token_answer_names() -> None:
+def test_a_eu_login_is_served_by_its_own_data_centre() -> None:
     # given a login in Zoho's EU data centre
-    core, urls = ZohoBooksSandbox(api_domain=EU), []
+    core = ZohoBooksSandbox(api_domain=EU, accounts_server=EU_ACCOUNTS, location="eu")
+    urls: list[str] = []
     transport = watched(core, urls)
-    # when it connects (the consent runs on accounts.zoho.com, as configured by default)
-    tokens, values = consent(client_for("zoho_books", core, api_origin="https://www.zohoapis.com",
-                                        transport=transport))
-    # then the organisation was asked of the EU host, and both values are kept
-    assert values == {"api_domain": EU, "organization_id": core.organization_id}
+    # when it connects (the consent starts on accounts.zoho.com, as configured by default)
+    client = client_for("zoho_books", core, api_origin="https://www.zohoapis.com",
+                        transport=transport)
+    tokens, values = consent(client)
+    # then the code was redeemed at the EU accounts server, the organisation asked of the EU
+    # API host, and both are kept for later calls and refreshes
+    assert f"{EU_ACCOUNTS}/oauth/v2/token" in urls
+    assert values == {"api_domain": EU, "organization_id": core.organization_id,
+                      "accounts_server": EU_ACCOUNTS}
     assert f"{EU}/books/v3/organizations" in urls
+    client.refresh(str(tokens.refresh_token), values["accounts_server"])
+    assert urls.count(f"{EU_ACCOUNTS}/oauth/v2/token") == 2
     # and every later call goes there too, with the scopes now asked for
     urls.clear()
     invoice_then_credit(connector(core, StaticTokens(tokens.access_token, values), transport))
@@ -97,3 +105,10 @@ def test_a_credit_note_needs_the_creditnotes_scopes() -> None:
         invoice_then_credit(connector(core, StaticTokens(
             token, {"organization_id": core.organization_id})))
     assert core.count("creditnotes") == 0
+
+
+def test_an_accounts_server_that_is_not_zohos_is_refused() -> None:
+    core = ZohoBooksSandbox(accounts_server="https://accounts.zoho.eu.example.net")
+    client = client_for("zoho_books", core, api_origin="https://www.zohoapis.com")
+    with pytest.raises(AuthError, match="not Zoho Books's"):
+        consent(client)

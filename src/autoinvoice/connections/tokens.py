@@ -173,7 +173,8 @@ class DbTokenSource:
             if still_good(current):  # another worker refreshed while we waited
                 return current.access
             try:
-                tokens = self._client().refresh(str(secret.get("refresh_token") or ""))
+                tokens = self._client().refresh(str(secret.get("refresh_token") or ""),
+                                                current.values.get("accounts_server"))
             except ReconnectRequired as exc:
                 row.needs_reconnect, row.last_error = True, exc.message
                 failure = self._reconnect(exc.message)

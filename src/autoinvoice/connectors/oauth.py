@@ -34,7 +34,10 @@ Per platform (checked against the vendors' docs, July 2026):
   Access token 1 h; the refresh token does not expire until revoked (capped at 20 per user).
   The token answer's ``api_domain`` names the login's data centre (``https://www.zohoapis.eu``
   …): stored at connect, the API origin of every later call (discovery included);
-  ``organization_id`` from ``GET {api_domain}/books/v3/organizations``. Sources:
+  ``organization_id`` from ``GET {api_domain}/books/v3/organizations``. A login of another
+  data centre comes back with ``location`` and ``accounts-server`` on the consent redirect: the
+  code is redeemed there, and every refresh goes there (stored as ``accounts_server``). Source:
+  zoho.com/accounts/protocol/oauth/multi-dc/client-authorization.html. Sources:
   zoho.com/books/api/v3/oauth; zoho.com/accounts/protocol/oauth (token limits).
 - **Business Central** -- Microsoft Entra ID v2:
   ``https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize`` and ``…/token``
@@ -121,6 +124,10 @@ class OAuthPlatform:
     scope_sets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: the token answer's field naming the API host of this connection (Zoho: api_domain)
     origin_field: str | None = None
+    #: the consent redirect's parameter naming the accounts server the code must be redeemed
+    #: at, and every refresh made (Zoho: ``accounts-server``), and the hosts it may name
+    token_server_param: str | None = None
+    token_servers: str | None = None
 
     def scopes_for(self, choice: str | None) -> tuple[str, ...]:
         """The scopes to ask for under ``platform.scopes = choice`` (None: the default)."""
@@ -188,7 +195,9 @@ PLATFORMS: dict[str, OAuthPlatform] = {p.slug: p for p in (
          Discovery("organization_id", path="/books/v3/organizations",
                    pick=("organizations", 0, "organization_id"))),
         extra_authorize={"access_type": "offline", "prompt": "consent"},
-        scope_separator=",", auth_scheme="Zoho-oauthtoken", origin_field="api_domain"),
+        scope_separator=",", auth_scheme="Zoho-oauthtoken", origin_field="api_domain",
+        token_server_param="accounts-server",
+        token_servers=r"accounts\.(zoho\.(com|eu|in|com\.au|jp|sa|uk|com\.cn)|zohocloud\.ca)"),
     OAuthPlatform(
         "business_central", "Microsoft Dynamics 365 Business Central",
         "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize",

@@ -16,6 +16,7 @@ request or the tokens it returned.
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -23,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from authlib.deprecate import AuthlibDeprecationWarning
@@ -98,17 +100,42 @@ class OAuthClient:
         if not callback.get("code"):
             raise AuthError("the consent redirect carries no code", platform=self.platform.slug)
         extra = {"code_verifier": auth.code_verifier} if auth.code_verifier else {}
+        token_url = self._token_url(self.token_server(callback))
         with self._client(auth.redirect_uri) as client, self._mapped():
-            response = client.fetch_token(self.settings.token_url, grant_type="authorization_code",
+            response = client.fetch_token(token_url, grant_type="authorization_code",
                                           code=callback["code"], **extra)
         return token_set(response, self._clock(), self.platform)
 
     # -- refresh ---------------------------------------------------------------------------
-    def refresh(self, refresh_token: str) -> TokenSet:
-        """A new token set; the platform may rotate the refresh token (store the new one)."""
+    def refresh(self, refresh_token: str, token_server: str | None = None) -> TokenSet:
+        """A new token set; the platform may rotate the refresh token (store the new one).
+        ``token_server``: the connection's own accounts server (Zoho's other data centres)."""
         with self._client(None) as client, self._mapped():
-            response = client.refresh_token(self.settings.token_url, refresh_token=refresh_token)
+            response = client.refresh_token(self._token_url(token_server),
+                                            refresh_token=refresh_token)
         return token_set(response, self._clock(), self.platform, previous_refresh=refresh_token)
+
+    def token_server(self, callback: Mapping[str, str]) -> str | None:
+        """The accounts server the consent redirect names (Zoho: ``accounts-server``), checked
+        against the platform's own hosts (or the configured token URL's): the client secret
+        is never sent where a redirect alone says."""
+        param = self.platform.token_server_param
+        server = callback.get(param, "").rstrip("/") if param else ""
+        if not server:
+            return None
+        parts, configured = urlsplit(server), urlsplit(self.settings.token_url)
+        own = (parts.scheme, parts.netloc) == (configured.scheme, configured.netloc)
+        vendor = parts.scheme == "https" and re.fullmatch(self.platform.token_servers or "",
+                                                          parts.netloc) is not None
+        if not (own or vendor) or parts.path:
+            raise AuthError(f"the consent redirect names an accounts server that is not "
+                            f"{self.platform.title}'s: {server}", platform=self.platform.slug)
+        return server
+
+    def _token_url(self, server: str | None) -> str:
+        if not server:
+            return self.settings.token_url
+        return server + urlsplit(self.settings.token_url).path
 
     # -- what the connection is ------------------------------------------------------------
     def discover(self, tokens: TokenSet, callback: Mapping[str, str]) -> dict[str, str]:
@@ -139,6 +166,9 @@ class OAuthClient:
                 raise AuthError(f"{self.platform.title} lists no {item.name} for this login",
                                 platform=self.platform.slug)
             values[item.name] = str(found)
+        server = self.token_server(callback)
+        if server:
+            values["accounts_server"] = server
         return values
 
     def _origin(self, values: Mapping[str, str]) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeAlias
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from autoinvoice.domain.money import Money
 from autoinvoice.sandbox.faults import Fault, FaultKind, Faults, ResponseLost
@@ -54,15 +54,19 @@ class ZohoBooksSandbox:
     def __init__(self, api_key: str | None = None, *, clock: Callable[[], float] = time.time,
                  organization_id: str = ORGANIZATION_ID, currency: str = "USD",
                  per_minute: int = 100, client_id: str = "demo-client",
-                 client_secret: str = "demo-secret", api_domain: str | None = None) -> None:
-        """``api_domain``: what the token answer names as the API host of the login's data
-        centre (e.g. ``https://www.zohoapis.eu``); None: the host the token request came to."""
+                 client_secret: str = "demo-secret", api_domain: str | None = None,
+                 accounts_server: str | None = None, location: str = "us") -> None:
+        """A login of one data centre: ``api_domain`` is what the token answer names as its API
+        host (e.g. ``https://www.zohoapis.eu``), ``accounts_server`` what the consent redirect
+        names as its accounts server (``https://accounts.zoho.eu``) with ``location``; None:
+        the host the request came to (a login of the data centre it asked)."""
         self.api_key, self.organization_id, self.per_minute = api_key, organization_id, \
             per_minute
         self.faults = Faults()
         self._clock = clock
         self._lock = threading.RLock()
-        self.api_domain = api_domain
+        self.api_domain, self.accounts_server, self.location = api_domain, accounts_server, \
+            location
         self.oauth = OAuthServer(client_id=client_id, client_secret=client_secret,
                                  clock=clock, default_scopes=CONNECTOR_SCOPES,
                                  scope_separator=",")
@@ -121,7 +125,9 @@ class ZohoBooksSandbox:
                headers: Mapping[str, str], body: bytes) -> Response:
         if path == AUTHORIZE_PATH and method == "GET":
             status, where = self.oauth.authorize(params)
-            if status == 302:
+            if status == 302:  # Zoho names the login's data centre on the redirect
+                server = self.accounts_server or _origin(headers.get("host", ""))
+                where += "&" + urlencode({"location": self.location, "accounts-server": server})
                 return 302, {"Location": where}, b""
             return status, {"Content-Type": "text/plain"}, where.encode()
         form = {**params, **dict(parse_qsl(body.decode("utf-8", "replace")))}
