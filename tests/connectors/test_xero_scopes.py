@@ -130,3 +130,32 @@ def test_a_quoted_amount_is_refused_where_the_spec_types_a_number() -> None:
                                              "xero-tenant-id": core.tenant_id})
     assert answer.status_code == 400
     assert "UnitAmount must be a number" in answer.text
+
+
+class SameScopes:
+    """A token source whose refresh gives a new token with the same scopes, as Xero's does."""
+
+    def __init__(self, core: XeroSandbox, scopes: tuple[str, ...]) -> None:
+        self.core, self.scopes = core, scopes
+        self.token = core.oauth.issue(scopes)["access_token"]
+
+    def access_token(self) -> str:
+        return self.token
+
+    def refreshed(self, rejected: str) -> str:
+        self.token = self.core.oauth.issue(self.scopes)["access_token"]
+        return self.token
+
+    def value(self, name: str) -> str | None:
+        return self.core.tenant_id if name == "tenant_id" else None
+
+
+def test_a_missing_scope_says_to_check_platform_scopes_and_connect_again() -> None:
+    core = XeroSandbox(app="legacy")
+    tokens = SameScopes(core, ("accounting.transactions", "accounting.contacts",
+                               "accounting.settings.read"))
+    connector = XeroConnector(settings_for(core, tokens=tokens))
+    invoice = make_invoice()
+    remote = connector.ensure_customer(invoice.customer, keys_for(invoice))
+    with pytest.raises(AuthError, match="lacks a scope.*platform.scopes.*connect xero"):
+        connector.create_invoice(invoice, remote, keys_for(invoice))

@@ -386,6 +386,10 @@ def _map_error(response: httpx.Response) -> ConnectorError:
         problem = response.headers.get("X-Rate-Limit-Problem")
         return RateLimited(f"{message} (limit: {problem})" if problem else message,
                            retry_after=retry_after_seconds(response), **common)
+    if status == 401 and code == "AuthorizationUnsuccessful":  # a valid token, a missing scope
+        message += (" (the connection lacks a scope this call needs: check platform.scopes, "
+                    "granular for apps made since 2 March 2026, then run `autoinvoice connect "
+                    "xero` again)")
     return class_for_status(status)(message, **common)
 
 
