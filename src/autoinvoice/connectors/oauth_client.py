@@ -154,7 +154,8 @@ class OAuthClient:
             if found:
                 values[item.name] = item.template.format(value=found, origin=origin)
                 continue
-            if tokens.extra.get(item.name):
+            if tokens.extra.get(item.name):  # a stand-in shortcut: Xero, FreshBooks, Zoho and
+                # MYOB stand-ins no longer take it; to go once no stand-in hands ids out here
                 values[item.name] = str(tokens.extra[item.name])
                 continue
             if item.path is None:
