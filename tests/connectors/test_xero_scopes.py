@@ -64,7 +64,8 @@ def test_connect_asks_for_granular_scopes_and_learns_the_tenant_from_connections
     tokens, values = consent(client_for(core), core)
     # then the token carries the granular scopes, not the tenant; /connections told it
     assert set(str(tokens.scope).split()) == {"offline_access", "accounting.invoices",
-                                             "accounting.contacts", "accounting.settings"}
+                                             "accounting.payments", "accounting.contacts",
+                                             "accounting.settings"}
     assert "tenant_id" not in tokens.extra
     assert values == {"tenant_id": core.tenant_id}
     assert ("GET", "/connections") in core.requests

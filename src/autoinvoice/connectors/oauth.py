@@ -136,12 +136,13 @@ class OAuthPlatform:
 
 #: Xero apps made since 2 March 2026 get only granular scopes (``accounting.transactions`` is
 #: refused); ``PUT /TaxRates`` needs ``accounting.settings`` (``xero_accounting.yaml``
-#: ``security``), not ``.read``. Invoices and credit notes (with their allocations) are
-#: ``accounting.invoices``; we call no ``/Payments`` endpoint (paid amounts are read from the
-#: invoice), so ``accounting.payments`` is not asked for (least privilege, Xero certification
-#: checkpoint "Scopes"). Source: developer.xero.com/documentation/guides/oauth2/scopes.
-XERO_GRANULAR = ("offline_access", "accounting.invoices", "accounting.contacts",
-                 "accounting.settings")
+#: ``security``), not ``.read``. Invoices and credit notes are ``accounting.invoices``;
+#: ``accounting.payments`` is asked for too because allocating a credit note to the invoice
+#: (``PUT /CreditNotes/{id}/Allocations``) settles it like a payment and the sources we have
+#: do not say which granular scope Xero checks there (docs/platforms.md). Source:
+#: developer.xero.com/documentation/guides/oauth2/scopes.
+XERO_GRANULAR = ("offline_access", "accounting.invoices", "accounting.payments",
+                 "accounting.contacts", "accounting.settings")
 #: an app made before 2 March 2026 (``platform.scopes = "legacy"``), until Xero's September
 #: 2027 migration deadline
 XERO_LEGACY = ("offline_access", "accounting.transactions", "accounting.contacts",

@@ -26,11 +26,12 @@ That id is learned by ``autoinvoice connect`` from ``GET https://api.xero.com/co
 Scopes (``connectors.oauth.XERO_GRANULAR``): apps made since 2 March 2026 get only granular
 scopes and are refused ``accounting.transactions`` (developer.xero.com/documentation/guides/
 oauth2/scopes and the "Upcoming changes to Xero accounting API scopes" announcement), so we ask
-for ``accounting.invoices`` (Invoices, CreditNotes and their Allocations), ``accounting.contacts``
-and ``accounting.settings`` (``PUT /TaxRates`` needs it, not ``.read``: ``security`` of
-``xero_accounting.yaml``); ``platform.scopes = "legacy"`` asks an older app for
-``accounting.transactions`` instead. A token without an endpoint's scope is answered 401
-``AuthorizationUnsuccessful`` (XeroAPI/Xero-NetStandard issue 178).
+for ``accounting.invoices`` (Invoices, CreditNotes), ``accounting.payments`` (a credit note's
+allocation to the invoice: which granular scope Xero checks there is unconfirmed),
+``accounting.contacts`` and ``accounting.settings`` (``PUT /TaxRates`` needs it, not
+``.read``: ``security`` of ``xero_accounting.yaml``); ``platform.scopes = "legacy"`` asks an
+older app for ``accounting.transactions`` instead. A token without an endpoint's scope is
+answered 401 ``AuthorizationUnsuccessful`` (XeroAPI/Xero-NetStandard issue 178).
 
 Flow: contact by ``ContactNumber`` (= our customer id), else by ``EmailAddress`` or
 ``Name`` (an unnumbered contact, entered by hand, is adopted; a name held by another numbered
