@@ -97,6 +97,10 @@ class SecretRef:
         ])
 
 
+#: the platforms whose scope set ``platform.scopes`` chooses (``connectors.oauth.scope_sets``)
+_SCOPE_SETS = {"xero": ("granular", "legacy")}
+
+
 class PlatformConfig(_Model):
     """One tenant's platform. OAuth2 platforms take ``client_id`` and ``client_secret`` in
     ``credentials``; ``authorize_url`` and ``token_url`` replace the platform's documented
@@ -112,6 +116,18 @@ class PlatformConfig(_Model):
     token_url: str | None = None
     entra_tenant: str | None = None
     environment: str | None = None
+    #: which scope set ``connect`` asks for where a platform has several (Xero: ``granular``
+    #: for apps made since 2 March 2026, the default; ``legacy`` for older apps)
+    scopes: str | None = None
+
+    @model_validator(mode="after")
+    def _scope_set(self) -> PlatformConfig:
+        choices = _SCOPE_SETS.get(self.name, ())
+        if self.scopes is not None and self.scopes not in choices:
+            known = (f"not one of {', '.join(repr(c) for c in choices)}" if choices
+                     else f"not used by platform {self.name!r}")
+            raise ValueError(f"platform.scopes: {self.scopes!r} is {known}")
+        return self
 
 
 class TriggerConfig(_Model):

@@ -29,6 +29,7 @@ from autoinvoice.config import (
     parse_config,
 )
 from autoinvoice.demo_jobs import day_of_jobs, shared_examples, shared_work_orders
+from autoinvoice.demo_regions import localise, localise_events
 from autoinvoice.documents import en16931
 from autoinvoice.domain.invoice import TaxRounding
 from autoinvoice.domain.money import Money
@@ -116,14 +117,15 @@ def standin_oauth_credentials(core: Any) -> dict[str, SecretRef]:
             "client_secret": SecretRef(core.oauth.client_secret)}
 
 
-def connect_standin_tenants(app: App, core: Any) -> None:
+def connect_standin_tenants(app: App, core: Any, platform: str = "") -> None:
     """Every demo tenant consents through the stand-in: the real code flow over HTTP."""
     if not follows_oauth_convention(core):
         return
     from autoinvoice.connections.connect import connect_headless
 
+    chosen = _own_organisations(platform, core, app)
     for name in app.config.tenants:
-        connect_headless(app, name)
+        connect_headless(app, name, choose=chosen.get(name))
 
 
 @contextmanager
@@ -164,26 +166,20 @@ def mail_sink(folder: Path) -> Iterator[Any]:
         controller.stop()
 
 
-def _temporary_standin_tokens(app: App, platform: str, core: Any) -> None:
-    """TEMPORARY (Zoho Books): the shared connect discovers ``organizations[0]`` for every
-    tenant, but each demo tenant keeps its books (and base currency) in its own Zoho
-    organisation; give each one its own, with a token pre-issued by ``core.oauth``, and lift
-    the stand-in's 100 calls a minute so the local demo does not wait it out."""
+def _own_organisations(platform: str, core: Any, app: App) -> dict[str, dict[str, str]]:
+    """Zoho Books: one login may keep several organisations, each with its own base
+    currency; each demo tenant keeps its books in its own, picked at connect as a person
+    would (``choose``). The stand-in's 100 calls a minute are lifted so the local demo does
+    not wait them out."""
     if platform != "zoho_books":
-        return
-    from dataclasses import replace
-
-    from autoinvoice.connectors.base import StaticTokens
-    from autoinvoice.connectors.zoho_books import ZohoBooksConnector
-
+        return {}
     core.per_minute = 100_000
+    chosen = {}
     for n, (name, tenant) in enumerate(app.config.tenants.items()):
         org = f"{core.organization_id}{n}"
         core.add_organization(org, tenant.currency)
-        tokens = StaticTokens(core.oauth.issue()["access_token"],
-                              values={"organization_id": org})
-        app._connectors[name] = ZohoBooksConnector(  # noqa: SLF001 (temporary hook)
-            replace(app.connector_settings(name), tokens=tokens, rate_limit_per_second=500.0))
+        chosen[name] = {"organization_id": org}
+    return chosen
 
 
 def _xero_demo_pace(app: App, platform: str, core: Any) -> None:
@@ -253,14 +249,14 @@ def run_demo(out_dir: str = "demo-output", platform: str = "sandbox") -> int:
     with serve_in_thread(standin_app(platform, core)) as server, \
             mail_sink(out / "mail") as smtp, throwaway_secret_key():
         clock = ShiftedClock()
-        app = bootstrap(demo_config(out, platform, server.base_url, smtp.port, core),
-                        clock=clock)
-        connect_standin_tenants(app, core)
-        _temporary_standin_tokens(app, platform, core)
+        app = bootstrap(localise(demo_config(out, platform, server.base_url, smtp.port, core),
+                                 platform), clock=clock)
+        connect_standin_tenants(app, core, platform)
         _xero_demo_pace(app, platform, core)
         worker = Worker(app, concurrency=4)
-        examples = shared_examples() + shared_work_orders(app.config)
-        _ingest(app, examples + day_of_jobs())
+        examples = localise_events(shared_examples() + shared_work_orders(app.config),
+                                   platform)
+        _ingest(app, examples + localise_events(day_of_jobs(), platform))
         worker.run_until_idle()
         clock.offset = timedelta(hours=49)  # the unsigned jobs' signature wait runs out
         worker.run_until_idle()

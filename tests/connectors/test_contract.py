@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,7 +41,7 @@ from autoinvoice.connectors.errors import (
 )
 from autoinvoice.connectors.http import MASK, clear_limiters
 from autoinvoice.connectors.registry import CONNECTORS, TAX_ROUNDING, build_connector
-from autoinvoice.domain.invoice import Invoice
+from autoinvoice.domain.invoice import Invoice, TaxCategory
 from autoinvoice.sandbox.registry import (
     STANDINS,
     make_standin,
@@ -201,7 +202,17 @@ def realistic_invoice(platform: str) -> Invoice:
                           issue_date=date(2026, 11, 21))
     invoice = built.invoice.with_number(NUMBER)
     rounding = TAX_ROUNDING.get(platform, invoice.tax_rounding)
+    if platform == "myob":  # its stand-in is an Australian company file: GST codes only
+        invoice = with_australian_gst(invoice)
     return dataclasses.replace(invoice, tax_rounding=rounding)
+
+
+def with_australian_gst(invoice: Invoice) -> Invoice:
+    """The same job as an Australian service company bills it: every line at GST 10 %."""
+    gst = Decimal("0.1")
+    return dataclasses.replace(invoice, lines=tuple(
+        dataclasses.replace(line, tax_rate=gst, tax=line.amount.times(gst),
+                            tax_category=TaxCategory.STANDARD) for line in invoice.lines))
 
 
 def keys_for(invoice: Invoice) -> IdempotencyKeys:

@@ -36,12 +36,36 @@ from autoinvoice.connectors.errors import (
 from autoinvoice.connectors.http import clear_limiters
 from autoinvoice.connectors.myob import MyobConnector
 from autoinvoice.connectors.registry import build_connector
-from autoinvoice.domain.invoice import DocumentKind
+from autoinvoice.domain.invoice import DocumentKind, Invoice, InvoiceLine, LineKind
 from autoinvoice.sandbox.myob import CLIENT_ID, TOKEN_PATH, MyobSandbox, mock_transport
-from tests.connectors.test_stripe import make_invoice, make_line
+from tests.connectors import test_stripe
 from tests.helpers import VirtualTimer
 
 SECRET = "cf-password-xyz"
+
+
+def make_line(description: str, quantity: str, unit_price: str, tax_rate: str = "0",
+              kind: LineKind = LineKind.PART) -> InvoiceLine:
+    """A line of an Australian invoice (AUD; GST 10 % or GST-free)."""
+    return test_stripe.make_line(description, quantity, unit_price, tax_rate, kind, "AUD")
+
+
+AU_LINES = (
+    make_line("Onsite labour, senior technician", "3.75", "145.00", "0.1", LineKind.LABOR),
+    make_line("Thermostatic valve kit", "1", "212.40", "0.1"),
+    make_line("Roto-Inject Fluid, 8000 h", "5", "31.17", "0.1"),
+    make_line("Cooler fan motor 1.1 kW", "1", "689.99", "0.1"),
+)
+
+
+def make_invoice(*lines: InvoiceLine, **kwargs: Any) -> Invoice:
+    """An invoice of an Australian service company (the stand-in's file is Australian)."""
+    return test_stripe.make_invoice(*(lines or AU_LINES), currency="AUD", **kwargs)
+
+
+def cf_values(core: MyobSandbox) -> dict[str, str]:
+    """What ``connect`` learns from the consent redirect's ``businessId``."""
+    return {"company_file_uri": core.file.uri}
 # Documented required fields and JSON types per (method, path suffix) -- MYOB Business API v2.
 DOCUMENTED: dict[tuple[str, str], dict[str, type | tuple[type, ...]]] = {
     # Contact/Customer: CompanyName (company card), IsIndividual, SellingDetails.TaxCode and
@@ -73,7 +97,7 @@ class EndpointTokens:
                                    base_url="https://secure.myob.com")
         issued = core.oauth.issue()
         self.token, self.refresh = issued["access_token"], issued["refresh_token"]
-        self.uri = issued["company_file_uri"]
+        self.uri = core.file.uri
         self.refreshes = 0
 
     def access_token(self) -> str:
@@ -105,13 +129,13 @@ class Secret:
 def connector(core: MyobSandbox, tokens: Any = None,
               recorded: list[RecordedRequest] | None = None,
               sleeps: VirtualTimer | None = None, cf_token: bool = False) -> MyobConnector:
-    tokens = tokens or StaticTokens(core.oauth.issue()["access_token"], dict(core.oauth.values))
+    tokens = tokens or StaticTokens(core.oauth.issue()["access_token"], cf_values(core))
     creds = {"client_id": Secret(CLIENT_ID)}
     if cf_token:
         creds |= {"company_file_user": Secret("Administrator"),
                   "company_file_password": Secret(SECRET)}
     settings = ConnectorSettings(
-        tenant="t1", currency="USD", transport=mock_transport(core), credentials=creds,
+        tenant="t1", currency="AUD", transport=mock_transport(core), credentials=creds,
         recorder=None if recorded is None else recorded.append, tokens=tokens,
         timer=(sleeps if sleeps is not None else VirtualTimer()),
         rate_limit_per_second=1000)
@@ -155,7 +179,7 @@ def test_every_request_carries_myob_headers_and_documented_fields():
 
 def test_invoice_carries_number_reference_po_terms_notes_and_myobs_total():
     core = MyobSandbox()
-    covered = make_line("Warranty compressor element", "1", "0", "0.085")
+    covered = make_line("Warranty compressor element", "1", "0", "0.1")
     from dataclasses import replace
     covered = replace(covered, coverage="Covered by warranty W-88")
     invoice = replace(make_invoice(*make_invoice().lines, covered),
@@ -231,7 +255,7 @@ def test_a_401_refreshes_once_then_continues():
 
 def test_a_second_401_after_the_one_refresh_is_an_auth_error():
     core = MyobSandbox()
-    conn = connector(core, tokens=StaticTokens("not-a-token", dict(core.oauth.values)))
+    conn = connector(core, tokens=StaticTokens("not-a-token", cf_values(core)))
     with pytest.raises(AuthError) as caught:
         conn.check_auth()
     assert "refresh" in str(caught.value) or caught.value.status == 401
@@ -304,7 +328,7 @@ def test_per_second_limit_answers_429_with_retry_after():
     sleeps = VirtualTimer(1000.0)
     core = MyobSandbox(rate_limit_per_second=1, clock=sleeps.monotonic)
 
-    tokens = StaticTokens(core.oauth.issue()["access_token"], dict(core.oauth.values))
+    tokens = StaticTokens(core.oauth.issue()["access_token"], cf_values(core))
     conn = MyobConnector(ConnectorSettings(
         tenant="t1", currency="USD", transport=mock_transport(core), tokens=tokens,
         credentials={"client_id": Secret(CLIENT_ID)}, timer=sleeps, rate_limit_per_second=1000))
@@ -316,7 +340,7 @@ def test_per_second_limit_answers_429_with_retry_after():
 def test_the_connector_keeps_under_8_requests_a_second_per_api_key():
     core = MyobSandbox()
     sleeps = VirtualTimer()
-    tokens = StaticTokens(core.oauth.issue()["access_token"], dict(core.oauth.values))
+    tokens = StaticTokens(core.oauth.issue()["access_token"], cf_values(core))
     settings = ConnectorSettings(tenant="t1", currency="USD", transport=mock_transport(core),
                                  credentials={"client_id": Secret(CLIENT_ID)}, tokens=tokens,
                                  timer=sleeps)
@@ -338,7 +362,7 @@ def test_no_secret_in_logs_or_recorded_requests(caplog):
     core = MyobSandbox()
     recorded: list[RecordedRequest] = []
     issued = core.oauth.issue()
-    tokens = StaticTokens(issued["access_token"], dict(core.oauth.values))
+    tokens = StaticTokens(issued["access_token"], cf_values(core))
     caplog.set_level(logging.DEBUG)
     conn = connector(core, tokens=tokens, recorded=recorded, cf_token=True)
     core.faults.inject("/accountright/", 500, method="GET")
@@ -417,7 +441,7 @@ def test_a_connector_without_tokens_or_company_file_is_refused_clearly():
 
 def test_wrong_api_key_is_an_auth_error_with_myobs_name():
     core = MyobSandbox()
-    tokens = StaticTokens(core.oauth.issue()["access_token"], dict(core.oauth.values))
+    tokens = StaticTokens(core.oauth.issue()["access_token"], cf_values(core))
     conn = MyobConnector(ConnectorSettings(tenant="t1", currency="USD",
                                            transport=mock_transport(core), tokens=tokens,
                                            credentials={"client_id": Secret("other-key")},

@@ -1,5 +1,7 @@
 """The whole path on SQLite against the local MYOB stand-in, event to paid: MYOB has no send
-call, so our own PDF goes out over the tests' real SMTP server."""
+call, so our own PDF goes out over the tests' real SMTP server. The tenant is an Australian
+service company (GST 10 %), as MYOB's customers are: the stand-in's file has Australian tax
+codes only."""
 
 from __future__ import annotations
 
@@ -19,6 +21,28 @@ from tests.connectors.test_myob import EndpointTokens
 from tests.helpers import VirtualTimer, completed, signed
 from tests.integration.conftest import FakeClock, Harness, tenant_toml
 
+AU_CUSTOMER = {"id": "CUST-0088", "name": "Acme Plastics Pty Ltd",
+               "email": "ap@acme-plastics.example",
+               "billing_address": {"line1": "12 Industrial Ave", "city": "Dandenong",
+                                   "region": "VIC", "postal_code": "3175", "country": "AU"}}
+
+
+def australian(toml: str) -> str:
+    """``tenant_toml``'s tenant moved to Melbourne: AUD, an ABN, GST 10 % on everything."""
+    for us, au in (('city = "Tulsa", region = "OK", postal_code = "74119", country = "US"',
+                    'city = "Melbourne", region = "VIC", postal_code = "3000", country = "AU"'),
+                   ('tax_id = "73-1234567"', 'tax_id = "51824753556"'),
+                   ('currency = "USD"', 'currency = "AUD"'),
+                   ('rate = "0.085"\nlabor_taxable = false',
+                    'regime = "vat"\nrate = "0.1"\nlabor_taxable = true')):
+        assert us in toml, us
+        toml = toml.replace(us, au)
+    return toml
+
+
+def au_completed(job_id: str) -> dict[str, Any]:
+    return completed(job_id, customer=AU_CUSTOMER)
+
 
 @pytest.fixture
 def myob(tmp_path: Path, env: None, smtp_sink: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -37,7 +61,8 @@ port = {smtp_sink.port}
 max_attempts = 4
 backoff_base_seconds = "2"
 payment_poll_minutes = "60"
-""" + tenant_toml("northwind", "myob", 'credentials = { client_id = "env:TEST_MYOB_KEY" }')
+""" + australian(tenant_toml("northwind", "myob",
+                             'credentials = { client_id = "env:TEST_MYOB_KEY" }'))
     sleeps = VirtualTimer()
     app = bootstrap(parse_config(text, "test config"), clock=clock,
                     transports={"northwind": mock_transport(core)}, timer=sleeps)
@@ -51,7 +76,7 @@ payment_poll_minutes = "60"
 def test_job_goes_from_event_to_paid_on_myob_with_our_pdf_emailed(myob):
     harness, core, smtp_sink = myob
     # given
-    harness.ingest(completed("WO-M1"))
+    harness.ingest(au_completed("WO-M1"))
     harness.ingest(signed("WO-M1"))
     # when
     harness.run()
@@ -63,6 +88,8 @@ def test_job_goes_from_event_to_paid_on_myob_with_our_pdf_emailed(myob):
     remote = core.get_invoice(shown["remote_id"])
     assert remote["Number"] == shown["number"]
     assert "WO-M1" in remote["JournalMemo"]
+    codes = {uid: c["Code"] for uid, c in core.file.tax_codes.items()}
+    assert {codes[line["TaxCode"]["UID"]] for line in remote["Lines"]} == {"GST"}
     assert len(smtp_sink.messages) == 1
     _, message = smtp_sink.messages[0]
     attachments = [p.get_filename() for p in message.iter_attachments()]
@@ -81,7 +108,7 @@ def test_job_goes_from_event_to_paid_on_myob_with_our_pdf_emailed(myob):
 def test_lost_create_response_leaves_one_myob_invoice(myob):
     harness, core, _ = myob
     core.faults.lose_response(f"/accountright/{core.company_file_id}/Sale/Invoice/Service")
-    harness.ingest(completed("WO-M2"))
+    harness.ingest(au_completed("WO-M2"))
     harness.ingest(signed("WO-M2"))
     for _ in range(4):
         harness.run()

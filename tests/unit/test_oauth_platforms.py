@@ -105,3 +105,24 @@ def test_the_expiry_warning_says_when() -> None:
 def test_token_set_json_is_the_only_secret_part() -> None:
     tokens = TokenSet("AT", "RT", NOW)
     assert tokens.to_json() == {"access_token": "AT", "refresh_token": "RT"}
+
+
+def test_platform_scopes_chooses_the_xero_scope_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("T_ID", "id")
+    monkeypatch.setenv("T_SECRET", "secret")
+    creds = {"client_id": SecretRef("env:T_ID"), "client_secret": SecretRef("env:T_SECRET")}
+    default = client_settings(PlatformConfig(name="xero", credentials=creds))
+    legacy = client_settings(PlatformConfig(name="xero", credentials=creds, scopes="legacy"))
+    assert "accounting.invoices" in default.scopes
+    assert "accounting.transactions" not in default.scopes  # refused to apps since 2 Mar 2026
+    assert "accounting.transactions" in legacy.scopes
+    assert "accounting.settings" in legacy.scopes  # PUT /TaxRates: not the .read scope
+
+
+@pytest.mark.parametrize(("platform", "value", "problem"), [
+    ("xero", "broad", "platform.scopes: 'broad' is not one of 'granular', 'legacy'"),
+    ("myob", "legacy", "platform.scopes: 'legacy' is not used by platform 'myob'"),
+])
+def test_a_bad_platform_scopes_names_the_key(platform: str, value: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        PlatformConfig(name=platform, scopes=value)

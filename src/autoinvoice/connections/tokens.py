@@ -68,7 +68,8 @@ def client_settings(config: PlatformConfig, transport: Any = None) -> ClientSett
         authorize_url=(config.authorize_url or meta.authorize_url).replace(
             "{tenant}", fill["entra_tenant"]),
         token_url=(config.token_url or meta.token_url).replace("{tenant}", fill["entra_tenant"]),
-        api_origin=config.base_url or meta.api_origin, fill=fill, transport=transport)
+        api_origin=config.base_url or meta.api_origin, fill=fill, transport=transport,
+        scopes=meta.scopes_for(config.scopes))
 
 
 def save_connection(app: App, tenant: str, tokens: TokenSet, values: Mapping[str, str]) -> None:
@@ -172,7 +173,8 @@ class DbTokenSource:
             if still_good(current):  # another worker refreshed while we waited
                 return current.access
             try:
-                tokens = self._client().refresh(str(secret.get("refresh_token") or ""))
+                tokens = self._client().refresh(str(secret.get("refresh_token") or ""),
+                                                current.values.get("accounts_server"))
             except ReconnectRequired as exc:
                 row.needs_reconnect, row.last_error = True, exc.message
                 failure = self._reconnect(exc.message)

@@ -15,8 +15,9 @@ Per platform (checked against the vendors' docs, July 2026):
   ``realmId`` comes back on the redirect. Sources: developer.intuit.com
   …/authentication-and-authorization/faq; intuit/QuickBooks-V3-Java-SDK release v6.5.4.
 - **Xero** -- authorize ``https://login.xero.com/identity/connect/authorize``, token
-  ``https://identity.xero.com/connect/token``, client_secret_basic, PKCE supported. The
-  ``offline_access`` scope is what yields a refresh token; access token 30 min, refresh token
+  ``https://identity.xero.com/connect/token``, client_secret_basic, PKCE supported. Granular
+  scopes by default, the broad ones with ``platform.scopes = "legacy"`` (``XERO_GRANULAR``).
+  The ``offline_access`` scope is what yields a refresh token; access token 30 min, refresh token
   single-use, 60 days. ``tenant_id`` from ``GET https://api.xero.com/connections``
   (``[].tenantId``). Sources: developer.xero.com/documentation/guides/oauth2/auth-flow;
   XeroAPI/Xero-OpenAPI ``xero-identity.yaml`` (``/Connections``).
@@ -24,12 +25,19 @@ Per platform (checked against the vendors' docs, July 2026):
   ``https://api.freshbooks.com/auth/oauth/token``, client_secret_post. Access token 12 h;
   refresh-token lifetime not published (None). ``account_id`` from
   ``GET /auth/api/v1/users/me`` (``response.business_memberships[].business.account_id``).
-  Source: freshbooks.com/api/authentication.
+  Scopes ``user:<object>:read|write`` for profile, clients, invoices and credit notes (the
+  objects we call; a call without its scope is a 403 naming the scopes needed). Sources:
+  freshbooks.com/api/authentication, /api/scopes, /api/how-to-find-the-right-scopes-for-your-app.
 - **Zoho Books** -- ``https://accounts.zoho.com/oauth/v2/auth`` and ``…/oauth/v2/token`` (a
   data centre's own ``accounts.zoho.eu`` etc. through ``authorize_url``/``token_url``),
   client_secret_post, ``access_type=offline`` (else no refresh token) and ``prompt=consent``.
   Access token 1 h; the refresh token does not expire until revoked (capped at 20 per user).
-  ``organization_id`` from ``GET /books/v3/organizations``. Sources:
+  The token answer's ``api_domain`` names the login's data centre (``https://www.zohoapis.eu``
+  …): stored at connect, the API origin of every later call (discovery included);
+  ``organization_id`` from ``GET {api_domain}/books/v3/organizations``. A login of another
+  data centre comes back with ``location`` and ``accounts-server`` on the consent redirect: the
+  code is redeemed there, and every refresh goes there (stored as ``accounts_server``). Source:
+  zoho.com/accounts/protocol/oauth/multi-dc/client-authorization.html. Sources:
   zoho.com/books/api/v3/oauth; zoho.com/accounts/protocol/oauth (token limits).
 - **Business Central** -- Microsoft Entra ID v2:
   ``https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize`` and ``…/token``
@@ -89,6 +97,8 @@ class Discovery:
     #: a value built from the one found, e.g. MYOB's company file URI from its businessId
     template: str = "{value}"
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: read from this field of the token answer instead (Zoho's ``api_domain``)
+    token_field: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +120,44 @@ class OAuthPlatform:
     refresh_ttl: timedelta | None = None
     #: documented hard limit counted from consent, whatever the refreshes
     consent_ttl: timedelta | None = None
+    #: other scope sets ``platform.scopes`` may choose (``scopes`` is the default set)
+    scope_sets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the token answer's field naming the API host of this connection (Zoho: api_domain)
+    origin_field: str | None = None
+    #: the consent redirect's parameter naming the accounts server the code must be redeemed
+    #: at, and every refresh made (Zoho: ``accounts-server``), and the hosts it may name
+    token_server_param: str | None = None
+    token_servers: str | None = None
 
+    def scopes_for(self, choice: str | None) -> tuple[str, ...]:
+        """The scopes to ask for under ``platform.scopes = choice`` (None: the default)."""
+        return self.scope_sets[choice] if choice else self.scopes
+
+
+#: Xero apps made since 2 March 2026 get only granular scopes (``accounting.transactions`` is
+#: refused); ``PUT /TaxRates`` needs ``accounting.settings`` (``xero_accounting.yaml``
+#: ``security``), not ``.read``. Invoices and credit notes are ``accounting.invoices``;
+#: ``accounting.payments`` is asked for too because allocating a credit note to the invoice
+#: (``PUT /CreditNotes/{id}/Allocations``) settles it like a payment and the sources we have
+#: do not say which granular scope Xero checks there (docs/platforms.md). Source:
+#: developer.xero.com/documentation/guides/oauth2/scopes.
+XERO_GRANULAR = ("offline_access", "accounting.invoices", "accounting.payments",
+                 "accounting.contacts", "accounting.settings")
+#: an app made before 2 March 2026 (``platform.scopes = "legacy"``), until Xero's September
+#: 2027 migration deadline
+XERO_LEGACY = ("offline_access", "accounting.transactions", "accounting.contacts",
+               "accounting.settings")
+
+#: Zoho Books: ``ZohoBooks.<module>.<operation>`` as each v3 page states it -- contacts found or
+#: created, taxes read and created (``POST /settings/taxes``: ZohoBooks.settings.CREATE),
+#: invoices read, created, e-mailed and voided (POST = CREATE) or deleted as drafts, credit
+#: notes read, created and applied. Source: zoho.com/books/api/v3/oauth, /taxes,
+#: /credit-notes, /invoices.
+ZOHO_BOOKS_SCOPES = ("ZohoBooks.contacts.CREATE", "ZohoBooks.contacts.READ",
+                     "ZohoBooks.settings.CREATE", "ZohoBooks.settings.READ",
+                     "ZohoBooks.invoices.CREATE", "ZohoBooks.invoices.READ",
+                     "ZohoBooks.invoices.DELETE", "ZohoBooks.creditnotes.CREATE",
+                     "ZohoBooks.creditnotes.READ")
 
 PLATFORMS: dict[str, OAuthPlatform] = {p.slug: p for p in (
     OAuthPlatform(
@@ -125,17 +172,18 @@ PLATFORMS: dict[str, OAuthPlatform] = {p.slug: p for p in (
         "xero", "Xero",
         "https://login.xero.com/identity/connect/authorize",
         "https://identity.xero.com/connect/token",
-        ("offline_access", "accounting.transactions", "accounting.contacts",
-         "accounting.settings.read"), ClientAuth.BASIC,
+        XERO_GRANULAR, ClientAuth.BASIC,
         "https://api.xero.com",
         (Discovery("tenant_id", path="/connections", pick=(0, "tenantId")),),
-        pkce=True, refresh_ttl=timedelta(days=60)),
+        pkce=True, refresh_ttl=timedelta(days=60),
+        scope_sets={"granular": XERO_GRANULAR, "legacy": XERO_LEGACY}),
     OAuthPlatform(
         "freshbooks", "FreshBooks",
         "https://auth.freshbooks.com/oauth/authorize",
         "https://api.freshbooks.com/auth/oauth/token",
         ("user:profile:read", "user:clients:read", "user:clients:write",
-         "user:invoices:read", "user:invoices:write", "user:payments:read"), ClientAuth.POST,
+         "user:invoices:read", "user:invoices:write", "user:credit_notes:read",
+         "user:credit_notes:write"), ClientAuth.POST,
         "https://api.freshbooks.com",
         (Discovery("account_id", path="/auth/api/v1/users/me",
                    pick=("response", "business_memberships", 0, "business", "account_id")),)),
@@ -143,12 +191,14 @@ PLATFORMS: dict[str, OAuthPlatform] = {p.slug: p for p in (
         "zoho_books", "Zoho Books",
         "https://accounts.zoho.com/oauth/v2/auth",
         "https://accounts.zoho.com/oauth/v2/token",
-        ("ZohoBooks.invoices.ALL", "ZohoBooks.contacts.ALL", "ZohoBooks.settings.READ"),
-        ClientAuth.POST, "https://www.zohoapis.com",
-        (Discovery("organization_id", path="/books/v3/organizations",
-                   pick=("organizations", 0, "organization_id")),),
+        ZOHO_BOOKS_SCOPES, ClientAuth.POST, "https://www.zohoapis.com",
+        (Discovery("api_domain", token_field="api_domain"),
+         Discovery("organization_id", path="/books/v3/organizations",
+                   pick=("organizations", 0, "organization_id"))),
         extra_authorize={"access_type": "offline", "prompt": "consent"},
-        scope_separator=",", auth_scheme="Zoho-oauthtoken"),
+        scope_separator=",", auth_scheme="Zoho-oauthtoken", origin_field="api_domain",
+        token_server_param="accounts-server",
+        token_servers=r"accounts\.(zoho\.(com|eu|in|com\.au|jp|sa|uk|com\.cn)|zohocloud\.ca)"),
     OAuthPlatform(
         "business_central", "Microsoft Dynamics 365 Business Central",
         "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize",
@@ -169,7 +219,8 @@ PLATFORMS: dict[str, OAuthPlatform] = {p.slug: p for p in (
         "myob", "MYOB Business",
         "https://secure.myob.com/oauth2/account/authorize",
         "https://secure.myob.com/oauth2/v1/authorize",
-        ("sme-company-file", "sme-sales", "sme-contacts-customer"), ClientAuth.POST,
+        ("sme-company-file", "sme-contacts-customer", "sme-sales", "sme-general-ledger"),
+        ClientAuth.POST,
         "https://api.myob.com",
         (Discovery("company_file_uri", redirect_param="businessId", path="/accountright/",
                    pick=(0, "Uri"), template="{origin}/accountright/{value}",

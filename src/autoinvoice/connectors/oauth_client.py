@@ -16,6 +16,7 @@ request or the tokens it returned.
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -23,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from authlib.deprecate import AuthlibDeprecationWarning
@@ -55,6 +57,8 @@ class ClientSettings:
     #: placeholders in URLs and discovery paths: ``entra_tenant``, ``environment``
     fill: Mapping[str, str] = field(default_factory=dict)
     transport: httpx.BaseTransport | None = None
+    #: the scopes to ask for (empty: the platform's default set)
+    scopes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,17 +100,42 @@ class OAuthClient:
         if not callback.get("code"):
             raise AuthError("the consent redirect carries no code", platform=self.platform.slug)
         extra = {"code_verifier": auth.code_verifier} if auth.code_verifier else {}
+        token_url = self._token_url(self.token_server(callback))
         with self._client(auth.redirect_uri) as client, self._mapped():
-            response = client.fetch_token(self.settings.token_url, grant_type="authorization_code",
+            response = client.fetch_token(token_url, grant_type="authorization_code",
                                           code=callback["code"], **extra)
         return token_set(response, self._clock(), self.platform)
 
     # -- refresh ---------------------------------------------------------------------------
-    def refresh(self, refresh_token: str) -> TokenSet:
-        """A new token set; the platform may rotate the refresh token (store the new one)."""
+    def refresh(self, refresh_token: str, token_server: str | None = None) -> TokenSet:
+        """A new token set; the platform may rotate the refresh token (store the new one).
+        ``token_server``: the connection's own accounts server (Zoho's other data centres)."""
         with self._client(None) as client, self._mapped():
-            response = client.refresh_token(self.settings.token_url, refresh_token=refresh_token)
+            response = client.refresh_token(self._token_url(token_server),
+                                            refresh_token=refresh_token)
         return token_set(response, self._clock(), self.platform, previous_refresh=refresh_token)
+
+    def token_server(self, callback: Mapping[str, str]) -> str | None:
+        """The accounts server the consent redirect names (Zoho: ``accounts-server``), checked
+        against the platform's own hosts (or the configured token URL's): the client secret
+        is never sent where a redirect alone says."""
+        param = self.platform.token_server_param
+        server = callback.get(param, "").rstrip("/") if param else ""
+        if not server:
+            return None
+        parts, configured = urlsplit(server), urlsplit(self.settings.token_url)
+        own = (parts.scheme, parts.netloc) == (configured.scheme, configured.netloc)
+        vendor = parts.scheme == "https" and re.fullmatch(self.platform.token_servers or "",
+                                                          parts.netloc) is not None
+        if not (own or vendor) or parts.path:
+            raise AuthError(f"the consent redirect names an accounts server that is not "
+                            f"{self.platform.title}'s: {server}", platform=self.platform.slug)
+        return server
+
+    def _token_url(self, server: str | None) -> str:
+        if not server:
+            return self.settings.token_url
+        return server + urlsplit(self.settings.token_url).path
 
     # -- what the connection is ------------------------------------------------------------
     def discover(self, tokens: TokenSet, callback: Mapping[str, str]) -> dict[str, str]:
@@ -115,27 +144,43 @@ class OAuthClient:
         values: dict[str, str] = {}
         origin = self.settings.api_origin.rstrip("/")
         for item in self.platform.discovery:
+            if item.token_field is not None:
+                if not tokens.extra.get(item.token_field):
+                    raise AuthError(f"the token answer carries no {item.token_field}",
+                                    platform=self.platform.slug)
+                values[item.name] = str(tokens.extra[item.token_field])
+                continue
             found = callback.get(item.redirect_param) if item.redirect_param else None
             if found:
                 values[item.name] = item.template.format(value=found, origin=origin)
                 continue
-            if tokens.extra.get(item.name):
+            if tokens.extra.get(item.name):  # a stand-in shortcut: Xero, FreshBooks, Zoho and
+                # MYOB stand-ins no longer take it; to go once no stand-in hands ids out here
                 values[item.name] = str(tokens.extra[item.name])
                 continue
             if item.path is None:
                 raise AuthError(f"the consent redirect carries no {item.redirect_param}",
                                 platform=self.platform.slug)
             found = dig(self._get(tokens, item.path.format(**self.settings.fill),
-                                  item.headers), item.pick)
+                                  item.headers, self._origin(values)), item.pick)
             if found in (None, ""):
                 raise AuthError(f"{self.platform.title} lists no {item.name} for this login",
                                 platform=self.platform.slug)
             values[item.name] = str(found)
+        server = self.token_server(callback)
+        if server:
+            values["accounts_server"] = server
         return values
 
-    def _get(self, tokens: TokenSet, path: str, headers: Mapping[str, str]) -> Any:
+    def _origin(self, values: Mapping[str, str]) -> str:
+        """The API origin: the connection's own (Zoho's ``api_domain``) once known."""
+        field_ = self.platform.origin_field
+        return (values.get(field_) if field_ else None) or self.settings.api_origin
+
+    def _get(self, tokens: TokenSet, path: str, headers: Mapping[str, str],
+             origin: str | None = None) -> Any:
         extra = {"x-myobapi-key": self.settings.client_id} if self.platform.slug == "myob" else {}
-        url = self.settings.api_origin.rstrip("/") + path
+        url = (origin or self.settings.api_origin).rstrip("/") + path
         try:
             with httpx.Client(transport=self.settings.transport, timeout=TIMEOUT) as http:
                 response = http.get(url, headers={
@@ -157,7 +202,8 @@ class OAuthClient:
         client = OAuth2Client(
             client_id=self.settings.client_id, client_secret=self.settings.client_secret,
             token_endpoint_auth_method=p.client_auth.value,
-            scope=p.scope_separator.join(p.scopes), redirect_uri=redirect_uri,
+            scope=p.scope_separator.join(self.settings.scopes or p.scopes),
+            redirect_uri=redirect_uri,
             code_challenge_method="S256" if p.pkce else None,
             transport=self.settings.transport, timeout=TIMEOUT)
         try:

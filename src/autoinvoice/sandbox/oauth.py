@@ -15,6 +15,13 @@ owns one ``OAuthServer`` and routes its authorize and token paths to it:
   ``{"error": "invalid_grant" | "invalid_client" | ...}``;
 - ``check(authorization_header)``: True when it carries a live bearer token.
 
+Scopes (RFC 6749 §3.3): the ``scope`` asked for at ``authorize`` is what the token carries
+(``scopes_of(authorization)``; kept across refreshes, echoed as ``scope`` in every token
+answer). ``allowed_scopes`` is what the app may be granted: a request for any other scope is
+answered on the redirect with ``error=invalid_scope`` (§4.1.2.1), as Xero does for
+``accounting.transactions`` on apps made since 2 March 2026. Each stand-in checks the scopes a
+request needs against ``sandbox.scopes``. ``issue(scopes)`` grants ``default_scopes`` unless told.
+
 Refresh tokens rotate on every use (Xero, QuickBooks and Sage all do; the old one dies, after
 ``grace_seconds``), access tokens expire after ``access_ttl`` seconds of the injectable clock.
 Test helpers: ``expire_all()``, ``revoke(token)``, ``refresh_count``.
@@ -57,6 +64,7 @@ class _Grant:
     refresh_token: str
     issued_at: float
     values: dict[str, str]
+    scopes: frozenset[str] = frozenset()
     replaced_at: float | None = None  # when a newer refresh token took its place
 
 
@@ -73,9 +81,18 @@ class OAuthServer:
     #: added to the redirect after consent (QuickBooks sends ``realmId`` there)
     redirect_values: Mapping[str, str] = field(default_factory=dict)
     clock: Clock = time.time
+    #: scopes the app may be granted (None: whatever it asks for)
+    allowed_scopes: frozenset[str] | None = None
+    #: what ``issue()`` grants when a test skips the consent
+    default_scopes: tuple[str, ...] = ()
+    #: how ``scope`` is joined in token answers (Zoho: ``,``)
+    scope_separator: str = " "
+    #: the consent redirect's ``error`` for a scope the app may not have (Xero:
+    #: ``unauthorized_client`` "Invalid scope for client")
+    scope_error: tuple[str, str] = ("invalid_scope", "scope not allowed for this client")
     refresh_count: int = 0
-    _codes: dict[str, str] = field(default_factory=dict)  # code -> redirect_uri
-    _access: dict[str, float] = field(default_factory=dict)  # token -> expires at
+    _codes: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
+    _access: dict[str, tuple[float, frozenset[str]]] = field(default_factory=dict)
     _refresh: dict[str, _Grant] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -89,10 +106,17 @@ class OAuthServer:
         redirect = params.get("redirect_uri", "")
         if not redirect.startswith(("http://127.0.0.1", "http://localhost", "https://")):
             return 400, "invalid redirect_uri"
+        state = {"state": params["state"]} if "state" in params else {}
+        scopes = self._split(params.get("scope", ""))
+        refused = sorted(scopes - self.allowed_scopes) if self.allowed_scopes is not None else []
+        if refused:
+            query = {"error": self.scope_error[0],
+                     "error_description": f"{self.scope_error[1]}: {' '.join(refused)}", **state}
+            return 302, f"{redirect}{'&' if '?' in redirect else '?'}{urlencode(query)}"
         code = secrets.token_urlsafe(16)
         with self._lock:
-            self._codes[code] = redirect
-        query = {"code": code, **({"state": params["state"]} if "state" in params else {})}
+            self._codes[code] = (redirect, scopes)
+        query = {"code": code, **state}
         query.update(self.redirect_values)
         return 302, f"{redirect}{'&' if '?' in redirect else '?'}{urlencode(query)}"
 
@@ -104,10 +128,10 @@ class OAuthServer:
         grant = form.get("grant_type")
         with self._lock:
             if grant == "authorization_code":
-                redirect = self._codes.pop(form.get("code", ""), None)
+                redirect, scopes = self._codes.pop(form.get("code", ""), (None, frozenset()))
                 if redirect is None or redirect != form.get("redirect_uri"):
                     return 400, {"error": "invalid_grant", "error_description": "bad code"}
-                return 200, self._issue()
+                return 200, self._issue(scopes)
             if grant == "refresh_token":
                 old = self._refresh.get(form.get("refresh_token", ""))
                 now = self.clock()
@@ -118,21 +142,28 @@ class OAuthServer:
                                  "error_description": "refresh token expired or already used"}
                 old.replaced_at = old.replaced_at or now
                 self.refresh_count += 1
-                return 200, self._issue()
+                return 200, self._issue(old.scopes)
         return 400, {"error": "unsupported_grant_type"}
 
     def check(self, authorization: str | None) -> bool:
-        if not authorization or not authorization.startswith("Bearer "):
-            return False
+        return self.scopes_of(authorization) is not None
+
+    def scopes_of(self, authorization: str | None) -> frozenset[str] | None:
+        """The scopes of a live bearer token (``Bearer`` or Zoho's ``Zoho-oauthtoken``), or
+        None when the header carries no live token."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme not in ("Bearer", "Zoho-oauthtoken") or not token:
+            return None
         with self._lock:
-            expires = self._access.get(authorization[7:])
-        return expires is not None and self.clock() < expires
+            held = self._access.get(token)
+        return held[1] if held is not None and self.clock() < held[0] else None
 
     # -- test helpers ---------------------------------------------------------------------------
-    def issue(self) -> dict[str, Any]:
-        """A token pair as if the user had just connected (tests that skip the browser)."""
+    def issue(self, scopes: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """A token pair as if the user had just connected (tests that skip the browser),
+        granting ``scopes`` (default: ``default_scopes``)."""
         with self._lock:
-            return self._issue()
+            return self._issue(frozenset(self.default_scopes if scopes is None else scopes))
 
     def expire_all(self) -> None:
         with self._lock:
@@ -143,14 +174,18 @@ class OAuthServer:
             self._refresh.pop(refresh_token, None)
 
     # -- inside ---------------------------------------------------------------------------------
-    def _issue(self) -> dict[str, Any]:
+    def _issue(self, scopes: frozenset[str] = frozenset()) -> dict[str, Any]:
         now = self.clock()
         access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-        self._access[access] = now + self.access_ttl
-        self._refresh[refresh] = _Grant(refresh, now, dict(self.values))
+        self._access[access] = (now + self.access_ttl, scopes)
+        self._refresh[refresh] = _Grant(refresh, now, dict(self.values), scopes)
+        granted = {"scope": self.scope_separator.join(sorted(scopes))} if scopes else {}
         return {"access_token": access, "token_type": "Bearer",
                 "expires_in": int(self.access_ttl), "refresh_token": refresh,
-                **self.values, **self.extra}
+                **self.values, **self.extra, **granted}
+
+    def _split(self, scope: str) -> frozenset[str]:
+        return frozenset(s.strip() for s in scope.replace(",", " ").split() if s.strip())
 
     def _client_ok(self, form: Mapping[str, str], authorization: str | None) -> bool:
         if authorization and authorization.startswith("Basic "):

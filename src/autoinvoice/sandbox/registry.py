@@ -39,12 +39,16 @@ def standin_transport(platform: str, core: Any) -> Any:
 
 
 def standin_tokens(core: Any) -> StaticTokens | None:
-    """OAuth2 stand-ins: a token their own authorization server just issued (and the
-    connection values a real connect would have learned, e.g. Zoho's organization_id);
+    """OAuth2 stand-ins: a token their own authorization server just issued (with the
+    scopes ``connect`` asks for) and the connection values a real connect would have learned
+    (``core.connection_values()``, e.g. Xero's tenant_id, Zoho's organization_id);
     None for API-key stand-ins."""
     if getattr(core, "oauth", None) is None:
         return None
-    values = dict(getattr(core.oauth, "values", None) or {})  # e.g. Xero's tenant_id
+    values = dict(getattr(core.oauth, "values", None) or {})
+    learned = getattr(core, "connection_values", None)  # what connect's discovery learns
+    if learned is not None:
+        values.update(learned())
     if hasattr(core, "organization_id"):
         values["organization_id"] = core.organization_id
     if hasattr(core, "realm_id"):  # QuickBooks: the company the connection is for

@@ -20,12 +20,18 @@ send against it and lists where it is silent or wrong).
 
 Auth: ``Authorization: Bearer <access token>`` from ``settings.tokens`` (``connectors.oauth``
 keeps, refreshes and rotates them); a 401 refreshes once (``http.bearer_request``). The
-account id is ``tokens.value("account_id")`` (learned at connect), else the credential
+account id is ``tokens.value("account_id")`` (learned at connect from ``GET
+/auth/api/v1/users/me``, ``business_memberships[].business.account_id``: the token answer does
+not carry it; freshbooks.com/api/me_endpoint), else the credential
 ``account_id``, else asked once from ``/auth/api/v1/users/me`` (refused when the user belongs
 to several businesses: the tenant must name one). Until the shared OAuth layer is wired into
 the composition root, a tenant without ``tokens`` may give a pre-issued access token as the
 credential ``access_token`` (or ``api_key``, which the demo and ``preview`` pass): it cannot be
-refreshed, so its 401 is an ``AuthError`` at once.
+refreshed, so its 401 is an ``AuthError`` at once. Scopes (``connectors.oauth``):
+``user:profile:read``, ``user:clients:read|write``, ``user:invoices:read|write`` and
+``user:credit_notes:read|write`` (freshbooks.com/api/scopes lists ``credit_notes`` among the
+objects); since October 2021 a call without its scope is a 403 naming the scopes given and
+needed (freshbooks.com/api/how-to-find-the-right-scopes-for-your-app), an ``AuthError`` here.
 
 Flow: client found by ``search[email]`` and our id kept in the client's admin ``note``
 (``autoinvoice-customer:<id>``; FreshBooks clients have no metadata; an e-mail match without

@@ -21,6 +21,17 @@ body is validated in the tests against Xero's OpenAPI 3 spec ``XeroAPI/Xero-Open
 Auth: OAuth2 authorization code; the access token (30 min) comes from ``settings.tokens`` per
 request (``bearer_request``: a 401 refreshes once, then ``AuthError``), the organisation from
 ``tokens.value("tenant_id")`` in the ``xero-tenant-id`` header; ``Accept: application/json``.
+That id is learned by ``autoinvoice connect`` from ``GET https://api.xero.com/connections``
+(``[].tenantId``; XeroAPI/Xero-OpenAPI ``xero-identity.yaml``), never from the token answer.
+Scopes (``connectors.oauth.XERO_GRANULAR``): apps made since 2 March 2026 get only granular
+scopes and are refused ``accounting.transactions`` (developer.xero.com/documentation/guides/
+oauth2/scopes and the "Upcoming changes to Xero accounting API scopes" announcement), so we ask
+for ``accounting.invoices`` (Invoices, CreditNotes), ``accounting.payments`` (a credit note's
+allocation to the invoice: which granular scope Xero checks there is unconfirmed),
+``accounting.contacts`` and ``accounting.settings`` (``PUT /TaxRates`` needs it, not
+``.read``: ``security`` of ``xero_accounting.yaml``); ``platform.scopes = "legacy"`` asks an
+older app for ``accounting.transactions`` instead. A token without an endpoint's scope is
+answered 401 ``AuthorizationUnsuccessful`` (XeroAPI/Xero-NetStandard issue 178).
 
 Flow: contact by ``ContactNumber`` (= our customer id), else by ``EmailAddress`` or
 ``Name`` (an unnumbered contact, entered by hand, is adopted; a name held by another numbered
@@ -376,6 +387,10 @@ def _map_error(response: httpx.Response) -> ConnectorError:
         problem = response.headers.get("X-Rate-Limit-Problem")
         return RateLimited(f"{message} (limit: {problem})" if problem else message,
                            retry_after=retry_after_seconds(response), **common)
+    if status == 401 and code == "AuthorizationUnsuccessful":  # a valid token, a missing scope
+        message += (" (the connection lacks a scope this call needs: check platform.scopes, "
+                    "granular for apps made since 2 March 2026, then run `autoinvoice connect "
+                    "xero` again)")
     return class_for_status(status)(message, **common)
 
 

@@ -14,10 +14,20 @@ Notes"), /books/api/v3/errors (HTTP 400/401/404/405/429/500 with a body
 ``POST /invoices/{invoice_id}/email`` shape (``to_mail_ids`` array, ``subject``, ``body``) was
 cross-checked on docs.onehazel.com's generated reference of Zoho's OpenAPI document.
 
-Base URL ``https://www.zohoapis.com/books/v3``; other data centres (.eu, .in, .com.au, .ca, ...)
-through ``settings.base_url`` (a host root gets ``/books/v3`` appended). Every call carries the
-``organization_id`` query parameter (``tokens.value("organization_id")``, else the default
-organisation from ``GET /organizations``).
+Base URL: the connection's ``api_domain`` (``tokens.value("api_domain")``), which Zoho's token
+answer names for the login's data centre (``https://www.zohoapis.com``, ``.eu``, ``.in``,
+``.com.au``, ``.jp``, ``zohoapis.ca``, ``.sa``; zoho.com/books/api/v3/oauth "Step 3: Generate
+Access and Refresh Token": "api_domain") and ``autoinvoice connect`` stores; without one (a
+token given directly), ``settings.base_url``, else ``https://www.zohoapis.com``; a host root gets
+``/books/v3`` appended. Every call carries the ``organization_id`` query parameter
+(``tokens.value("organization_id")``, learned at connect from ``GET {api_domain}/books/v3/
+organizations``, else the default organisation from that call).
+
+Scopes (``connectors.oauth.ZOHO_BOOKS_SCOPES``): ``ZohoBooks.<module>.<operation>`` per call as
+each v3 page states it (GET = READ, POST = CREATE, PUT = UPDATE, DELETE = DELETE): contacts
+CREATE/READ, settings CREATE/READ (taxes are created with ``POST /settings/taxes``), invoices
+CREATE/READ/DELETE (e-mail and void are POSTs), creditnotes CREATE/READ. A call without its
+scope is answered 401 code 57 "You are not authorized to perform this operation".
 
 Auth: Zoho OAuth 2.0 (authorization code, ``access_type=offline``); the access token from
 ``settings.tokens`` goes in ``Authorization: Zoho-oauthtoken {token}`` (not ``Bearer``); a 401
@@ -136,7 +146,7 @@ class ZohoBooksConnector:
         key = f"{settings.tenant}:{PLATFORM}"
         self._http = HttpClient(
             platform=PLATFORM,
-            base_url=api_base(settings.base_url),
+            base_url=api_base(settings.tokens.value("api_domain") or settings.base_url),
             default_headers={"Accept": "application/json"},
             error_mapper=_map_error,
             transport=settings.transport,

@@ -8,7 +8,11 @@ connector runs against it unchanged.
   ``authorization_code`` and ``refresh_token`` grants, rotating refresh tokens, 12 h access
   tokens, ``created_at`` in the answer). ``api_key``, when given, is accepted as a pre-issued
   bearer token (demo, ``preview``); ``core.oauth.issue()`` gives a fresh pair.
-- ``GET /auth/api/v1/users/me`` (identity: ``business_memberships[].business.account_id``).
+- ``GET /auth/api/v1/users/me`` (identity: ``business_memberships[].business.account_id``):
+  the only place the account id is told (the token answer does not carry it).
+- Scopes per endpoint (``app.SCOPE_RULES``: ``user:profile:read`` for ``users/me``,
+  ``user:<object>:read`` for GET and ``:write`` for the rest of clients, invoices, credit
+  notes, payments): a token without it gets 403 naming the scopes given and needed.
 - Under ``/accounting/account/{account_id}/``: ``users/clients`` list (``search[email]``,
   ``search[organization_like]``), create, get; ``invoices/invoices`` list
   (``search[invoice_number]``, ``search[customerid]``), create, get, update (``action_email``

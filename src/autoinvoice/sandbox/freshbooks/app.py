@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 from autoinvoice.sandbox.faults import Fault, FaultKind, Faults, ResponseLost
 from autoinvoice.sandbox.freshbooks.store import FreshBooksError, Obj, Store
 from autoinvoice.sandbox.oauth import OAuthServer
+from autoinvoice.sandbox.scopes import Rule, missing
 
 Response: TypeAlias = tuple[int, dict[str, str], bytes]
 ACCOUNT_ID = "zDmNq"
@@ -25,6 +26,22 @@ TOKEN_PATH = "/auth/oauth/token"
 ME_PATH = "/auth/api/v1/users/me"
 UNAUTHENTICATED = {"error": "unauthenticated",
                    "error_description": "This action requires authentication to continue."}
+_ACCOUNT = r"/accounting/account/[^/]+/"
+#: Scopes per endpoint, as FreshBooks' API pages state each call's access requirement
+#: (freshbooks.com/api/scopes: ``user:<object>:read|write``; objects include ``clients``,
+#: ``invoices``, ``credit_notes``, ``payments``; ``user:profile:read`` for ``/users/me``).
+SCOPE_RULES = (
+    Rule("GET", ME_PATH, ("user:profile:read",)),
+    *(rule for obj, path in (("clients", "users/clients"), ("invoices", "invoices/invoices"),
+                             ("credit_notes", "credit_notes/credit_notes"),
+                             ("payments", "payments/payments"))
+      for rule in (Rule("GET", rf"{_ACCOUNT}{path}(/.*)?", (f"user:{obj}:read",)),
+                   Rule("*", rf"{_ACCOUNT}{path}(/.*)?", (f"user:{obj}:write",)))),
+)
+#: what ``autoinvoice connect freshbooks`` asks for (``connectors.oauth``)
+CONNECTOR_SCOPES = ("user:profile:read", "user:clients:read", "user:clients:write",
+                    "user:invoices:read", "user:invoices:write", "user:credit_notes:read",
+                    "user:credit_notes:write")
 RESOURCES = {"users/clients": ("client", "clients"), "invoices/invoices": ("invoice", "invoices"),
              "credit_notes/credit_notes": ("credit_note", "credit_notes"),
              "payments/payments": ("payment", "payments")}
@@ -46,15 +63,18 @@ class FreshBooksSandbox:
         self._clock = clock
         self.faults = Faults(default_method="POST")
         self.oauth = OAuthServer(client_id=client_id, client_secret=client_secret,
-                                 access_ttl=12 * 3600.0, values={"account_id": account_id},
-                                 extra={"scope": "user:profile:read user:clients:write "
-                                        "user:invoices:write user:payments:read"},
+                                 access_ttl=12 * 3600.0, default_scopes=CONNECTOR_SCOPES,
                                  clock=clock)
         self.oauth_paths = (AUTHORIZE_PATH, TOKEN_PATH)
         self._store = Store(account_id, self._today)
         self._lock = threading.RLock()
         self._hits: deque[float] = deque()
         self.requests: list[tuple[str, str]] = []
+
+    def connection_values(self) -> dict[str, str]:
+        """What ``connect`` learns (from ``GET /auth/api/v1/users/me``): tests and the demo
+        that skip the consent use it."""
+        return {"account_id": self.account_id}
 
     # -- the HTTP entry point ----------------------------------------------------------------
 
@@ -95,6 +115,9 @@ class FreshBooksSandbox:
             return self._token(headers, body)
         if not self._authenticated(headers.get("authorization")):
             return 401, {}, json.dumps(UNAUTHENTICATED).encode()
+        refused = self._scope_refusal(method, path, headers.get("authorization"))
+        if refused is not None:
+            return refused
         limited = self._rate_limited()
         if limited is not None:
             return limited
@@ -116,6 +139,22 @@ class FreshBooksSandbox:
         if status == 200:
             answer["created_at"] = int(self._clock())
         return status, {"Cache-Control": "no-store"}, json.dumps(answer).encode()
+
+    def _scope_refusal(self, method: str, path: str, authorization: str | None
+                       ) -> Response | None:
+        """403 naming the scopes given and the scopes needed, as FreshBooks reports a call
+        with insufficient scopes since October 2021 (freshbooks.com/api/
+        how-to-find-the-right-scopes-for-your-app; the exact body is not published)."""
+        if self.api_key and authorization == f"Bearer {self.api_key}":
+            return None
+        granted = self.oauth.scopes_of(authorization) or frozenset()
+        needed = missing(SCOPE_RULES, method, path, granted)
+        if needed is None:
+            return None
+        error = FreshBooksError(403, f"Insufficient scopes. Provided scopes: "
+                                f"{' '.join(sorted(granted))}. Required scopes: "
+                                f"{' '.join(needed)}", errno=1003)
+        return 403, {}, json.dumps(error.body()).encode()
 
     def _authenticated(self, authorization: str | None) -> bool:
         if self.api_key and authorization == f"Bearer {self.api_key}":

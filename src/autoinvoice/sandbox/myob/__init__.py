@@ -31,8 +31,15 @@ Paths, headers and bodies follow developer.myob.com's MYOB Business API pages, s
 - Errors: ``{"Errors": [{"Name", "Message", "AdditionalDetails", "ErrorCode", "Severity",
   "LearnMore"}], "Information"}``; every answer has an ``X-Request-Id``.
 - OAuth2 (``core.oauth``, ``core.oauth_paths``): ``GET /oauth2/account/authorize`` redirects
-  with ``code`` and ``businessId`` (the company file); ``POST /oauth2/v1/authorize`` is the
-  token endpoint (access tokens of 20 minutes, rotating refresh tokens).
+  with ``code`` and ``businessId`` (the company file: the only place it is told, the token
+  answer does not carry it); ``POST /oauth2/v1/authorize`` is the token endpoint (access tokens
+  of 20 minutes, rotating refresh tokens). Scopes per endpoint family (``app.SCOPE_RULES``:
+  ``sme-company-file``, ``sme-contacts-customer``, ``sme-sales``, ``sme-general-ledger``): a
+  token without it gets 403 ``AccessDenied`` naming the scope (MYOB's exact answer is not
+  published).
+- The company file is a new Australian business's: AUD, the default Australian tax codes only
+  (``GST`` 10 %, ``FRE``, ``EXP``, ``ITS``, ``N-T``, purchase and special codes; ``store.
+  DEFAULT_TAX_CODES``), no US or European rates.
 - Faults (``sandbox.faults``): ``core.faults.inject(prefix, status, retry_after=, times=)``,
   ``core.faults.lose_response(prefix)``; prefixes match the full path.
 

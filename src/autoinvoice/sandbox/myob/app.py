@@ -25,6 +25,7 @@ from autoinvoice.sandbox.myob.store import (
     not_found,
 )
 from autoinvoice.sandbox.oauth import OAuthServer
+from autoinvoice.sandbox.scopes import Rule, missing
 
 Response: TypeAlias = tuple[int, dict[str, str], bytes]
 ROOT = "/accountright"
@@ -33,6 +34,19 @@ TOKEN_PATH = "/oauth2/v1/authorize"  # MYOB's token endpoint really is named so
 DEFAULT_FILE = "4d5e6f70-8192-4a3b-9c4d-5e6f708192a3"
 CLIENT_ID = "myob-demo-key"
 CLIENT_SECRET = "myob-demo-secret"
+_CF = rf"{ROOT}/[^/]+"
+#: Scopes per endpoint family, as MYOB's "Scopes" pages group them (developer.myob.com/api/
+#: myob-business-api/api-overview/granular_data_scopes; sme-company-file, sme-contacts-customer,
+#: sme-sales, sme-general-ledger); API keys made since 12 March 2025 get these only.
+SCOPE_RULES = (
+    Rule("*", rf"{ROOT}/?", ("sme-company-file",)),
+    Rule("*", rf"{_CF}/Contact/Customer(/.*)?", ("sme-contacts-customer",)),
+    Rule("*", rf"{_CF}/Sale/.*", ("sme-sales",)),
+    Rule("*", rf"{_CF}/GeneralLedger/.*", ("sme-general-ledger",)),
+)
+#: what ``autoinvoice connect myob`` asks for (``connectors.oauth``)
+CONNECTOR_SCOPES = ("sme-company-file", "sme-contacts-customer", "sme-sales",
+                    "sme-general-ledger")
 
 
 def _dumps(value: Any) -> bytes:
@@ -72,8 +86,8 @@ class MyobSandbox:
         self.faults = Faults()
         self.oauth = OAuthServer(
             client_id=CLIENT_ID, client_secret=CLIENT_SECRET, access_ttl=access_ttl,
-            values={"company_file_uri": f"{ROOT}/{company_file_id}"},
-            redirect_values={"businessId": company_file_id}, clock=clock)
+            redirect_values={"businessId": company_file_id}, clock=clock,
+            default_scopes=CONNECTOR_SCOPES)
         self.oauth_paths = (AUTHORIZE_PATH, TOKEN_PATH)
         self._clock = clock
         self._lock = threading.RLock()
@@ -82,6 +96,11 @@ class MyobSandbox:
         self._day: tuple[date, int] = (self._today(), 0)
         self._request_no = 0
         self.requests: list[tuple[str, str]] = []  # (method, path) of every API request
+
+    def connection_values(self) -> dict[str, str]:
+        """What ``connect`` learns (the redirect's ``businessId``): tests and the demo that
+        skip the consent use it."""
+        return {"company_file_uri": self.file.uri}
 
     def _today(self) -> date:
         return datetime.fromtimestamp(self._clock(), UTC).date()
@@ -143,7 +162,7 @@ class MyobSandbox:
         self.requests.append((method, path))
         json_type = {"Content-Type": "application/json; charset=utf-8"}
         try:
-            self._authenticate(headers)
+            self._authenticate(method, path, headers)
             self._throttle()
             status, result, location = self._route(method, path, dict(parse_qsl(query)),
                                                    body, headers.get("host", "localhost"))
@@ -155,13 +174,19 @@ class MyobSandbox:
             return status, out, b""
         return status, {**json_type, **out}, _dumps(result)
 
-    def _authenticate(self, headers: Mapping[str, str]) -> None:
+    def _authenticate(self, method: str, path: str, headers: Mapping[str, str]) -> None:
         authorization = headers.get("authorization")
         if not (self.api_key and authorization == f"Bearer {self.api_key}") and \
                 not self.oauth.check(authorization):
             raise MyobError(401, "OAuthTokenIsInvalid",
                             "The supplied OAuth token (Bearer) is not valid",
                             "Header: Authorization")
+        granted = self.oauth.scopes_of(authorization) or frozenset()
+        needed = None if self.api_key and authorization == f"Bearer {self.api_key}" else \
+            missing(SCOPE_RULES, method, path, granted)
+        if needed is not None:
+            raise MyobError(403, "AccessDenied", "The access token was not granted the scope "
+                            "this endpoint needs", f"Scope: {' '.join(needed)}")
         if headers.get("x-myobapi-key") != self.oauth.client_id:
             raise MyobError(403, "InvalidApiKey", "The API key is missing or not valid",
                             "Header: x-myobapi-key")

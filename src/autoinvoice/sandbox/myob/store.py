@@ -15,11 +15,16 @@ CENT = Decimal("0.01")
 INFORMATION = ("Warning, error messages have not been finalised in this release and may "
                "change")
 #: (Code, Description, Rate %) -- an Australian file's codes plus the rates our demo bills
+#: The default tax codes of a new Australian MYOB business (myob.com/au/support/myob-business/
+#: accounting/financial-control/accounts-list/gst-codes, "Summary of tax codes"): GST and
+#: its GST-free, export and input-taxed sales codes, purchase-side codes, and the special
+#: taxes; no other country's rates.
 DEFAULT_TAX_CODES: tuple[tuple[str, str, str], ...] = (
-    ("GST", "Goods & Services Tax", "10"), ("FRE", "GST Free", "0"),
-    ("N-T", "Not Reportable", "0"), ("EXP", "Export Sales", "0"),
-    ("S85", "Sales tax 8.5%", "8.5"), ("S82", "Sales tax 8.25%", "8.25"),
-    ("S62", "Sales tax 6.25%", "6.25"), ("V19", "VAT 19%", "19"),
+    ("GST", "Goods & Services Tax", "10"), ("FRE", "GST-Free", "0"),
+    ("EXP", "Export Sales", "0"), ("CAP", "Capital Purchase", "10"),
+    ("INP", "Input Taxed Purchases", "0"), ("ITS", "Input Taxed Sales", "0"),
+    ("N-T", "No Tax", "0"), ("LCT", "Luxury Car Tax", "33"),
+    ("WET", "Wine Equalisation Tax", "29"), ("ABN", "No ABN Withholding", "47"),
 )
 
 

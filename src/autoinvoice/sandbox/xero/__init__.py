@@ -27,7 +27,11 @@ connector runs against it unchanged:
   (``/identity/connect/authorize``, ``/connect/token``), or the pre-issued ``api_key`` token
   when one is given; 401/403 are Xero's problem body (``Title``, ``Detail``:
   ``AuthenticationUnsuccessful``/``AuthorizationUnsuccessful``). ``xero-tenant-id`` must name
-  the organisation (``tenant_id``, also returned with every token for convenience).
+  the organisation, which only ``GET /connections`` tells (never the token answer).
+- Scopes, per endpoint (``app.SCOPE_RULES``): a token without one of the endpoint's scopes gets
+  401 ``AuthorizationUnsuccessful``. ``app="granular"`` (default: an app made since 2 March
+  2026) is refused ``accounting.transactions`` at consent (``unauthorized_client`` "Invalid
+  scope for client"); ``app="legacy"`` may still have it.
 - Idempotency: a PUT/POST with ``Idempotency-Key`` (at most 128 characters) whose answer was a
   2xx is saved for 24 h (Xero does not document the period); the same key with the same
   request replays it (``Idempotent-Replayed: true``), with another request it is a 400.

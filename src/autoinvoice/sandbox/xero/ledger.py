@@ -60,7 +60,10 @@ def money(value: Decimal) -> Decimal:
 
 
 def decimal(value: Any, field: str, element: Obj) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+    """A JSON number, as ``xero_accounting.yaml`` types amounts, quantities and rates
+    (``type: number``); a string is refused (stricter than Xero may be: its reaction to a
+    quoted number is not documented)."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise XeroError(f"{field} must be a number", element=element)
     try:
         return Decimal(str(value))

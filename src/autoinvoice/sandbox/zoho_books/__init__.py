@@ -25,7 +25,13 @@ docstring of ``autoinvoice.connectors.zoho_books`` for the vendor pages checked)
 - Auth: ``Authorization: Zoho-oauthtoken <token>``, checked against ``core.oauth`` (an
   ``OAuthServer``: authorization code and rotating refresh tokens at ``core.oauth_paths`` =
   ``("/oauth/v2/auth", "/oauth/v2/token")``; the token answer carries ``api_domain`` as Zoho's
-  does) or the pre-issued ``api_key``; else 401 code 57.
+  does: ``api_domain=`` when given, e.g. ``https://www.zohoapis.eu``, else the host the token
+  request reached; the consent redirect carries ``location`` and ``accounts-server``, the
+  data centre's accounts host, as Zoho's multi-DC flow does) or the pre-issued ``api_key``;
+  else 401 code 57. The organisation is told
+  only by ``GET /books/v3/organizations``. Scopes per endpoint (``app.SCOPE_RULES``:
+  ``ZohoBooks.<module>.<READ|CREATE|UPDATE|DELETE|ALL>`` by method): a token without the
+  endpoint's scope gets 401 code 57 "You are not authorized to perform this operation".
 - Rate limit: ``per_minute`` requests (default 100) per organisation in any 60 s of ``clock``;
   beyond it 429 code 45 (Zoho documents no ``Retry-After``; injected 429s may carry one).
 - Faults (``sandbox.faults``): ``core.faults.inject(prefix, status=…, retry_after=…)`` answers

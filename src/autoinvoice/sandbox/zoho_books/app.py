@@ -11,17 +11,36 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeAlias
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from autoinvoice.domain.money import Money
 from autoinvoice.sandbox.faults import Fault, FaultKind, Faults, ResponseLost
 from autoinvoice.sandbox.oauth import OAuthServer
+from autoinvoice.sandbox.scopes import Rule, missing
 from autoinvoice.sandbox.zoho_books.store import Books, Obj, ZohoError, invalid
 
 Response: TypeAlias = tuple[int, dict[str, str], bytes]
 API = "/books/v3"
 AUTHORIZE_PATH, TOKEN_PATH = "/oauth/v2/auth", "/oauth/v2/token"
 ORGANIZATION_ID = "10234695"
+#: ``ZohoBooks.<module>.<operation>``: each v3 page states its scope, GET = READ, POST =
+#: CREATE (e-mail, void and applying credits included), PUT = UPDATE, DELETE = DELETE, ``ALL``
+#: any (zoho.com/books/api/v3/oauth "Scopes"; /taxes "Create a tax": ZohoBooks.settings.CREATE);
+#: the organisations list is a settings page.
+_MODULES = {"organizations": "settings", "settings": "settings", "contacts": "contacts",
+            "invoices": "invoices", "creditnotes": "creditnotes",
+            "customerpayments": "customerpayments"}
+_OPERATIONS = {"GET": "READ", "POST": "CREATE", "PUT": "UPDATE", "DELETE": "DELETE"}
+SCOPE_RULES = tuple(
+    Rule(method, rf"{API}/{segment}(/.*)?",
+         (f"ZohoBooks.{module}.{operation}", f"ZohoBooks.{module}.ALL", "ZohoBooks.fullaccess.all"))
+    for segment, module in _MODULES.items() for method, operation in _OPERATIONS.items())
+#: what ``autoinvoice connect zoho_books`` asks for (``connectors.oauth``)
+CONNECTOR_SCOPES = ("ZohoBooks.contacts.CREATE", "ZohoBooks.contacts.READ",
+                    "ZohoBooks.settings.CREATE", "ZohoBooks.settings.READ",
+                    "ZohoBooks.invoices.CREATE", "ZohoBooks.invoices.READ",
+                    "ZohoBooks.invoices.DELETE", "ZohoBooks.creditnotes.CREATE",
+                    "ZohoBooks.creditnotes.READ")
 _FAULT_CODES = {429: (45, "You have made too many requests continuously. Please try again "
                            "after some time."),
                 401: (57, "You are not authorized to perform this operation")}
@@ -35,17 +54,33 @@ class ZohoBooksSandbox:
     def __init__(self, api_key: str | None = None, *, clock: Callable[[], float] = time.time,
                  organization_id: str = ORGANIZATION_ID, currency: str = "USD",
                  per_minute: int = 100, client_id: str = "demo-client",
-                 client_secret: str = "demo-secret") -> None:
+                 client_secret: str = "demo-secret", api_domain: str | None = None,
+                 accounts_server: str | None = None, location: str = "us") -> None:
+        """A login of one data centre: ``api_domain`` is what the token answer names as its API
+        host (e.g. ``https://www.zohoapis.eu``), ``accounts_server`` what the consent redirect
+        names as its accounts server (``https://accounts.zoho.eu``) with ``location``; None:
+        the host the request came to (a login of the data centre it asked)."""
         self.api_key, self.organization_id, self.per_minute = api_key, organization_id, \
             per_minute
         self.faults = Faults()
         self._clock = clock
         self._lock = threading.RLock()
+        self.api_domain, self.accounts_server, self.location = api_domain, accounts_server, \
+            location
         self.oauth = OAuthServer(client_id=client_id, client_secret=client_secret,
-                                 clock=clock, extra={"api_domain": "https://www.zohoapis.com"})
+                                 clock=clock, default_scopes=CONNECTOR_SCOPES,
+                                 scope_separator=",")
+        self.requests: list[tuple[str, str]] = []
         self.oauth_paths = (AUTHORIZE_PATH, TOKEN_PATH)
         self.orgs: dict[str, Books] = {organization_id: Books(currency, self._today)}
         self._calls: dict[str, deque[float]] = {organization_id: deque()}
+
+    def connection_values(self) -> dict[str, str]:
+        """What ``connect`` learns (``GET /organizations``; ``api_domain`` only when one was
+        named, else the caller's base URL stands): tests and the demo that skip the consent
+        use it."""
+        domain = {"api_domain": self.api_domain} if self.api_domain else {}
+        return {"organization_id": self.organization_id, **domain}
 
     @property
     def books(self) -> Books:
@@ -90,17 +125,23 @@ class ZohoBooksSandbox:
                headers: Mapping[str, str], body: bytes) -> Response:
         if path == AUTHORIZE_PATH and method == "GET":
             status, where = self.oauth.authorize(params)
-            if status == 302:
+            if status == 302:  # Zoho names the login's data centre on the redirect
+                server = self.accounts_server or _origin(headers.get("host", ""))
+                where += "&" + urlencode({"location": self.location, "accounts-server": server})
                 return 302, {"Location": where}, b""
             return status, {"Content-Type": "text/plain"}, where.encode()
         form = {**params, **dict(parse_qsl(body.decode("utf-8", "replace")))}
         status, answer = self.oauth.token(form, headers.get("authorization"))
+        if status == 200:  # Zoho names the login's data centre in every token answer
+            answer["api_domain"] = self.api_domain or _origin(headers.get("host", ""))
         return status, {"Content-Type": "application/json"}, json.dumps(answer).encode()
 
     def _api(self, method: str, path: str, params: dict[str, str],
              headers: Mapping[str, str], body: bytes) -> Response:
+        self.requests.append((method, path))
         try:
             self._authenticate(headers.get("authorization"))
+            self._authorize(method, path, headers.get("authorization"))
             if not path.startswith(API + "/"):
                 raise ZohoError(404, 5, "Invalid URL Passed")
             parts = path[len(API) + 1:].strip("/").split("/")
@@ -121,6 +162,15 @@ class ZohoBooksSandbox:
                 token == self.api_key or self.oauth.check(f"Bearer {token}")):
             return
         raise ZohoError(401, 57, "You are not authorized to perform this operation")
+
+    def _authorize(self, method: str, path: str, authorization: str | None) -> None:
+        """A token without the endpoint's scope: 401 code 57, as Zoho answers it."""
+        token = (authorization or "").partition(" ")[2]
+        if self.api_key and token == self.api_key:
+            return
+        granted = self.oauth.scopes_of(f"Bearer {token}") or frozenset()
+        if missing(SCOPE_RULES, method, path, granted) is not None:
+            raise ZohoError(401, 57, "You are not authorized to perform this operation")
 
     def _count_call(self, org: str) -> None:
         """``per_minute`` requests per organisation: one more in any 60 s is a 429."""
@@ -280,3 +330,9 @@ def _text(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ",".join(_text(v) for v in value) + "]"
     return json.dumps(value)
+
+
+def _origin(host: str) -> str:
+    """The origin a request reached: http on loopback (a served stand-in), else https."""
+    local = host.split(":")[0] in ("127.0.0.1", "localhost", "")
+    return f"{'http' if local else 'https'}://{host or '127.0.0.1'}"

@@ -42,7 +42,18 @@ coverage text go into its ``Description``. MYOB answers 201 with the new URI in 
 and no body: we ``GET`` it and return MYOB's ``TotalAmount`` (the pipeline compares it).
 
 Tax: tax-exclusive lines; MYOB applies each line's tax code rate to the line (AccountRight
-calculates and rounds tax per line, inferred) -- ``TAX_ROUNDING["myob"] = line``.
+calculates and rounds tax per line, inferred) -- ``TAX_ROUNDING["myob"] = line``. Each line's
+tax code is the Australian code for its outcome (``myob.tax``: standard 10 % ``GST``,
+GST-free ``FRE``, export ``EXP``, exempt ``ITS``, out of scope ``N-T``), looked up by ``Code``
+in ``GET /GeneralLedger/TaxCode`` and its rate checked; an outcome without a code (reverse
+charge, an intra-EU supply, any rate but 10 %) is refused before anything is created. A new
+customer card gets ``GST`` as its selling tax code.
+
+Scopes (keys made since 12 March 2025 use granular ``sme-*`` scopes; developer.myob.com/api/
+myob-business-api/api-overview/granular_data_scopes and its "Scopes" pages): ``sme-company-file``
+(the company file list), ``sme-contacts-customer`` (``/Contact/Customer``), ``sme-sales``
+(``/Sale/Invoice/Service``) and ``sme-general-ledger`` (``/GeneralLedger/Account`` and
+``/GeneralLedger/TaxCode``, which every invoice reads).
 
 Delivery: the public API has no e-mail operation for sales (PLATFORMS.md; the SDK's
 ``SaleEmail`` contract has no documented endpoint), so ``delivers_itself = False``: the
@@ -110,6 +121,7 @@ from autoinvoice.connectors.http import (
     retry_after_seconds,
     slots_for,
 )
+from autoinvoice.connectors.myob import tax
 from autoinvoice.domain.invoice import Invoice, InvoiceLine
 from autoinvoice.domain.job import Customer
 from autoinvoice.domain.money import Money
@@ -177,8 +189,8 @@ class MyobConnector:
         found = self._find_customer(customer)
         if found is not None:
             return RemoteCustomer(found)
-        default_tax = self._tax_code_uid(Decimal(0))
-        uid = self._create("/Contact/Customer", customer_body(customer, default_tax))
+        uid = self._create("/Contact/Customer",
+                           customer_body(customer, self._customer_tax_code_uid()))
         return RemoteCustomer(uid)
 
     def create_invoice(self, invoice: Invoice, customer: RemoteCustomer,
@@ -248,7 +260,8 @@ class MyobConnector:
 
     def _lines(self, invoice: Invoice, sign: int = 1) -> list[Obj]:
         account = self._income_account_uid()
-        return [line_body(line, account, self._tax_code_uid(line.tax_rate), sign)
+        codes = self._tax_codes_by_code()
+        return [line_body(line, account, tax.code_for(line, codes), sign)
                 for line in invoice.lines]
 
     def _income_account_uid(self) -> str:
@@ -261,16 +274,18 @@ class MyobConnector:
             self._income_account = str(found[0]["UID"])
         return self._income_account
 
-    def _tax_code_uid(self, rate: Decimal) -> str:
-        percent = (rate * 100).normalize()
+    def _tax_codes_by_code(self) -> dict[str, Obj]:
         if self._tax_codes is None:
             self._tax_codes = self._items("/GeneralLedger/TaxCode", None)
-        matching = [c for c in self._tax_codes if Decimal(str(c.get("Rate", 0))) == percent]
-        if not matching:
-            raise PermanentError(f"MYOB has no tax code with a rate of {percent}%; add one "
-                                 "in MYOB (Lists > Tax Codes)", platform=PLATFORM,
+        return {str(c.get("Code")): c for c in self._tax_codes}
+
+    def _customer_tax_code_uid(self) -> str:
+        codes = self._tax_codes_by_code()
+        chosen = codes.get(tax.CUSTOMER_DEFAULT) or next(iter(codes.values()), None)
+        if chosen is None:
+            raise PermanentError("the MYOB company file has no tax codes", platform=PLATFORM,
                                  code="no_tax_code")
-        return str(matching[0]["UID"])
+        return str(chosen["UID"])
 
     # -- plumbing -----------------------------------------------------------------------------
 
