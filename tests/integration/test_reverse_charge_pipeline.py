@@ -1,0 +1,182 @@
+"""Cross-border VAT outcomes go the whole way: a German service company invoicing an Austrian
+business with a valid VAT id is reverse charged (AE, no VAT, the Article 196 note on the PDF
+and in the e-invoice) and sent; with an invalid VAT id it is held, German VAT charged until
+someone looks; a Swiss business is outside the scope of German VAT (O) and sent too. The
+stored invoice is read back by every later step (number, create, send, ``documents``)."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lxml import etree
+from pypdf import PdfReader
+
+from autoinvoice.bootstrap import bootstrap
+from autoinvoice.config import parse_config
+from autoinvoice.documents import en16931
+from autoinvoice.domain.invoice import TaxCategory
+from autoinvoice.pipeline import documents
+from autoinvoice.pipeline.worker import Worker
+from autoinvoice.sandbox.generic import GenericSandbox
+from autoinvoice.sandbox.generic import mock_transport as generic_transport
+from autoinvoice.store import repo
+from tests.helpers import VirtualTimer, signed
+from tests.integration.conftest import FakeClock, Harness
+from tests.integration.test_einvoice_delivery import config_text, job
+
+VIENNA = {"line1": "Ringstrasse 1", "city": "Wien", "postal_code": "1010", "country": "AT"}
+ZURICH = {"line1": "Bahnhofstrasse 10", "city": "Zürich", "postal_code": "8001",
+          "country": "CH"}
+AUSTRIAN = {"id": "K-AT", "name": "Wiener Druckluft GmbH", "email": "office@wdl.example",
+            "vat_id": "ATU13585627", "billing_address": VIENNA}  # check digit valid
+SWISS = {"id": "K-CH", "name": "Zürcher Pressluft AG", "email": "kreditoren@zpl.example",
+         "vat_id": "CHE-116.281.710 MWST", "billing_address": ZURICH}
+UBL = "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}"
+CAC = "{urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2}"
+
+
+def config_source(tmp_path: Path, smtp_port: int) -> str:
+    """The German tenant of the e-invoice tests, in English, with an Austrian and a Swiss
+    business customer who both receive UBL."""
+    return config_text(tmp_path, smtp_port, "ubl").replace(
+        'documents = { language = "de" }', 'documents = { language = "en" }') + """
+[tenants.ksf.customers.K-AT]
+einvoice_format = "ubl"
+[tenants.ksf.customers.K-CH]
+einvoice_format = "ubl"
+"""
+
+
+@pytest.fixture
+def harness(tmp_path: Path, smtp_sink: Any, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    monkeypatch.setenv("TEST_KSF_API_KEY", "ksf-key")
+    (tmp_path / "autoinvoice.toml").write_text(config_source(tmp_path, smtp_sink.port),
+                                                encoding="utf-8")
+    config = parse_config(config_source(tmp_path, smtp_sink.port), "test config")
+    clock, generic = FakeClock(), GenericSandbox()
+    app = bootstrap(config, clock=clock, transports={"ksf": generic_transport(generic)},
+                    timer=VirtualTimer())
+    return Harness(app, clock, None, generic, Worker(app), [])  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def rules() -> None:
+    if not en16931.rules_available():
+        pytest.skip("EN 16931 rules (../shared/en16931) are absent: e-invoices cannot be checked")
+
+
+def bill(harness: Harness, job_id: str, customer: dict[str, Any]) -> dict[str, Any]:
+    event = job(job_id)
+    event["job"]["customer"] = customer
+    harness.ingest(event)
+    harness.ingest(signed(job_id, tenant="ksf"))
+    harness.run()
+    return harness.show(job_id, tenant="ksf")
+
+
+def kept(harness: Harness, job_id: str) -> dict[str, documents.Made]:
+    with harness.app.sessions() as session:
+        return documents.stored(session, harness.row(job_id, tenant="ksf").id)
+
+
+def pdf_text(content: bytes) -> str:
+    pages = PdfReader(io.BytesIO(content)).pages
+    return " ".join(" ".join(page.extract_text().split()) for page in pages)
+
+
+def ubl_facts(xml: bytes) -> dict[str, Any]:
+    root = etree.fromstring(xml)
+    subtotals = root.findall(f"{CAC}TaxTotal/{CAC}TaxSubtotal")
+    return {
+        "payable": Decimal(root.findtext(f"{CAC}LegalMonetaryTotal/{UBL}PayableAmount")),
+        "tax": Decimal(root.findtext(f"{CAC}TaxTotal/{UBL}TaxAmount")),
+        "categories": {s.findtext(f"{CAC}TaxCategory/{UBL}ID") for s in subtotals},
+        "reasons": [s.findtext(f"{CAC}TaxCategory/{UBL}TaxExemptionReason") for s in subtotals],
+        "note": root.findtext(f"{UBL}Note"),
+    }
+
+
+def test_de_to_at_with_a_valid_vat_id_is_reverse_charged_and_sent_with_the_article_196_note(
+        harness, smtp_sink, rules):
+    # when a German company bills an Austrian business with a valid VAT id
+    shown = bill(harness, "WO-AT1", AUSTRIAN)
+    # then it is sent, net, every line AE
+    assert shown["state"] == "sent", shown
+    assert (shown["subtotal"], shown["tax"], shown["total"]) == ("894.20", "0.00", "894.20")
+    invoice = repo.load_invoice(harness.row("WO-AT1", tenant="ksf"))
+    assert {line.tax_category for line in invoice.lines} == {TaxCategory.REVERSE_CHARGE}
+    [note] = invoice.notes
+    assert "Article 196" in note
+    assert invoice.exemption_reasons == ((TaxCategory.REVERSE_CHARGE, note),)
+    # and the note is printed on the PDF and carried by the e-invoice, both as sent
+    files = kept(harness, "WO-AT1")
+    assert set(files) == {"pdf", "ubl"}
+    assert note in pdf_text(files["pdf"].content)
+    facts = ubl_facts(files["ubl"].content)
+    assert facts == {"payable": Decimal("894.20"), "tax": Decimal("0.00"),
+                     "categories": {"AE"}, "reasons": [note], "note": note}
+    assert en16931.validate(files["ubl"].content, en16931.Syntax.UBL).passed
+    [(recipients, message)] = smtp_sink.messages
+    assert recipients == ["office@wdl.example"]
+    attached = {p.get_filename(): p.get_content() for p in message.iter_attachments()}
+    assert attached[files["ubl"].filename] == files["ubl"].content
+
+
+def test_de_to_at_with_an_invalid_vat_id_is_held_with_german_vat_and_nothing_leaves(
+        harness, smtp_sink):
+    # given an Austrian VAT id whose check digit is wrong
+    bad = {**AUSTRIAN, "vat_id": "ATU13585626"}
+    # when the job is billed
+    shown = bill(harness, "WO-AT2", bad)
+    # then it waits for a person, taxed at the German rate, not reverse charged
+    assert shown["state"] == "on_hold", shown
+    assert [r["code"] for r in shown["hold"]["reasons"]] == ["invalid_vat_id"]
+    assert "ATU13585626" in shown["hold"]["reasons"][0]["message"]
+    assert (shown["subtotal"], shown["tax"], shown["total"]) == ("894.20", "169.90", "1064.10")
+    assert smtp_sink.messages == []
+    assert not [c for c in harness.generic.calls if c.method == "POST"]
+
+
+def test_a_swiss_business_is_outside_the_scope_of_german_vat_and_sent(
+        harness, smtp_sink, rules):
+    shown = bill(harness, "WO-CH1", SWISS)
+    assert shown["state"] == "sent", shown
+    assert (shown["tax"], shown["total"]) == ("0.00", "894.20")
+    invoice = repo.load_invoice(harness.row("WO-CH1", tenant="ksf"))
+    assert {line.tax_category for line in invoice.lines} == {TaxCategory.NOT_SUBJECT}
+    [note] = invoice.notes
+    assert "Outside the scope of DE VAT" in note
+    files = kept(harness, "WO-CH1")
+    assert note in pdf_text(files["pdf"].content)
+    facts = ubl_facts(files["ubl"].content)
+    assert (facts["categories"], facts["reasons"], facts["tax"]) == ({"O"}, [note], Decimal(0))
+    assert en16931.validate(files["ubl"].content, en16931.Syntax.UBL).passed
+
+
+def test_autoinvoice_documents_writes_the_pdf_and_ubl_of_a_reverse_charged_job(
+        harness, tmp_path, rules):
+    # given a reverse-charged invoice that was sent
+    assert bill(harness, "WO-AT3", AUSTRIAN)["state"] == "sent"
+    number = harness.row("WO-AT3", tenant="ksf").number
+    out = tmp_path / "out"
+    # when a user asks for its documents with the command
+    done = subprocess.run(
+        [sys.executable, "-m", "autoinvoice.cli", "documents", "WO-AT3", "--format", "pdf",
+         "--format", "ubl", "--out", str(out), "--config", str(tmp_path / "autoinvoice.toml")],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "TEST_KSF_API_KEY": "ksf-key"})
+    # then both are written, as sent, and the UBL passes
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == [f"{number}.pdf", f"{number}.ubl.xml"]
+    files = kept(harness, "WO-AT3")
+    assert (out / f"{number}.ubl.xml").read_bytes() == files["ubl"].content
+    assert (out / f"{number}.pdf").read_bytes() == files["pdf"].content
+    assert done.stdout.count("as sent") == 2
+    assert "passes EN 16931" in done.stdout
