@@ -276,14 +276,20 @@ _GOODS_REASONS = {TaxCategory.INTRA_COMMUNITY: "Intra-community supply (Article 
 
 def with_goods_category(invoice: Invoice, category: TaxCategory) -> Invoice:
     """An all-AE or all-O invoice with every line ``category`` (K or G) instead, and its
-    reason; any other invoice unchanged (K and G carry no tax, like AE and O)."""
+    reason; any other invoice unchanged (K and G carry no tax, like AE and O). Goods supplied
+    inside the EU say where they went (BR-IC-12): the buyer's address, where there is no
+    site."""
     untaxed = {TaxCategory.REVERSE_CHARGE, TaxCategory.NOT_SUBJECT}
     if not invoice.lines or {x.tax_category for x in invoice.lines} - untaxed:
         return invoice
     reason = _GOODS_REASONS[category]
+    job = invoice.job
+    if category is TaxCategory.INTRA_COMMUNITY and job.site is None:
+        job = dataclasses.replace(job, site=Site("DLV", invoice.customer.name,
+                                                 invoice.customer.billing_address))
     return dataclasses.replace(
-        invoice, lines=tuple(dataclasses.replace(x, tax_category=category)
-                             for x in invoice.lines),
+        invoice, job=job, lines=tuple(dataclasses.replace(x, tax_category=category)
+                                      for x in invoice.lines),
         exemption_reasons=((category, reason),), notes=(reason,))
 
 

@@ -9,7 +9,8 @@ coverage, the ``unsigned`` flag, credit notes), each invoice goes the way the wo
   totals and lines are its own;
 - its documents: the PDF renders with every legal note and the number; UBL, CII and XRechnung
   (CII and UBL) state the same kind, number, credited invoice, totals, breakdown (category,
-  base, tax, our exemption reason), line categories and amounts, and notes;
+  base, tax, our exemption reason), line categories and amounts, and notes; UBL and CII pass
+  the official EN 16931 rules (CEN) with no fatal finding;
 - its request to the platform (the ``sandbox`` connector, recorded): every line as ours, and
   the platform's total is ours where it rounds as the tenant does;
 
@@ -62,6 +63,9 @@ NS = {"cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateCompon
       "ram": "urn:un:unece:uncefact:data:standard:"
              "ReusableAggregateBusinessInformationEntity:100"}
 _ROWS = itertools.count(1)
+#: The official EN 16931 rules (../shared/en16931): without them nothing is validated here,
+#: and ``test_the_official_rules_are_there`` says so.
+RULES = en16931.rules_available()
 MOMENT = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
 
 
@@ -83,6 +87,10 @@ def survives_everything(invoice: Invoice, sessions: sessionmaker[Session]) -> No
     for xml in (to_ubl(loaded), to_cii(loaded), to_xrechnung(loaded),
                 to_xrechnung(loaded, Syntax.UBL)):
         assert stated(xml) == expected(loaded)
+    if RULES:
+        for xml, syntax in ((to_ubl(loaded), Syntax.UBL), (to_cii(loaded), Syntax.CII)):
+            fatal = en16931.validate(xml, syntax).fatal
+            assert not fatal, [f"[{f.rule}] {f.message}" for f in fatal]
     requested_as_built(loaded)
 
 
@@ -291,3 +299,9 @@ def test_every_tax_category_survives_store_load_documents_and_the_platform_reque
     assert category in {line.tax_category for line in invoice.lines}
     survives_everything(invoice, sessions)
     survives_everything(tax_outcomes.credit_note(invoice), sessions)
+
+
+def test_the_official_rules_are_there() -> None:
+    if not RULES:
+        pytest.skip(f"EN 16931 rules absent ({en16931.resolve_rules_dir()}): the generated "
+                    "e-invoices above were compared with the invoice but not validated")
