@@ -81,6 +81,14 @@ def bill(harness: Harness, job_id: str, customer: dict[str, Any]) -> dict[str, A
     return harness.show(job_id, tenant="ksf")
 
 
+def job_view(harness: Harness, job_id: str) -> dict[str, Any]:
+    """``invoices show --json``: the newest revision, every document of the job under it."""
+    from autoinvoice.pipeline import views
+
+    with harness.app.sessions() as session:
+        return views.job_detail(session, views.find_job(session, job_id, "ksf")[0])
+
+
 def kept(harness: Harness, job_id: str) -> dict[str, documents.Made]:
     with harness.app.sessions() as session:
         return documents.stored(session, harness.row(job_id, tenant="ksf").id)
@@ -180,3 +188,58 @@ def test_autoinvoice_documents_writes_the_pdf_and_ubl_of_a_reverse_charged_job(
     assert (out / f"{number}.pdf").read_bytes() == files["pdf"].content
     assert done.stdout.count("as sent") == 2
     assert "passes EN 16931" in done.stdout
+
+
+def test_a_reverse_charged_invoice_whose_job_changed_is_credited_with_the_same_note(
+        harness, smtp_sink, rules):
+    # given a reverse-charged invoice that was sent
+    assert bill(harness, "WO-AT4", AUSTRIAN)["state"] == "sent"
+    # when the job comes in again without the oil
+    changed = job("WO-AT4")
+    changed["event_id"] = "evt-WO-AT4-done-2"
+    changed["job"]["customer"] = AUSTRIAN
+    changed["job"]["parts"] = changed["job"]["parts"][:1]
+    harness.ingest(changed)
+    harness.run()
+    # then the credit note is reverse charged like the invoice it credits, and says so
+    shown = job_view(harness, "WO-AT4")
+    assert [(d["kind"], d["revision"], d["state"]) for d in shown["documents"]] == [
+        ("invoice", 1, "credited"), ("credit_note", 1, "sent"), ("invoice", 2, "sent")]
+    with harness.app.sessions() as session:
+        rows = {(r.kind, r.revision): r for r in repo.job_documents(session, "ksf", "WO-AT4")}
+        note_row = rows[("credit_note", 1)]
+        credit = repo.load_invoice(note_row)
+        files = documents.stored(session, note_row.id)
+    assert credit.is_credit_note
+    assert credit.corrects == rows[("invoice", 1)].number
+    assert {line.tax_category for line in credit.lines} == {TaxCategory.REVERSE_CHARGE}
+    [note] = credit.notes
+    assert "Article 196" in note
+    assert note in pdf_text(files["pdf"].content)
+    assert b"<CreditNote" in files["ubl"].content
+    facts = ubl_facts(files["ubl"].content)
+    assert (facts["categories"], facts["reasons"], facts["note"]) == ({"AE"}, [note], note)
+    assert facts["payable"] == credit.total.amount == Decimal("894.20")
+    assert en16931.validate(files["ubl"].content, en16931.Syntax.UBL).passed
+    assert len(smtp_sink.messages) == 3  # the invoice, its credit note, the new invoice
+
+
+def test_a_held_invalid_vat_id_corrected_in_review_is_reverse_charged_and_sent(
+        harness, smtp_sink, rules):
+    from autoinvoice.pipeline.review import approve, parse_edits
+
+    # given an invoice held because the Austrian VAT id was mistyped
+    assert bill(harness, "WO-AT5", {**AUSTRIAN, "vat_id": "ATU13585626"})["state"] == "on_hold"
+    # when the reviewer corrects the id
+    edits = parse_edits('{"customer": {"vat_id": "ATU13585627"}}', None, [])
+    approve(harness.app, "WO-AT5", "ksf", actor="dana", note="id checked in VIES",
+            edits=edits)
+    harness.run()
+    # then the new revision is reverse charged and sent; the held one is void
+    shown = job_view(harness, "WO-AT5")
+    assert [(d["revision"], d["state"]) for d in shown["documents"]] == [(1, "void"),
+                                                                        (2, "sent")]
+    assert (shown["tax"], shown["total"]) == ("0.00", "894.20")
+    invoice = repo.load_invoice(harness.row("WO-AT5", tenant="ksf"))
+    assert {line.tax_category for line in invoice.lines} == {TaxCategory.REVERSE_CHARGE}
+    assert invoice.customer.vat_id == "ATU13585627"
