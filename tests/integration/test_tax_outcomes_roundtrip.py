@@ -7,7 +7,7 @@ coverage, the ``unsigned`` flag, credit notes), each invoice goes the way the wo
 - stored on its row and read back from SQLite (``repo.store_invoice`` / ``repo.load_invoice``,
   the snapshot every step after the build reads): the same invoice, to the digit; the row's
   totals and lines are its own;
-- its documents: the PDF renders with every legal note and the number; UBL, CII and XRechnung
+- its documents: the PDF renders with its number, every legal note and exemption reason; UBL, CII and XRechnung
   (CII and UBL) state the same kind, number, credited invoice, totals, breakdown (category,
   base, tax, our exemption reason), line categories and amounts, and notes; UBL and CII pass
   the official EN 16931 rules (CEN) with no fatal finding;
@@ -149,8 +149,8 @@ def pdf_says_it(invoice: Invoice) -> None:
                     for page in PdfReader(io.BytesIO(made.content)).pages)
     assert invoice.number
     assert invoice.number in text
-    for note in invoice.notes:
-        assert " ".join(note.split()) in text
+    for said in (*invoice.notes, *(reason for _, reason in invoice.exemption_reasons)):
+        assert " ".join(said.split()) in text
     if invoice.corrects:
         assert invoice.corrects in text
 
