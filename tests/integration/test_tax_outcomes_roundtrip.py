@@ -7,12 +7,14 @@ coverage, the ``unsigned`` flag, credit notes), each invoice goes the way the wo
 - stored on its row and read back from SQLite (``repo.store_invoice`` / ``repo.load_invoice``,
   the snapshot every step after the build reads): the same invoice, to the digit; the row's
   totals and lines are its own;
-- its documents: the PDF renders with its number, every legal note and exemption reason; UBL, CII and XRechnung
-  (CII and UBL) state the same kind, number, credited invoice, totals, breakdown (category,
-  base, tax, our exemption reason), line categories and amounts, and notes; UBL and CII pass
-  the official EN 16931 rules (CEN) with no fatal finding;
+- its documents: the PDF renders with its number, every legal note and exemption reason;
+  UBL, CII and XRechnung (CII and UBL) state the same kind, number, credited invoice,
+  totals, breakdown (category, base, tax, our exemption reason), line categories and
+  amounts, and notes; UBL and CII pass the official EN 16931 rules (CEN) with no fatal
+  finding;
 - its request to the platform (the ``sandbox`` connector, recorded): every line as ours, and
-  the platform's total is ours where it rounds as the tenant does;
+  the platform's total is ours where it rounds as the tenant does (per line: the sandbox's
+  and Stripe's stand-in);
 
 and every total recomputes from its lines. Deterministic: each (tenant, customer) is its own
 test with a few derandomized examples; ``witness`` pins one invoice per tax category.
@@ -37,7 +39,9 @@ from lxml import etree
 from pypdf import PdfReader
 from sqlalchemy.orm import Session, sessionmaker
 
+from autoinvoice.config import SecretRef
 from autoinvoice.connectors.base import ConnectorSettings, IdempotencyKeys, RecordedRequest
+from autoinvoice.connectors.registry import build_connector
 from autoinvoice.connectors.sandbox import SandboxConnector
 from autoinvoice.documents import en16931
 from autoinvoice.documents.cii import to_cii
@@ -45,9 +49,12 @@ from autoinvoice.documents.en16931 import Syntax
 from autoinvoice.documents.ubl import to_ubl
 from autoinvoice.documents.xrechnung import to_xrechnung
 from autoinvoice.domain.invoice import DocumentKind, Invoice, TaxCategory, TaxRounding
+from autoinvoice.domain.money import Money
 from autoinvoice.pipeline import documents
 from autoinvoice.sandbox.generic import GenericSandbox
 from autoinvoice.sandbox.generic import mock_transport as generic_transport
+from autoinvoice.sandbox.stripe import StripeSandbox
+from autoinvoice.sandbox.stripe import mock_transport as stripe_transport
 from autoinvoice.store import repo
 from autoinvoice.store.codec import to_jsonable
 from autoinvoice.store.db import make_engine, migrate, session_factory
@@ -279,6 +286,26 @@ def requested_as_built(invoice: Invoice) -> None:
         for x in invoice.lines]
     if invoice.tax_rounding is TaxRounding.LINE:  # the sandbox rounds per line
         assert made.total == invoice.total
+        assert stripe_total(invoice) == invoice.total  # Stripe too (tax rates per line)
+
+
+def stripe_total(invoice: Invoice) -> Money:
+    """The total Stripe computes for the invoice (for a credit note: its credit note's)."""
+    settings = ConnectorSettings(
+        tenant=invoice.tenant, currency=invoice.currency,
+        credentials={"api_key": SecretRef("sk_test_roundtrip")},
+        transport=stripe_transport(StripeSandbox(api_key="sk_test_roundtrip")),
+        timer=VirtualTimer())
+    connector = build_connector("stripe", settings)
+    keys = IdempotencyKeys.derive(invoice.tenant, invoice.job_id, invoice.revision)
+    customer = connector.ensure_customer(invoice.customer, keys)
+    if not invoice.is_credit_note:
+        return connector.create_invoice(invoice, customer, keys).total
+    credited = dataclasses.replace(invoice, kind=DocumentKind.INVOICE, number=invoice.corrects,
+                                   corrects=None)
+    remote = connector.send_invoice(connector.create_invoice(credited, customer, keys), keys)
+    return connector.credit_invoice(remote.id, invoice, IdempotencyKeys.derive(
+        invoice.tenant, invoice.job_id, invoice.revision, "credit_note")).total
 
 
 # -- the tests -----------------------------------------------------------------------------
