@@ -40,30 +40,36 @@ SWISS = {"id": "K-CH", "name": "Zürcher Pressluft AG", "email": "kreditoren@zpl
          "vat_id": "CHE-116.281.710 MWST", "billing_address": ZURICH}
 UBL = "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}"
 CAC = "{urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2}"
+RAM = "{urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100}"
 
 
-def config_source(tmp_path: Path, smtp_port: int) -> str:
+def config_source(tmp_path: Path, smtp_port: int, fmt: str = "ubl") -> str:
     """The German tenant of the e-invoice tests, in English, with an Austrian and a Swiss
-    business customer who both receive UBL."""
+    business customer who both receive ``fmt`` (UBL unless asked) and quote a PO."""
     return config_text(tmp_path, smtp_port, "ubl").replace(
-        'documents = { language = "de" }', 'documents = { language = "en" }') + """
+        'documents = { language = "de" }', 'documents = { language = "en" }') + f"""
 [tenants.ksf.customers.K-AT]
-einvoice_format = "ubl"
+einvoice_format = "{fmt}"
+buyer_reference = "PO-4711"
 [tenants.ksf.customers.K-CH]
-einvoice_format = "ubl"
+einvoice_format = "{fmt}"
+buyer_reference = "PO-4712"
 """
+
+
+def make_harness(tmp_path: Path, smtp_port: int, fmt: str = "ubl") -> Harness:
+    text = config_source(tmp_path, smtp_port, fmt)
+    (tmp_path / "autoinvoice.toml").write_text(text, encoding="utf-8")
+    clock, generic = FakeClock(), GenericSandbox()
+    app = bootstrap(parse_config(text, "test config"), clock=clock,
+                    transports={"ksf": generic_transport(generic)}, timer=VirtualTimer())
+    return Harness(app, clock, None, generic, Worker(app), [])  # type: ignore[arg-type]
 
 
 @pytest.fixture
 def harness(tmp_path: Path, smtp_sink: Any, monkeypatch: pytest.MonkeyPatch) -> Harness:
     monkeypatch.setenv("TEST_KSF_API_KEY", "ksf-key")
-    (tmp_path / "autoinvoice.toml").write_text(config_source(tmp_path, smtp_sink.port),
-                                                encoding="utf-8")
-    config = parse_config(config_source(tmp_path, smtp_sink.port), "test config")
-    clock, generic = FakeClock(), GenericSandbox()
-    app = bootstrap(config, clock=clock, transports={"ksf": generic_transport(generic)},
-                    timer=VirtualTimer())
-    return Harness(app, clock, None, generic, Worker(app), [])  # type: ignore[arg-type]
+    return make_harness(tmp_path, smtp_sink.port)
 
 
 @pytest.fixture
@@ -243,3 +249,27 @@ def test_a_held_invalid_vat_id_corrected_in_review_is_reverse_charged_and_sent(
     invoice = repo.load_invoice(harness.row("WO-AT5", tenant="ksf"))
     assert {line.tax_category for line in invoice.lines} == {TaxCategory.REVERSE_CHARGE}
     assert invoice.customer.vat_id == "ATU13585627"
+
+
+@pytest.mark.parametrize("fmt", ["cii", "facturx", "xrechnung"])
+@pytest.mark.parametrize("customer", [AUSTRIAN, SWISS], ids=["AE", "O"])
+def test_reverse_charge_and_out_of_scope_go_out_in_every_einvoice_format(
+        tmp_path, smtp_sink, monkeypatch, rules, fmt, customer):
+    # given a customer who receives CII, Factur-X or XRechnung (UBL: the tests above)
+    monkeypatch.setenv("TEST_KSF_API_KEY", "ksf-key")
+    harness = make_harness(tmp_path, smtp_sink.port, fmt)
+    # when it is billed
+    shown = bill(harness, "WO-F1", customer)
+    # then it is sent with its checked e-invoice, which names the category and our reason
+    assert shown["state"] == "sent", shown
+    invoice = repo.load_invoice(harness.row("WO-F1", tenant="ksf"))
+    [(category, reason)] = invoice.exemption_reasons
+    files = kept(harness, "WO-F1")
+    xml = files["cii" if fmt == "facturx" else fmt].content
+    if fmt == "facturx":
+        assert documents.facturx_xml(files["facturx"].content) == xml
+    root = etree.fromstring(xml)
+    assert {e.text for e in root.iter(f"{RAM}CategoryCode")} == {category.value}
+    assert [e.text for e in root.iter(f"{RAM}ExemptionReason")] == [reason]
+    assert Decimal(next(root.iter(f"{RAM}DuePayableAmount")).text) == Decimal("894.20")
+    assert Decimal(next(root.iter(f"{RAM}TaxTotalAmount")).text) == 0
