@@ -78,7 +78,7 @@ class App:
 
     def connector_settings(self, tenant: str, **overrides: Any) -> ConnectorSettings:
         t = self.config.tenant(tenant)
-        extra: dict[str, Any] = {"timer": self.timer} if self.timer else {}
+        extra: dict[str, Any] = {"timer": self.timer} if self.timer is not None else {}
         if oauth_platform(t.platform.name) is not None:  # OAuth2: tokens from the store
             extra["tokens"] = DbTokenSource(self, tenant)
         return ConnectorSettings(
