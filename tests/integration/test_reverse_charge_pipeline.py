@@ -273,3 +273,23 @@ def test_reverse_charge_and_out_of_scope_go_out_in_every_einvoice_format(
     assert [e.text for e in root.iter(f"{RAM}ExemptionReason")] == [reason]
     assert Decimal(next(root.iter(f"{RAM}DuePayableAmount")).text) == Decimal("894.20")
     assert Decimal(next(root.iter(f"{RAM}TaxTotalAmount")).text) == 0
+
+
+def test_invoices_show_says_each_lines_tax_category_and_the_legal_note(
+        harness, tmp_path, capsys):
+    from autoinvoice import cli
+
+    # given a reverse-charged invoice (held or not, the reviewer must see why there is no VAT)
+    bill(harness, "WO-AT6", AUSTRIAN)
+    invoice = repo.load_invoice(harness.row("WO-AT6", tenant="ksf"))
+    # when someone looks at it
+    shown = job_view(harness, "WO-AT6")
+    code = cli.main(["invoices", "show", "WO-AT6", "--config",
+                     str(tmp_path / "autoinvoice.toml")])
+    # then each line names its category and the note is there, as on the PDF
+    assert [line["tax_category"] for line in shown["lines"]] == ["AE", "AE", "AE"]
+    assert shown["notes"] == list(invoice.notes)
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "tax_category" in printed
+    assert invoice.notes[0] in printed
