@@ -16,14 +16,18 @@ writers are held to every UNCL 5305 code the domain has.
 from __future__ import annotations
 
 import dataclasses
+import tomllib
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from hypothesis import strategies as st
 
 from autoinvoice.billing.engine import build_invoice
-from autoinvoice.config import billing_rules, parse_config
+from autoinvoice.billing.rules import BillingRules
+from autoinvoice.config import Config, TenantConfig, billing_rules, parse_config
 from autoinvoice.domain.invoice import DocumentKind, Invoice, InvoiceFlag, TaxCategory
 from autoinvoice.domain.job import (
     Address,
@@ -167,6 +171,34 @@ parts_taxable = true
 TENANTS = parse_config(CONFIG, "tax outcomes").tenants
 RULES = {name: billing_rules(t) for name, t in TENANTS.items()}
 
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """How a tenant's configuration is varied: the documents' language, where tax is rounded,
+    and whether labor is taxed (VAT: untaxed labor is exempt, E with its reason; sales tax:
+    Oklahoma taxes labor or not, S or Z)."""
+
+    language: str = "en"
+    rounding: str = "line"
+    labor_taxable: bool = True
+
+
+variants = st.builds(Variant, st.sampled_from(["en", "de"]),
+                     st.sampled_from(["line", "document"]), st.booleans())
+
+
+@cache
+def configured(tenant: str, variant: Variant) -> tuple[TenantConfig, BillingRules]:
+    data = tomllib.loads(CONFIG, parse_float=Decimal)
+    config = data["tenants"][tenant]
+    config.setdefault("documents", {})["language"] = variant.language
+    tax = config["tax"]
+    tax["rounding"] = variant.rounding
+    taxed = tax["jurisdictions"]["oklahoma"] if "jurisdictions" in tax else tax
+    taxed["labor_taxable"] = variant.labor_taxable
+    tenant_config = Config.model_validate({**data, "source": "variant"}).tenants[tenant]
+    return tenant_config, billing_rules(tenant_config)
+
 TULSA = Address("1200 Industrial Pkwy", "Tulsa", "US", "74107", "OK")
 HOUSTON = Address("1 Ship Channel", "Houston", "US", "77002", "TX")
 BAMBERG = Address("Hopfenweg 12", "Bamberg", "DE", "96047")
@@ -247,18 +279,20 @@ def jobs(draw: Any, tenant: str, customer: Customer) -> Job:
 
 
 @st.composite
-def documents(draw: Any, tenant: str, customer_id: str) -> Invoice:
-    """A built, numbered invoice (unsigned or not), or the credit note that credits it."""
+def documents(draw: Any, tenant: str, customer_id: str) -> tuple[TenantConfig, Invoice]:
+    """A tenant's configuration (varied) and a built, numbered invoice of it (unsigned or
+    not), or the credit note that credits it."""
+    config, rules = configured(tenant, draw(variants))
     job = draw(jobs(tenant, customer_of(tenant, customer_id)))
     flags = frozenset({InvoiceFlag.UNSIGNED}) if job.signature is None and draw(
         st.booleans()) else frozenset()
-    invoice = build_invoice(job, RULES[tenant], tenant=tenant, revision=draw(st.integers(1, 3)),
+    invoice = build_invoice(job, rules, tenant=tenant, revision=draw(st.integers(1, 3)),
                             issue_date=ISSUE, flags=flags).invoice
     invoice = invoice.with_number(f"{tenant.upper()}-2026-{draw(st.integers(1, 99999)):05d}")
     if draw(st.booleans()):
         invoice = credit_note(invoice)
     goods = draw(st.sampled_from([None, TaxCategory.INTRA_COMMUNITY, TaxCategory.EXPORT]))
-    return with_goods_category(invoice, goods) if goods else invoice
+    return config, with_goods_category(invoice, goods) if goods else invoice
 
 
 def credit_note(invoice: Invoice) -> Invoice:
