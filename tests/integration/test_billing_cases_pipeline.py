@@ -19,12 +19,10 @@ import dataclasses
 import inspect
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from lxml import etree
 
 from autoinvoice.billing.engine import BuildResult
 from autoinvoice.bootstrap import bootstrap
@@ -40,6 +38,7 @@ from autoinvoice.store import repo
 from autoinvoice.triggers.events import decode_json, parse_event
 from tests.helpers import VirtualTimer, dumps
 from tests.integration.conftest import FakeClock, Harness
+from tests.integration.einvoice_facts import stated
 from tests.unit import test_billing_cases as cases
 
 #: Issue day of the cases (2026-11-27) in every tenant's zone (Chicago, Berlin, London).
@@ -59,9 +58,6 @@ EINVOICE = {("ksf", "K-FR"): "ubl", ("ksf", "K-FRBAD"): "ubl", ("ksf", "K-DE"): 
 #: here. Its invoices keep their lines and taxes; only this case, written to show the
 #: difference, comes to another total (1.35 tax per line instead of 1.34 per document).
 SANDBOX_ROUNDING = {"test_document_rounding_differs_from_line_rounding_as_documented"}
-_CBC = "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}"
-_CAC = "{urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2}"
-_RAM = "{urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100}"
 
 
 def _case_calls() -> list[tuple[str, dict[str, Any]]]:
@@ -114,8 +110,9 @@ def run_case(call: Callable[..., None], kwargs: dict[str, Any],
 
 
 def pipeline_config(tmp_path: Path, smtp_port: int) -> str:
-    """The cases' tenants as written, each on the sandbox platform, some customers getting
-    an e-invoice (nothing here changes a price, a tax or a hold)."""
+    """The cases' tenants as written, each on the sandbox platform (so the German one rounds
+    per line: ``SANDBOX_ROUNDING``), some customers getting an e-invoice (nothing here changes
+    a price, a tax or a hold)."""
     text = cases.CONFIG
     for (tenant, customer), fmt in EINVOICE.items():
         header = f"[tenants.{tenant}.customers.{customer}]\n"
@@ -161,21 +158,6 @@ def as_built(built: Built, job_id: str) -> Any:
     invoice = built.result.invoice
     return dataclasses.replace(invoice, job_id=job_id, tax_rounding=TaxRounding.LINE,
                                job=dataclasses.replace(invoice.job, id=job_id))
-
-
-def einvoice_facts(made: documents.Made) -> tuple[Decimal, Decimal, set[str]]:
-    """(payable amount, tax total, tax category codes) as the e-invoice states them."""
-    root = etree.fromstring(made.content)
-    if made.syntax is en16931.Syntax.UBL:
-        payable = root.findtext(f"{_CAC}LegalMonetaryTotal/{_CBC}PayableAmount")
-        tax = root.findtext(f"{_CAC}TaxTotal/{_CBC}TaxAmount")
-        codes = {e.text for e in root.iter(f"{_CBC}ID") if e.getparent() is not None
-                 and e.getparent().tag in (f"{_CAC}TaxCategory", f"{_CAC}ClassifiedTaxCategory")}
-    else:
-        payable = next(root.iter(f"{_RAM}DuePayableAmount")).text
-        tax = next(root.iter(f"{_RAM}TaxTotalAmount")).text
-        codes = {e.text for e in root.iter(f"{_RAM}CategoryCode")}
-    return Decimal(payable or "nan"), Decimal(tax or "nan"), {c for c in codes if c}
 
 
 @pytest.mark.parametrize(("case", "kwargs"), CASES, ids=[c for c, _ in CASES])
@@ -229,9 +211,10 @@ def assert_sent(harness: Harness, row: Any, invoice: Any, smtp_sink: Any) -> Non
         assert files["pdf"].content.startswith(b"%PDF")
         assert sent == {f.filename: f.content for f in files.values()}
     if fmt:
-        payable, tax, codes = einvoice_facts(files[fmt])
-        assert (payable, tax) == (invoice.total.amount, invoice.tax_total.amount)
-        assert codes == {line.tax_category.value for line in invoice.lines}
+        facts = stated(files[fmt].content)
+        assert facts["totals"] == (invoice.subtotal.amount, invoice.tax_total.amount,
+                                   invoice.total.amount, invoice.total.amount)
+        assert [c for c, _, _ in facts["lines"]] == [x.tax_category.value for x in invoice.lines]
         assert en16931.validate(files[fmt].content, files[fmt].syntax).passed
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lxml import etree
 from pypdf import PdfReader
 
 from autoinvoice.bootstrap import bootstrap
@@ -29,6 +28,7 @@ from autoinvoice.sandbox.generic import mock_transport as generic_transport
 from autoinvoice.store import repo
 from tests.helpers import VirtualTimer, signed
 from tests.integration.conftest import FakeClock, Harness
+from tests.integration.einvoice_facts import stated
 from tests.integration.test_einvoice_delivery import config_text, job
 
 VIENNA = {"line1": "Ringstrasse 1", "city": "Wien", "postal_code": "1010", "country": "AT"}
@@ -38,9 +38,6 @@ AUSTRIAN = {"id": "K-AT", "name": "Wiener Druckluft GmbH", "email": "office@wdl.
             "vat_id": "ATU13585627", "billing_address": VIENNA}  # check digit valid
 SWISS = {"id": "K-CH", "name": "Zürcher Pressluft AG", "email": "kreditoren@zpl.example",
          "vat_id": "CHE-116.281.710 MWST", "billing_address": ZURICH}
-UBL = "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}"
-CAC = "{urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2}"
-RAM = "{urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100}"
 
 
 def config_source(tmp_path: Path, smtp_port: int, fmt: str = "ubl") -> str:
@@ -106,15 +103,10 @@ def pdf_text(content: bytes) -> str:
 
 
 def ubl_facts(xml: bytes) -> dict[str, Any]:
-    root = etree.fromstring(xml)
-    subtotals = root.findall(f"{CAC}TaxTotal/{CAC}TaxSubtotal")
-    return {
-        "payable": Decimal(root.findtext(f"{CAC}LegalMonetaryTotal/{UBL}PayableAmount")),
-        "tax": Decimal(root.findtext(f"{CAC}TaxTotal/{UBL}TaxAmount")),
-        "categories": {s.findtext(f"{CAC}TaxCategory/{UBL}ID") for s in subtotals},
-        "reasons": [s.findtext(f"{CAC}TaxCategory/{UBL}TaxExemptionReason") for s in subtotals],
-        "note": root.findtext(f"{UBL}Note"),
-    }
+    facts = stated(xml)
+    return {"payable": facts["totals"][3], "tax": facts["totals"][1],
+            "categories": {c for c, _, _, _ in facts["breakdown"]},
+            "reasons": [r for _, _, _, r in facts["breakdown"]], "note": facts["notes"]}
 
 
 def test_de_to_at_with_a_valid_vat_id_is_reverse_charged_and_sent_with_the_article_196_note(
@@ -269,11 +261,10 @@ def test_reverse_charge_and_out_of_scope_go_out_in_every_einvoice_format(
     xml = files["cii" if fmt == "facturx" else fmt].content
     if fmt == "facturx":
         assert documents.facturx_xml(files["facturx"].content) == xml
-    root = etree.fromstring(xml)
-    assert {e.text for e in root.iter(f"{RAM}CategoryCode")} == {category.value}
-    assert [e.text for e in root.iter(f"{RAM}ExemptionReason")] == [reason]
-    assert Decimal(next(root.iter(f"{RAM}DuePayableAmount")).text) == Decimal("894.20")
-    assert Decimal(next(root.iter(f"{RAM}TaxTotalAmount")).text) == 0
+    facts = stated(xml)
+    assert {c for c, _, _ in facts["lines"]} == {category.value}
+    assert [(c, r) for c, _, _, r in facts["breakdown"]] == [(category.value, reason)]
+    assert facts["totals"][1:] == (Decimal(0), Decimal("894.20"), Decimal("894.20"))
 
 
 def test_invoices_show_says_each_lines_tax_category_and_the_legal_note(
