@@ -240,9 +240,11 @@ def format_detail(d: dict[str, Any]) -> str:
     if d["last_error"]:
         out.append(f"last error: {d['last_error']}")
     out.append(format_table(d["lines"], ["no", "description", "quantity", "unit",
-                                         "unit_price", "amount", "tax_rate", "tax"]))
+                                         "unit_price", "amount", "tax_rate", "tax",
+                                         "tax_category"]))
     out.append(f"subtotal {d['subtotal']}  tax {d['tax']}  total {d['total']} {d['currency']}"
                f"  paid {d['payment']['amount_paid']}")
+    out += [f"note: {note}" for note in d.get("notes") or []]
     out += [f"  {h['at']}  {h['actor']:10} {h['action']:20} {h['to'] or ''}"
             for h in d["history"]]
     if len(d.get("documents") or []) > 1:

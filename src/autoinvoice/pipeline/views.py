@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from autoinvoice.domain.invoice import Invoice
 from autoinvoice.domain.money import Money
 from autoinvoice.pipeline.holds import reasons_of
 from autoinvoice.store import repo
@@ -39,6 +40,7 @@ def summary(row: InvoiceRow) -> dict[str, Any]:
 
 def detail(session: Session, row: InvoiceRow) -> dict[str, Any]:
     cur = row.currency
+    priced = repo.load_invoice(row) if row.invoice_json is not None else None
     payments = session.scalars(select(PaymentRow).where(PaymentRow.invoice_id == row.id)
                                .order_by(PaymentRow.id)).all()
     return {
@@ -57,13 +59,8 @@ def detail(session: Session, row: InvoiceRow) -> dict[str, Any]:
         "credits_invoice": _credited_number(row),
         "source_event_id": row.source_event_id,
         "attempts": row.attempts, "next_attempt_at": _iso(row.next_attempt_at),
-        "lines": [
-            {"no": ln.line_no, "kind": ln.kind, "description": ln.description, "sku": ln.sku,
-             "quantity": ln.quantity, "unit": ln.unit, "unit_price": ln.unit_price,
-             "amount": _money(ln.amount_minor, cur), "tax_rate": ln.tax_rate,
-             "tax": _money(ln.tax_minor, cur)}
-            for ln in row.lines
-        ],
+        "lines": _lines(row, priced),
+        "notes": list(priced.notes) if priced else [],
         "payment": {"state": row.pay_state, "amount_paid": _money(row.amount_paid_minor, cur),
                     "balance": _money((row.total_minor or 0) - row.amount_paid_minor, cur),
                     "paid_at": _iso(row.paid_at),
@@ -76,6 +73,23 @@ def detail(session: Session, row: InvoiceRow) -> dict[str, Any]:
             for h in repo.history(session, row.id)
         ],
     }
+
+
+def _lines(row: InvoiceRow, priced: Invoice | None) -> list[dict[str, Any]]:
+    """The stored lines, each with its tax category and coverage from the priced invoice
+    (why a line carries no tax: Z, E, AE, O; why it is at 0)."""
+    cur, built = row.currency, priced.lines if priced else ()
+    out = []
+    for ln in row.lines:
+        line = built[ln.line_no - 1] if len(built) >= ln.line_no else None
+        out.append({
+            "no": ln.line_no, "kind": ln.kind, "description": ln.description, "sku": ln.sku,
+            "quantity": ln.quantity, "unit": ln.unit, "unit_price": ln.unit_price,
+            "amount": _money(ln.amount_minor, cur), "tax_rate": ln.tax_rate,
+            "tax": _money(ln.tax_minor, cur),
+            "tax_category": line.tax_category.value if line else None,
+            "coverage": line.coverage if line else None})
+    return out
 
 
 def _credited_number(row: InvoiceRow) -> str | None:

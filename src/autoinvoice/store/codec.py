@@ -49,6 +49,8 @@ def from_jsonable(tp: Any, data: Any) -> Any:  # one branch per kind of type
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(inner) != 1:  # JSON does not say which: never guess (the value would be misread)
+            raise TypeError(f"cannot decode {data!r} as {tp}: a union of several types")
         return from_jsonable(inner[0], data)
     if tp is Money:
         return Money(Decimal(data["amount"]), data["currency"])
