@@ -215,7 +215,7 @@ def assert_sent(harness: Harness, row: Any, invoice: Any, smtp_sink: Any) -> Non
         assert facts["totals"] == (invoice.subtotal.amount, invoice.tax_total.amount,
                                    invoice.total.amount, invoice.total.amount)
         assert [c for c, _, _ in facts["lines"]] == [x.tax_category.value for x in invoice.lines]
-        assert en16931.validate(files[fmt].content, files[fmt].syntax).passed
+        assert en16931.validate_format(files[fmt].content, files[fmt].format).passed
 
 
 def test_the_replayed_cases_reach_s_z_e_and_ae_holds_and_sends(

@@ -105,6 +105,7 @@ def test_configured_peppol_ids_reach_the_invoice() -> None:
     ("DE287654324", "9930:DE287654324"), ("FR44732829320", "9957:FR44732829320"),
     ("ATU12345678", "9914:ATU12345678"), ("GB980780684", "9932:GB980780684"),
     ("EL094259216", "9933:EL094259216"), ("de 287 654 324", "9930:DE287654324"),
+    ("CHE-116.281.710 MWST", "9927:CHE116281710MWST"),
     ("73-1234567", None), ("IT12345678901", None), (None, None)])
 def test_a_vat_id_gives_the_default_address_where_the_eas_has_its_vat_scheme(
         vat_id: str | None, expected: str | None) -> None:

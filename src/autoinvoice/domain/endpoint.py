@@ -37,7 +37,8 @@ VAT_SCHEMES = {
     "MT": "9943", "NL": "9944", "PL": "9945", "PT": "9946", "RO": "9947", "RS": "9948",
     "SI": "9949", "SK": "9950", "SM": "9951", "TR": "9952", "VA": "9953", "FR": "9957",
 }
-_VAT_ID = re.compile(r"^[A-Z]{2}[0-9A-Z+*.]{2,13}$")
+#: A compacted VAT id: country prefix, then 2 to 14 characters (the Swiss ``CHE…MWST`` is 16).
+_VAT_ID = re.compile(r"^[A-Z]{2}[0-9A-Z+*]{2,14}$")
 #: The participant identifier scheme of the Peppol Policy for use of Identifiers.
 _UPIS = "iso6523-actorid-upis::"
 
@@ -91,7 +92,7 @@ def _gln_ok(digits: str) -> bool:
 
 def from_vat_id(vat_id: str | None) -> ElectronicAddress | None:
     """The participant id a VAT identifier gives where its country has an EAS VAT scheme."""
-    compact = "".join((vat_id or "").split()).upper()
+    compact = re.sub(r"[\s.\-]", "", vat_id or "").upper()  # as printed: "CHE-116.281.710 MWST"
     if not _VAT_ID.match(compact) or compact[:2] not in VAT_SCHEMES:
         return None
     return ElectronicAddress(VAT_SCHEMES[compact[:2]], compact)
