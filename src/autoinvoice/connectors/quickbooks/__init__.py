@@ -116,15 +116,17 @@ from autoinvoice.connectors.quickbooks.payloads import (
     decimal_text,
     display_names,
     document_body,
+    exact,
     is_ours,
     item_body,
     line_body,
     marked_elsewhere,
-    money_text,
+    money,
     po_custom_field,
     quoted,
     request_id,
     single_tax_rate,
+    tax_detail,
 )
 from autoinvoice.domain.invoice import Invoice
 from autoinvoice.domain.job import Customer
@@ -157,7 +159,7 @@ class QuickBooksConnector:
         self._items_loaded = False
         self._income_account: str | None = None
         self._tax_codes: dict[Decimal, str] = {}
-        self._po_field: tuple[Obj | None] | None = None
+        self._preferences: Obj | None = None
         limit_key = f"{settings.tenant}:{PLATFORM}:{realm}"
         rate = settings.rate_limit_per_second or REQUESTS_PER_MINUTE / 60
         self._http = HttpClient(
@@ -171,6 +173,7 @@ class QuickBooksConnector:
             slots=slots_for(limit_key, CONCURRENT),
             timer=settings.timer,
             request_id_header="intuit_tid",
+            exact_decimals=True,
         )
 
     def close(self) -> None:
@@ -283,11 +286,46 @@ class QuickBooksConnector:
 
     def _document(self, document: Invoice, customer_id: str, keys: IdempotencyKeys) -> Obj:
         service_date = document.supply_date.isoformat() if document.supply_date else None
+        automated = self._automated_sales_tax(document)
+        rate = None if automated else single_tax_rate(document)
         lines = [line_body(line, n, self._item(ITEM_NAMES[line.kind], keys), service_date)
                  for n, line in enumerate(document.lines, start=1)]
-        rate = single_tax_rate(document)
-        tax_code = self._tax_code(rate, keys) if rate is not None else None
-        return document_body(document, customer_id, lines, tax_code, self._po())
+        if automated:
+            tax_code: str | None = self._placeholder_tax_code(document)
+        else:
+            tax_code = self._tax_code(rate, keys) if rate is not None else None
+        return document_body(document, customer_id, lines,
+                             tax_detail(document, tax_code, automated), self._po())
+
+    def _automated_sales_tax(self, document: Invoice) -> bool:
+        """Whether the company is on automated sales tax (``TaxPrefs.PartnerTaxEnabled``, minor
+        version 3+; absent on companies from before AST). A company with sales tax switched off
+        ignores ``TxnTaxDetail``: a taxed document cannot be represented there."""
+        taxes = self._prefs().get("TaxPrefs") or {}
+        taxed = any(line.tax_rate > 0 for line in document.lines)
+        if taxes.get("UsingSalesTax") is False and taxed:
+            raise PermanentError("sales tax is switched off in this QuickBooks company, so it "
+                                 "would drop our tax: set up sales tax in QuickBooks first",
+                                 platform=PLATFORM, code="sales_tax_off")
+        return taxes.get("PartnerTaxEnabled") is True and taxes.get("UsingSalesTax") is True
+
+    def _placeholder_tax_code(self, document: Invoice) -> str:
+        """Under AST the transaction needs a tax code (AST replaces it by its own): ours when
+        one has our single rate, else any active taxable code AST set up."""
+        rates = {line.tax_rate for line in document.lines if line.tax_rate > 0}
+        if len(rates) == 1:
+            percent = (rates.pop() * 100).normalize()
+            found = self._tax_codes.get(percent) or self._find_tax_code(percent)
+            if found is not None:
+                self._tax_codes[percent] = found
+                return found
+        codes = [c for c in self._query("TaxCode", "Active = true")
+                 if c.get("Taxable") and str(c["Id"]) not in ("TAX", "NON")]
+        if not codes:
+            raise PermanentError("the QuickBooks company has no sales tax code: set up sales "
+                                 "tax in QuickBooks first", platform=PLATFORM,
+                                 code="no_tax_code")
+        return str(codes[0]["Id"])
 
     def _apply_credit(self, invoice: Obj, memo: Obj, keys: IdempotencyKeys) -> None:
         """A zero-amount Payment linking the credit memo to the invoice it credits."""
@@ -296,9 +334,9 @@ class QuickBooksConnector:
                      _money(memo.get("TotalAmt"), currency))
         if amount.amount <= 0:
             return  # paid already: the credit stays on the customer's account
-        text = money_text(amount.amount)
+        text = money(amount.amount)
         self._post("/payment", {
-            "CustomerRef": invoice["CustomerRef"], "TotalAmt": "0.00",
+            "CustomerRef": invoice["CustomerRef"], "TotalAmt": money(Decimal(0)),
             "PrivateNote": f"autoinvoice: credit memo {memo.get('DocNumber', memo['Id'])} "
                            f"applied to invoice {invoice.get('DocNumber', invoice['Id'])}",
             "Line": [
@@ -377,7 +415,7 @@ class QuickBooksConnector:
         try:
             created = self._post("/taxservice/taxcode", {
                 "TaxCode": name,
-                "TaxRateDetails": [{"TaxRateName": name, "RateValue": decimal_text(percent),
+                "TaxRateDetails": [{"TaxRateName": name, "RateValue": exact(percent),
                                     "TaxAgencyId": str(agencies[0]["Id"]),
                                     "TaxApplicableOn": "Sales"}]},
                 keys.for_step(f"taxcode-{decimal_text(percent)}"))
@@ -388,11 +426,13 @@ class QuickBooksConnector:
             return found
         return str(created["TaxCodeId"])
 
+    def _prefs(self) -> Obj:
+        if self._preferences is None:
+            self._preferences = self._get("/preferences").get("Preferences") or {}
+        return self._preferences
+
     def _po(self) -> Obj | None:
-        if self._po_field is None:
-            preferences = self._get("/preferences").get("Preferences") or {}
-            self._po_field = (po_custom_field(preferences),)
-        return self._po_field[0]
+        return po_custom_field(self._prefs())
 
     def _paid_at(self, invoice: Obj) -> datetime | None:
         stamps: list[datetime] = []

@@ -1,5 +1,11 @@
 """One QuickBooks company (realm) in memory: its objects, validation and the arithmetic.
 
+The company is a US one in Tulsa, Oklahoma. By default it is what every US company created
+since 10 November 2017 is: on **automated sales tax** (``Preferences.TaxPrefs``
+``PartnerTaxEnabled`` and ``UsingSalesTax`` true; AST computes each sales transaction's tax
+from its ship-to address and replaces the tax code an app sends, see ``ast``).
+``automated_sales_tax=False`` gives an older company on the manual US model:
+
 Totals, as QuickBooks Online computes them for a US company without automated sales tax:
 each ``SalesItemLineDetail`` line's ``Amount`` must equal ``Qty * UnitPrice`` rounded to the
 cent (else 6070); the taxable base is the sum of the lines coded ``TAX``; the transaction's
@@ -7,6 +13,10 @@ tax code (``TxnTaxDetail.TxnTaxCodeRef``) applies each of its sales rates to tha
 ``TaxLine`` per rate, rounded half-up once per rate (tax per document, not per line);
 ``TotalAmt = subtotal + TotalTax``; ``Balance`` falls as payments (and applied credit memos)
 are linked.
+
+Numbers are typed as Finance.xsd types them: an ``xs:decimal`` element (``Amount``, ``Qty``,
+``UnitPrice``, ``TotalTax``, ``TotalAmt``, ``RateValue``) must be a JSON number; a string there
+is refused with a ValidationFault (2010) naming the element.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from autoinvoice.sandbox.quickbooks.ast import AutomatedSalesTax, Jurisdiction, jurisdiction
 from autoinvoice.sandbox.quickbooks.query import Query
 
 Obj = dict[str, Any]
@@ -33,11 +44,12 @@ ACCEPTED: dict[str, frozenset[str]] = {
                        "UnitPrice", "Taxable", "Sku", "Active"}),
     "Invoice": frozenset({"CustomerRef", "DocNumber", "TxnDate", "DueDate", "CurrencyRef",
                           "PrivateNote", "Line", "TxnTaxDetail", "CustomerMemo", "BillEmail",
-                          "CustomField", "BillAddr", "ShipAddr", "SalesTermRef",
+                          "CustomField", "BillAddr", "ShipAddr", "ShipFromAddr", "SalesTermRef",
                           "AllowOnlineCreditCardPayment", "AllowOnlineACHPayment"}),
     "CreditMemo": frozenset({"CustomerRef", "DocNumber", "TxnDate", "CurrencyRef",
                              "PrivateNote", "Line", "TxnTaxDetail", "CustomerMemo",
-                             "BillEmail", "CustomField", "BillAddr"}),
+                             "BillEmail", "CustomField", "BillAddr", "ShipAddr",
+                             "ShipFromAddr"}),
     "Payment": frozenset({"CustomerRef", "TotalAmt", "Line", "TxnDate", "PrivateNote",
                           "CurrencyRef", "PaymentRefNum"}),
 }
@@ -75,6 +87,11 @@ def not_found(entity: str, obj_id: str) -> QboError:
 
 
 def decimal(value: Any, element: str) -> Decimal:
+    """An ``xs:decimal`` element's value: a JSON number (parsed as Decimal), not a string."""
+    if isinstance(value, str):
+        raise invalid(f"Property Name:Can not construct instance of java.math.BigDecimal from "
+                      f"String value '{value}' ({element}) specified is unsupported or "
+                      "invalid", element)
     if isinstance(value, bool):
         raise invalid(f"Property Name:{element} specified is unsupported or invalid", element)
     try:
@@ -91,9 +108,18 @@ def cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+#: the company's legal address (CompanyInfo.LegalAddr): AST's source address
+LEGAL_ADDRESS: Obj = {"Line1": "410 W 7th St", "City": "Tulsa",
+                      "CountrySubDivisionCode": "OK", "PostalCode": "74119", "Country": "US"}
+
+
 class Company:
-    def __init__(self, realm_id: str, now: Callable[[], datetime]) -> None:
+    def __init__(self, realm_id: str, now: Callable[[], datetime],
+                 automated_sales_tax: bool = True) -> None:
         self.realm_id = realm_id
+        self.address = dict(LEGAL_ADDRESS)
+        self.ast = AutomatedSalesTax(self.address, self._ast_code, self._rates_of) \
+            if automated_sales_tax else None
         self._now = now
         self._seq = 0
         self.objects: dict[str, dict[str, Obj]] = {name: {} for name in (
@@ -110,7 +136,8 @@ class Company:
                               "Classification": "Revenue", "Active": True})
         self._put("Account", {"Name": "Accounts Receivable (A/R)",
                               "AccountType": "Accounts Receivable", "Active": True})
-        self._put("TaxAgency", {"DisplayName": "Oklahoma Tax Commission"})
+        if self.ast is None:  # AST sets up the agency (and its codes) itself
+            self._put("TaxAgency", {"DisplayName": "Oklahoma Tax Commission"})
         self.objects["TaxCode"]["TAX"] = {"Id": "TAX", "Name": "TAX", "Taxable": True,
                                           "Active": True, "domain": "QBO"}
         self.objects["TaxCode"]["NON"] = {"Id": "NON", "Name": "NON", "Taxable": False,
@@ -129,9 +156,38 @@ class Company:
                     {"CustomField": [
                         {"Name": "SalesFormsPrefs.SalesCustomName1", "Type": "StringType",
                          "StringValue": "PO Number"}]}]},
-            "TaxPrefs": {"UsingSalesTax": True, "PartnerTaxEnabled": False},
+            "TaxPrefs": {"UsingSalesTax": True, **(
+                {"PartnerTaxEnabled": True} if self.ast is not None else {})},
             "CurrencyPrefs": {"MultiCurrencyEnabled": False, "HomeCurrency": {"value": "USD"}},
         }
+        home = jurisdiction(self.address)
+        if self.ast is not None and home is not None:  # AST's code for the company's own place
+            self._ast_code(home)
+
+    # -- automated sales tax: the codes it creates -----------------------------------------
+
+    def _ast_code(self, place: Jurisdiction) -> Obj:
+        for code in self.objects["TaxCode"].values():
+            if code.get("Name") == place.name:
+                return code
+        agency = next((a for a in self.objects["TaxAgency"].values()
+                       if a.get("DisplayName") == place.agency), None) or self._put(
+            "TaxAgency", {"DisplayName": place.agency})
+        refs = []
+        for name, percent in place.levels:
+            rate = next((r for r in self.objects["TaxRate"].values() if r["Name"] == name),
+                        None) or self._put("TaxRate", {
+                            "Name": name, "RateValue": percent, "Active": True,
+                            "AgencyRef": {"value": agency["Id"]}})
+            refs.append({"TaxRateRef": {"value": rate["Id"]},
+                         "TaxTypeApplicable": "TaxOnAmount", "TaxOrder": 0})
+        return self._put("TaxCode", {"Name": place.name, "Taxable": True, "TaxGroup": True,
+                                     "Active": True,
+                                     "SalesTaxRateList": {"TaxRateDetail": refs}})
+
+    def _rates_of(self, code: Obj) -> list[Obj]:
+        return [self.get("TaxRate", ref["TaxRateRef"]["value"])
+                for ref in code.get("SalesTaxRateList", {}).get("TaxRateDetail", [])]
 
     def stamp(self) -> str:
         return self._now().astimezone(UTC).isoformat(timespec="seconds")
@@ -321,6 +377,12 @@ class Company:
                        if line["SalesItemLineDetail"]["TaxCodeRef"]["value"] == "TAX"),
                       Decimal(0))
         detail = dict(obj.get("TxnTaxDetail") or {})
+        if "TotalTax" in detail:
+            detail["TotalTax"] = cents(decimal(detail["TotalTax"], "TxnTaxDetail.TotalTax"))
+        if self.ast is not None:
+            obj["TxnTaxDetail"] = self.ast.compute(obj, taxable, detail)
+            self._total(obj, subtotal)
+            return
         code_id = (detail.get("TxnTaxCodeRef") or {}).get("value")
         tax_lines: list[Obj] = []
         if code_id and code_id not in ("TAX", "NON"):
@@ -335,9 +397,13 @@ class Company:
         total_tax = sum((t["Amount"] for t in tax_lines), Decimal(0))
         obj["TxnTaxDetail"] = {**detail, "TotalTax": total_tax, **(
             {"TaxLine": tax_lines} if tax_lines else {})}
-        lines.append({"Amount": subtotal, "DetailType": "SubTotalLineDetail",
-                      "SubTotalLineDetail": {}})
-        obj["TotalAmt"] = subtotal + total_tax
+        self._total(obj, subtotal)
+
+    @staticmethod
+    def _total(obj: Obj, subtotal: Decimal) -> None:
+        obj["Line"].append({"Amount": subtotal, "DetailType": "SubTotalLineDetail",
+                            "SubTotalLineDetail": {}})
+        obj["TotalAmt"] = subtotal + obj["TxnTaxDetail"]["TotalTax"]
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -377,7 +443,7 @@ class Company:
         self._accepts("Payment", body)
         customer_id = str((body.get("CustomerRef") or {}).get("value") or "")
         self.get("Customer", customer_id)
-        total = decimal(body.get("TotalAmt", "0"), "TotalAmt")
+        total = decimal(body.get("TotalAmt", Decimal(0)), "TotalAmt")
         links: list[tuple[Obj, Decimal]] = []
         applied = Decimal(0)
         for line in body.get("Line") or []:
