@@ -23,7 +23,12 @@ Intuit's sandbox companies, or our stand-in ``autoinvoice.sandbox.quickbooks``:
 the connection (``tokens.value("realm_id")``).
 
 Auth: OAuth 2.0 bearer access token from ``settings.tokens`` (one refresh after a 401, see
-``connectors.http.bearer_request``); tokens never appear in logs or recorded requests.
+``connectors.http.bearer_request``); tokens never appear in logs or recorded requests. The
+Accounting API needs the ``com.intuit.quickbooks.accounting`` scope (the only one ``connect``
+asks for; ``com.intuit.quickbooks.payment`` is for the Payments API, which we do not use); a
+token without it gets 403 ``AuthorizationFailed`` 003100 "The access token does not have
+sufficient scope" (IntuitDeveloper/QBOConceptsTutorial-PHP#13), an ``AuthError``. The realm id
+is the ``realmId`` query parameter of the consent redirect (``connectors.oauth``).
 
 Flow: customer -> items -> tax code -> ``POST /invoice`` -> ``POST /invoice/{id}/send``.
 - Customer: QuickBooks has no external-id field on Customer, and ``DisplayName`` is one name
@@ -36,20 +41,53 @@ Flow: customer -> items -> tax code -> ``POST /invoice`` -> ``POST /invoice/{id}
 - Items: every line needs an ``ItemRef``. One item per line kind (Labor, Travel, Parts,
   Fees, Mileage, Service), found by Name or created (Service, or NonInventory for Parts, on
   the first Income account); cached per connector (i.e. per tenant in a worker process).
-- Tax (US model): each line ``TaxCodeRef`` TAX or NON; the document's single rate is a tax
-  code in ``TxnTaxDetail.TxnTaxCodeRef``: an active tax code whose one sales rate equals ours,
-  or one created with ``POST /taxservice/taxcode`` on the company's first tax agency.
-  QuickBooks computes the tax once per rate on the taxable subtotal (document rounding,
-  ``TAX_ROUNDING["quickbooks"]``); a document with two different rates cannot be represented
-  and is refused with a ``PermanentError``.
+- Tax: each line ``TaxCodeRef`` TAX or NON (US pseudo tax codes). Which US model the company
+  is on is read once from ``GET /preferences``: ``TaxPrefs.PartnerTaxEnabled`` true means
+  automated sales tax (AST), absent means a company from before AST ("Manage sales tax for US
+  locales": "US QuickBooks Online companies created after November 10, 2017 manage sales tax
+  calculations via an automated sales tax (AST) engine ... To determine if the QuickBooks
+  Online company uses automated sales tax, query the Preferences.TaxPrefs.PartnerTaxEnabled
+  attribute"; ruckus/quickbooks-ruby#443 quotes Intuit: "If not present in response payload,
+  the company is not enabled for automated sales tax").
+  * AST: "Sales tax is determined based on the source and destination address ... The
+    destination address is the shipping address provided on the sales transaction", and the
+    tax code an app sends "is replaced by the automated sales tax engine recommendation"
+    (Invoice entity reference, ``TxnTaxDetail.TxnTaxCodeRef``). So we send ``ShipAddr`` (the
+    job's site, else the billing address) and our tax as ``TxnTaxDetail.TotalTax``: "Whenever
+    an explicit tax amount is sent in the transaction request the AST engine honors the amount
+    and prorates it across tax rates in the AST-assigned tax code" (Intuit developer blog
+    2017-12-11, "Using QuickBooks Online API for automated sales tax"; Intuit's hlu2 on
+    intuit/QuickBooks-V3-PHP-SDK#199: the override is ``TxnTaxCodeRef`` + ``TotalTax``), with a
+    placeholder ``TxnTaxCodeRef`` (Intuit's AST sample: it "has to be provided. However, the
+    value does not matter"): an active code with our rate, else any taxable one AST set up;
+    we create none ("Create operation ... will be overridden by AST", same blog). Finance.xsd
+    ``TxnTaxDetail.UseAutomatedSalesTax`` false asks that our amount stand; whether it does
+    also depends on the company's "AllowPartnerTaxOverride" preference, so QuickBooks'
+    ``TotalAmt`` is still compared with ours by the pipeline (a difference is held, never
+    sent). ``ShipFromAddr`` is the seller's address (the Invoice reference: "If automated sales
+    tax is enabled ... this field is required for an accurate sales tax calculation"; the US
+    locales page says the source is always the company's legal address: sources disagree,
+    sending it is harmless either way). One explicit total covers documents with two rates.
+  * Manual US model (older companies): the document's single rate is a tax code in
+    ``TxnTaxDetail.TxnTaxCodeRef``: an active tax code whose one sales rate equals ours, or one
+    created with ``POST /taxservice/taxcode`` on the company's first tax agency. QuickBooks
+    computes the tax once per rate on the taxable subtotal (document rounding,
+    ``TAX_ROUNDING["quickbooks"]``); a document with two different rates cannot be represented
+    and is refused with a ``PermanentError``.
+  * Sales tax switched off (``TaxPrefs.UsingSalesTax`` false): "TxnTaxDetail is ignored and not
+    stored", so a taxed document is refused before anything is created.
+  * Non-US editions (VAT/GST per line, ``GlobalTaxCalculation``) are not supported.
 - Invoice: ``DocNumber`` our number (21 chars max), ``PrivateNote`` our reference (job id,
   revision, number, PO), ``CustomField`` the PO when the company has a sales-form custom field
   named like "PO" (``GET /preferences``), else the PO is in ``CustomerMemo``, which also
   carries legal notes (reverse charge, exemptions); ``BillEmail``, ``TxnDate``, ``DueDate``.
   Covered lines are sent with unit price 0 and the coverage in the description. The total is
   the one QuickBooks computed (``TotalAmt`` of the create response).
-- Amounts are sent as decimal strings (never floats; Intuit's JSON reader takes them for
-  decimal elements -- inferred, the stand-in accepts both) and read with ``Decimal``.
+- Amounts, quantities and rates are sent as JSON numbers with their exact digits (never floats;
+  Finance.xsd and SalesTax.xsd type ``Amount``, ``Qty``, ``UnitPrice``, ``TotalTax``,
+  ``TotalAmt``, ``RateValue`` as ``xs:decimal``; Intuit's own JSON examples write them as
+  numbers) and read with ``Decimal``. Whether QuickBooks would coerce a numeric string is
+  undocumented: the stand-in refuses one.
 
 Idempotency: every POST carries ``requestid`` = our step key (``keys.for_step``, <= 50 chars,
 else a digest), so a retry after a lost response gets the original answer. The pipeline's
