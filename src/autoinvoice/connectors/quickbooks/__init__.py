@@ -41,42 +41,10 @@ Flow: customer -> items -> tax code -> ``POST /invoice`` -> ``POST /invoice/{id}
 - Items: every line needs an ``ItemRef``. One item per line kind (Labor, Travel, Parts,
   Fees, Mileage, Service), found by Name or created (Service, or NonInventory for Parts, on
   the first Income account); cached per connector (i.e. per tenant in a worker process).
-- Tax: each line ``TaxCodeRef`` TAX or NON (US pseudo tax codes). Which US model the company
-  is on is read once from ``GET /preferences``: ``TaxPrefs.PartnerTaxEnabled`` true means
-  automated sales tax (AST), absent means a company from before AST ("Manage sales tax for US
-  locales": "US QuickBooks Online companies created after November 10, 2017 manage sales tax
-  calculations via an automated sales tax (AST) engine ... To determine if the QuickBooks
-  Online company uses automated sales tax, query the Preferences.TaxPrefs.PartnerTaxEnabled
-  attribute"; ruckus/quickbooks-ruby#443 quotes Intuit: "If not present in response payload,
-  the company is not enabled for automated sales tax").
-  * AST: "Sales tax is determined based on the source and destination address ... The
-    destination address is the shipping address provided on the sales transaction", and the
-    tax code an app sends "is replaced by the automated sales tax engine recommendation"
-    (Invoice entity reference, ``TxnTaxDetail.TxnTaxCodeRef``). So we send ``ShipAddr`` (the
-    job's site, else the billing address) and our tax as ``TxnTaxDetail.TotalTax``: "Whenever
-    an explicit tax amount is sent in the transaction request the AST engine honors the amount
-    and prorates it across tax rates in the AST-assigned tax code" (Intuit developer blog
-    2017-12-11, "Using QuickBooks Online API for automated sales tax"; Intuit's hlu2 on
-    intuit/QuickBooks-V3-PHP-SDK#199: the override is ``TxnTaxCodeRef`` + ``TotalTax``), with a
-    placeholder ``TxnTaxCodeRef`` (Intuit's AST sample: it "has to be provided. However, the
-    value does not matter"): an active code with our rate, else any taxable one AST set up;
-    we create none ("Create operation ... will be overridden by AST", same blog). Finance.xsd
-    ``TxnTaxDetail.UseAutomatedSalesTax`` false asks that our amount stand; whether it does
-    also depends on the company's "AllowPartnerTaxOverride" preference, so QuickBooks'
-    ``TotalAmt`` is still compared with ours by the pipeline (a difference is held, never
-    sent). ``ShipFromAddr`` is the seller's address (the Invoice reference: "If automated sales
-    tax is enabled ... this field is required for an accurate sales tax calculation"; the US
-    locales page says the source is always the company's legal address: sources disagree,
-    sending it is harmless either way). One explicit total covers documents with two rates.
-  * Manual US model (older companies): the document's single rate is a tax code in
-    ``TxnTaxDetail.TxnTaxCodeRef``: an active tax code whose one sales rate equals ours, or one
-    created with ``POST /taxservice/taxcode`` on the company's first tax agency. QuickBooks
-    computes the tax once per rate on the taxable subtotal (document rounding,
-    ``TAX_ROUNDING["quickbooks"]``); a document with two different rates cannot be represented
-    and is refused with a ``PermanentError``.
-  * Sales tax switched off (``TaxPrefs.UsingSalesTax`` false): "TxnTaxDetail is ignored and not
-    stored", so a taxed document is refused before anything is created.
-  * Non-US editions (VAT/GST per line, ``GlobalTaxCalculation``) are not supported.
+- Tax (``tax.SalesTax``): lines TAX or NON; on a company with automated sales tax (every US
+  company since Nov 2017) our tax goes as an explicit ``TxnTaxDetail.TotalTax`` AST honours,
+  with the job site as ``ShipAddr``; on the manual US model, a tax code with our single rate.
+  Intuit's words and the sources are in ``tax``.
 - Invoice: ``DocNumber`` our number (21 chars max), ``PrivateNote`` our reference (job id,
   revision, number, PO), ``CustomField`` the PO when the company has a sales-form custom field
   named like "PO" (``GET /preferences``), else the PO is in ``CustomerMemo``, which also
@@ -151,10 +119,8 @@ from autoinvoice.connectors.quickbooks.payloads import (
     PLATFORM,
     Obj,
     customer_body,
-    decimal_text,
     display_names,
     document_body,
-    exact,
     is_ours,
     item_body,
     line_body,
@@ -163,9 +129,8 @@ from autoinvoice.connectors.quickbooks.payloads import (
     po_custom_field,
     quoted,
     request_id,
-    single_tax_rate,
-    tax_detail,
 )
+from autoinvoice.connectors.quickbooks.tax import SalesTax
 from autoinvoice.domain.invoice import Invoice
 from autoinvoice.domain.job import Customer
 from autoinvoice.domain.money import Money
@@ -196,8 +161,8 @@ class QuickBooksConnector:
         self._items: dict[str, Obj] = {}
         self._items_loaded = False
         self._income_account: str | None = None
-        self._tax_codes: dict[Decimal, str] = {}
         self._preferences: Obj | None = None
+        self._tax = SalesTax(self._query, self._post, self._prefs)
         limit_key = f"{settings.tenant}:{PLATFORM}:{realm}"
         rate = settings.rate_limit_per_second or REQUESTS_PER_MINUTE / 60
         self._http = HttpClient(
@@ -324,46 +289,10 @@ class QuickBooksConnector:
 
     def _document(self, document: Invoice, customer_id: str, keys: IdempotencyKeys) -> Obj:
         service_date = document.supply_date.isoformat() if document.supply_date else None
-        automated = self._automated_sales_tax(document)
-        rate = None if automated else single_tax_rate(document)
+        tax = self._tax.detail(document, keys)
         lines = [line_body(line, n, self._item(ITEM_NAMES[line.kind], keys), service_date)
                  for n, line in enumerate(document.lines, start=1)]
-        if automated:
-            tax_code: str | None = self._placeholder_tax_code(document)
-        else:
-            tax_code = self._tax_code(rate, keys) if rate is not None else None
-        return document_body(document, customer_id, lines,
-                             tax_detail(document, tax_code, automated), self._po())
-
-    def _automated_sales_tax(self, document: Invoice) -> bool:
-        """Whether the company is on automated sales tax (``TaxPrefs.PartnerTaxEnabled``, minor
-        version 3+; absent on companies from before AST). A company with sales tax switched off
-        ignores ``TxnTaxDetail``: a taxed document cannot be represented there."""
-        taxes = self._prefs().get("TaxPrefs") or {}
-        taxed = any(line.tax_rate > 0 for line in document.lines)
-        if taxes.get("UsingSalesTax") is False and taxed:
-            raise PermanentError("sales tax is switched off in this QuickBooks company, so it "
-                                 "would drop our tax: set up sales tax in QuickBooks first",
-                                 platform=PLATFORM, code="sales_tax_off")
-        return taxes.get("PartnerTaxEnabled") is True and taxes.get("UsingSalesTax") is True
-
-    def _placeholder_tax_code(self, document: Invoice) -> str:
-        """Under AST the transaction needs a tax code (AST replaces it by its own): ours when
-        one has our single rate, else any active taxable code AST set up."""
-        rates = {line.tax_rate for line in document.lines if line.tax_rate > 0}
-        if len(rates) == 1:
-            percent = (rates.pop() * 100).normalize()
-            found = self._tax_codes.get(percent) or self._find_tax_code(percent)
-            if found is not None:
-                self._tax_codes[percent] = found
-                return found
-        codes = [c for c in self._query("TaxCode", "Active = true")
-                 if c.get("Taxable") and str(c["Id"]) not in ("TAX", "NON")]
-        if not codes:
-            raise PermanentError("the QuickBooks company has no sales tax code: set up sales "
-                                 "tax in QuickBooks first", platform=PLATFORM,
-                                 code="no_tax_code")
-        return str(codes[0]["Id"])
+        return document_body(document, customer_id, lines, tax, self._po())
 
     def _apply_credit(self, invoice: Obj, memo: Obj, keys: IdempotencyKeys) -> None:
         """A zero-amount Payment linking the credit memo to the invoice it credits."""
@@ -426,43 +355,6 @@ class QuickBooksConnector:
                 raise
             return self._query("Item", f"Name = {quoted(name)}")[0]
         return item
-
-    def _tax_code(self, rate: Decimal, keys: IdempotencyKeys) -> str:
-        percent = (rate * 100).normalize()
-        if percent not in self._tax_codes:
-            self._tax_codes[percent] = self._find_tax_code(percent) or self._create_tax_code(
-                percent, keys)
-        return self._tax_codes[percent]
-
-    def _find_tax_code(self, percent: Decimal) -> str | None:
-        rates = {str(r["Id"]): Decimal(str(r.get("RateValue", "0")))
-                 for r in self._query("TaxRate", "Active = true")}
-        for code in self._query("TaxCode", "Active = true"):
-            details = ((code.get("SalesTaxRateList") or {}).get("TaxRateDetail")) or []
-            if code.get("Taxable") and len(details) == 1 and rates.get(
-                    str(details[0]["TaxRateRef"]["value"])) == percent:
-                return str(code["Id"])
-        return None
-
-    def _create_tax_code(self, percent: Decimal, keys: IdempotencyKeys) -> str:
-        agencies = self._query("TaxAgency")
-        if not agencies:
-            raise PermanentError("the QuickBooks company has no tax agency: set up sales tax "
-                                 "in QuickBooks first", platform=PLATFORM, code="no_tax_agency")
-        name = f"autoinvoice {decimal_text(percent)}%"
-        try:
-            created = self._post("/taxservice/taxcode", {
-                "TaxCode": name,
-                "TaxRateDetails": [{"TaxRateName": name, "RateValue": exact(percent),
-                                    "TaxAgencyId": str(agencies[0]["Id"]),
-                                    "TaxApplicableOn": "Sales"}]},
-                keys.for_step(f"taxcode-{decimal_text(percent)}"))
-        except ValidationRejected as exc:  # another worker created it meanwhile
-            found = self._find_tax_code(percent) if exc.code == DUPLICATE_NAME else None
-            if found is None:
-                raise
-            return found
-        return str(created["TaxCodeId"])
 
     def _prefs(self) -> Obj:
         if self._preferences is None:

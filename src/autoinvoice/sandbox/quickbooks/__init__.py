@@ -55,7 +55,8 @@ Sandbox-only helpers: ``record_payment(remote_id, amount_minor)``, ``emails_sent
 from autoinvoice.sandbox.faults import Fault, FaultKind, Faults, ResponseLost
 from autoinvoice.sandbox.quickbooks.adapters import asgi_app, mock_transport
 from autoinvoice.sandbox.quickbooks.app import AUTHORIZE_PATH, TOKEN_PATH, QuickBooksSandbox
-from autoinvoice.sandbox.quickbooks.company import Company, QboError
+from autoinvoice.sandbox.quickbooks.company import Company
+from autoinvoice.sandbox.quickbooks.errors import QboError
 
 __all__ = [
     "AUTHORIZE_PATH", "TOKEN_PATH", "Company", "Fault", "FaultKind", "Faults", "QboError",

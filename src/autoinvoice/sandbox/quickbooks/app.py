@@ -15,7 +15,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from autoinvoice.sandbox.faults import Fault, FaultKind, Faults, ResponseLost
 from autoinvoice.sandbox.oauth import OAuthServer
-from autoinvoice.sandbox.quickbooks.company import Company, Obj, QboError, invalid
+from autoinvoice.sandbox.quickbooks.company import Company, Obj
+from autoinvoice.sandbox.quickbooks.errors import QboError, invalid
 from autoinvoice.sandbox.quickbooks.query import QueryError, dumps, loads, parse_query
 
 Response: TypeAlias = tuple[int, dict[str, str], bytes]

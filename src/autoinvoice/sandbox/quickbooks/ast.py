@@ -96,22 +96,51 @@ def tax_lines(rates: list[Obj], taxable: Decimal, override: Decimal | None) -> l
 
 
 class AutomatedSalesTax:
-    """The engine of one company: ``compute`` fills a new transaction's ``TxnTaxDetail``."""
+    """The engine of one company: ``compute`` fills a new transaction's ``TxnTaxDetail``;
+    the tax codes, rates and agencies it needs are created in the company's ``objects``."""
 
-    def __init__(self, company_address: Obj, ensure_code: Callable[[Jurisdiction], Obj],
-                 rates_of: Callable[[Obj], list[Obj]]) -> None:
+    def __init__(self, company_address: Obj, objects: dict[str, dict[str, Obj]],
+                 put: Callable[[str, Obj], Obj]) -> None:
         self.company_address = company_address
         self.allow_partner_tax_override = True
-        self._ensure_code, self._rates_of = ensure_code, rates_of
+        self._objects, self._put = objects, put
+
+    def home_code(self) -> Obj:
+        home = jurisdiction(self.company_address)
+        assert home is not None  # the company's own address is in a state AST knows
+        return self._ensure_code(home)
+
+    def _ensure_code(self, place: Jurisdiction) -> Obj:
+        """AST's tax code for ``place`` (one rate per level under the state's agency)."""
+        for code in self._objects["TaxCode"].values():
+            if code.get("Name") == place.name:
+                return code
+        agency = self._named("TaxAgency", "DisplayName", place.agency) or self._put(
+            "TaxAgency", {"DisplayName": place.agency})
+        refs = []
+        for name, percent in place.levels:
+            rate = self._named("TaxRate", "Name", name) or self._put("TaxRate", {
+                "Name": name, "RateValue": percent, "Active": True,
+                "AgencyRef": {"value": agency["Id"]}})
+            refs.append({"TaxRateRef": {"value": rate["Id"]},
+                         "TaxTypeApplicable": "TaxOnAmount", "TaxOrder": 0})
+        return self._put("TaxCode", {"Name": place.name, "Taxable": True, "TaxGroup": True,
+                                     "Active": True,
+                                     "SalesTaxRateList": {"TaxRateDetail": refs}})
+
+    def _named(self, entity: str, field: str, value: str) -> Obj | None:
+        return next((o for o in self._objects[entity].values() if o.get(field) == value), None)
+
+    def _rates_of(self, code: Obj) -> list[Obj]:
+        return [self._objects["TaxRate"][ref["TaxRateRef"]["value"]]
+                for ref in code.get("SalesTaxRateList", {}).get("TaxRateDetail", [])]
 
     def compute(self, obj: Obj, taxable: Decimal, supplied: Obj) -> Obj:
         """The transaction's ``TxnTaxDetail`` as AST leaves it."""
         if not (supplied.get("TxnTaxCodeRef") or {}).get("value"):
             return {"TotalTax": Decimal(0)}  # no placeholder code: AST does not run
-        home = jurisdiction(self.company_address)
-        assert home is not None  # the company's own address is in a state AST knows
         place = jurisdiction(obj.get("ShipAddr") or self.company_address)
-        code = self._ensure_code(place or home)
+        code = self._ensure_code(place) if place is not None else self.home_code()
         override = supplied.get("TotalTax")
         if supplied.get("UseAutomatedSalesTax") is True or not self.allow_partner_tax_override:
             override = None

@@ -24,10 +24,18 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from autoinvoice.sandbox.quickbooks.ast import AutomatedSalesTax, Jurisdiction, jurisdiction
+from autoinvoice.sandbox.quickbooks.ast import AutomatedSalesTax
+from autoinvoice.sandbox.quickbooks.errors import (
+    QboError,
+    cents,
+    decimal,
+    invalid,
+    not_found,
+    required,
+)
 from autoinvoice.sandbox.quickbooks.query import Query
 
 Obj = dict[str, Any]
@@ -55,59 +63,6 @@ ACCEPTED: dict[str, frozenset[str]] = {
 }
 
 
-class QboError(Exception):
-    """A Fault QuickBooks would answer: ``{"Fault": {"Error": [...], "type": ...}}``."""
-
-    def __init__(self, status: int, message: str, detail: str, code: str,
-                 element: str = "", fault_type: str = "ValidationFault") -> None:
-        super().__init__(detail)
-        self.status, self.message, self.detail = status, message, detail
-        self.code, self.element, self.fault_type = code, element, fault_type
-
-    def body(self, now: str) -> Obj:
-        return {"Fault": {"Error": [{"Message": self.message, "Detail": self.detail,
-                                     "code": self.code, "element": self.element}],
-                          "type": self.fault_type}, "time": now}
-
-
-def invalid(detail: str, element: str = "") -> QboError:
-    return QboError(400, "Request has invalid or unsupported property", detail, "2010", element)
-
-
-def required(element: str) -> QboError:
-    return QboError(400, "Required param missing, need to supply the required value for the "
-                    "API", f"Required parameter {element} is missing in the request", "2020",
-                    element)
-
-
-def not_found(entity: str, obj_id: str) -> QboError:
-    return QboError(400, "Object Not Found", f"Object Not Found : Something you're trying to "
-                    f"use has been made inactive. Check the fields with accounts, customers, "
-                    f"items, vendors or employees. ({entity} {obj_id})", "610")
-
-
-def decimal(value: Any, element: str) -> Decimal:
-    """An ``xs:decimal`` element's value: a JSON number (parsed as Decimal), not a string."""
-    if isinstance(value, str):
-        raise invalid(f"Property Name:Can not construct instance of java.math.BigDecimal from "
-                      f"String value '{value}' ({element}) specified is unsupported or "
-                      "invalid", element)
-    if isinstance(value, bool):
-        raise invalid(f"Property Name:{element} specified is unsupported or invalid", element)
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise invalid(f"Property Name:{element} specified is unsupported or invalid",
-                      element) from None
-    if not number.is_finite():
-        raise invalid(f"Property Name:{element} specified is unsupported or invalid", element)
-    return number
-
-
-def cents(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
 #: the company's legal address (CompanyInfo.LegalAddr): AST's source address
 LEGAL_ADDRESS: Obj = {"Line1": "410 W 7th St", "City": "Tulsa",
                       "CountrySubDivisionCode": "OK", "PostalCode": "74119", "Country": "US"}
@@ -118,8 +73,6 @@ class Company:
                  automated_sales_tax: bool = True) -> None:
         self.realm_id = realm_id
         self.address = dict(LEGAL_ADDRESS)
-        self.ast = AutomatedSalesTax(self.address, self._ast_code, self._rates_of) \
-            if automated_sales_tax else None
         self._now = now
         self._seq = 0
         self.objects: dict[str, dict[str, Obj]] = {name: {} for name in (
@@ -127,6 +80,8 @@ class Company:
             "TaxCode", "Invoice", "CreditMemo", "Payment")}
         self.emails: dict[str, list[str]] = {}
         self.duplicate_doc_numbers_refused = True
+        self.ast = AutomatedSalesTax(self.address, self.objects, self._put) \
+            if automated_sales_tax else None
         self._seed()
 
     # -- seed data ----------------------------------------------------------------------------
@@ -160,34 +115,8 @@ class Company:
                 {"PartnerTaxEnabled": True} if self.ast is not None else {})},
             "CurrencyPrefs": {"MultiCurrencyEnabled": False, "HomeCurrency": {"value": "USD"}},
         }
-        home = jurisdiction(self.address)
-        if self.ast is not None and home is not None:  # AST's code for the company's own place
-            self._ast_code(home)
-
-    # -- automated sales tax: the codes it creates -----------------------------------------
-
-    def _ast_code(self, place: Jurisdiction) -> Obj:
-        for code in self.objects["TaxCode"].values():
-            if code.get("Name") == place.name:
-                return code
-        agency = next((a for a in self.objects["TaxAgency"].values()
-                       if a.get("DisplayName") == place.agency), None) or self._put(
-            "TaxAgency", {"DisplayName": place.agency})
-        refs = []
-        for name, percent in place.levels:
-            rate = next((r for r in self.objects["TaxRate"].values() if r["Name"] == name),
-                        None) or self._put("TaxRate", {
-                            "Name": name, "RateValue": percent, "Active": True,
-                            "AgencyRef": {"value": agency["Id"]}})
-            refs.append({"TaxRateRef": {"value": rate["Id"]},
-                         "TaxTypeApplicable": "TaxOnAmount", "TaxOrder": 0})
-        return self._put("TaxCode", {"Name": place.name, "Taxable": True, "TaxGroup": True,
-                                     "Active": True,
-                                     "SalesTaxRateList": {"TaxRateDetail": refs}})
-
-    def _rates_of(self, code: Obj) -> list[Obj]:
-        return [self.get("TaxRate", ref["TaxRateRef"]["value"])
-                for ref in code.get("SalesTaxRateList", {}).get("TaxRateDetail", [])]
+        if self.ast is not None:  # AST sets up the code of the company's own place
+            self.ast.home_code()
 
     def stamp(self) -> str:
         return self._now().astimezone(UTC).isoformat(timespec="seconds")
