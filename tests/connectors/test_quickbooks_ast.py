@@ -289,3 +289,11 @@ def posted(recorded: list[Any], tail: str) -> dict[str, Any]:
                 if r.method == "POST" and urlsplit(r.url).path.endswith(tail))
     found: dict[str, Any] = json.loads(body, parse_float=Decimal)
     return found
+
+
+def test_the_placeholder_tax_code_is_looked_up_once_per_connector(connector, core):
+    create(connector, qb_invoice())
+    before = len(core.requests)
+    create(connector, qb_invoice(job_id="WO-T-2", number="NW-2026-0002"))
+    tax_queries = [q for _, q in core.requests[before:] if "Tax" in q]
+    assert tax_queries == []

@@ -67,6 +67,7 @@ class SalesTax:
     def __init__(self, query: Query, post: Post, preferences: Callable[[], Obj]) -> None:
         self._query, self._post, self._preferences = query, post, preferences
         self._codes: dict[Decimal, str] = {}
+        self._fallback: str | None = None
 
     def detail(self, document: Invoice, keys: IdempotencyKeys) -> Obj | None:
         """The document's ``TxnTaxDetail`` (None when it has none to carry)."""
@@ -91,21 +92,26 @@ class SalesTax:
 
     def _placeholder(self, document: Invoice) -> str:
         """Under AST the transaction needs a tax code (AST replaces it by its own): one with
-        our single rate when there is one, else any active taxable code AST set up."""
+        our single rate when there is one, else any active taxable code AST set up; looked up
+        once per rate and connector."""
         rates = {line.tax_rate for line in document.lines if line.tax_rate > 0}
-        if len(rates) == 1:
-            percent = (rates.pop() * 100).normalize()
-            found = self._codes.get(percent) or self._find(percent)
-            if found is not None:
-                self._codes[percent] = found
-                return found
-        codes = [c for c in self._query("TaxCode", "Active = true")
-                 if c.get("Taxable") and str(c["Id"]) not in ("TAX", "NON")]
-        if not codes:
-            raise PermanentError("the QuickBooks company has no sales tax code: set up sales "
-                                 "tax in QuickBooks first", platform=PLATFORM,
-                                 code="no_tax_code")
-        return str(codes[0]["Id"])
+        if len(rates) != 1:
+            return self._any_code()
+        percent = (rates.pop() * 100).normalize()
+        if percent not in self._codes:
+            self._codes[percent] = self._find(percent) or self._any_code()
+        return self._codes[percent]
+
+    def _any_code(self) -> str:
+        if self._fallback is None:
+            codes = [c for c in self._query("TaxCode", "Active = true")
+                     if c.get("Taxable") and str(c["Id"]) not in ("TAX", "NON")]
+            if not codes:
+                raise PermanentError("the QuickBooks company has no sales tax code: set up "
+                                     "sales tax in QuickBooks first", platform=PLATFORM,
+                                     code="no_tax_code")
+            self._fallback = str(codes[0]["Id"])
+        return self._fallback
 
     def _code(self, rate: Decimal, keys: IdempotencyKeys) -> str:
         percent = (rate * 100).normalize()
