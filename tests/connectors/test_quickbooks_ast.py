@@ -297,3 +297,11 @@ def test_the_placeholder_tax_code_is_looked_up_once_per_connector(connector, cor
     create(connector, qb_invoice(job_id="WO-T-2", number="NW-2026-0002"))
     tax_queries = [q for _, q in core.requests[before:] if "Tax" in q]
     assert tax_queries == []
+
+
+def test_a_non_us_edition_is_refused_before_any_item_or_invoice_is_created(connector, core):
+    core.company.address["Country"] = "GB"  # a UK company: VAT codes per line, no TAX/NON
+    with pytest.raises(PermanentError, match="GB edition") as caught:
+        create(connector, qb_invoice())
+    assert caught.value.code == "non_us_edition"
+    assert (core.count("Invoice"), core.count("Item")) == (0, 0)

@@ -162,7 +162,8 @@ class QuickBooksConnector:
         self._items_loaded = False
         self._income_account: str | None = None
         self._preferences: Obj | None = None
-        self._tax = SalesTax(self._query, self._post, self._prefs)
+        self._country: str | None = None
+        self._tax = SalesTax(self._query, self._post, self._prefs, self._company_country)
         limit_key = f"{settings.tenant}:{PLATFORM}:{realm}"
         rate = settings.rate_limit_per_second or REQUESTS_PER_MINUTE / 60
         self._http = HttpClient(
@@ -185,7 +186,15 @@ class QuickBooksConnector:
     # -- the Connector protocol ---------------------------------------------------------------
 
     def check_auth(self) -> None:
-        self._get(f"/companyinfo/{self._company.rsplit('/', 1)[1]}")
+        self._read_company_info()
+
+    def _company_country(self) -> str:
+        return self._country or self._read_company_info()
+
+    def _read_company_info(self) -> str:
+        info = self._get(f"/companyinfo/{self._company.rsplit('/', 1)[1]}")
+        self._country = str((info.get("CompanyInfo") or {}).get("Country") or "US")
+        return self._country
 
     def ensure_customer(self, customer: Customer, keys: IdempotencyKeys) -> RemoteCustomer:
         found = self._find_customer(customer)

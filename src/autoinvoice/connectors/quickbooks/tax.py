@@ -36,7 +36,9 @@ the company is not enabled for automated sales tax").
   and is refused with a ``PermanentError``.
 * Sales tax switched off (``TaxPrefs.UsingSalesTax`` false): "TxnTaxDetail is ignored and not
   stored", so a taxed document is refused before anything is created.
-* Non-US editions (VAT/GST per line, ``GlobalTaxCalculation``) are not supported.
+* Non-US editions (VAT/GST per line, ``GlobalTaxCalculation``; "Manage sales tax for non-US
+  locales") are not supported: a company whose ``CompanyInfo.Country`` is not US is refused
+  before anything is created, rather than given US pseudo tax codes it would misread.
 """
 
 from __future__ import annotations
@@ -64,13 +66,20 @@ Post = Callable[[str, Obj | None, str], Obj]
 class SalesTax:
     """Tax codes of one company, found (or, on the manual model, created) once per rate."""
 
-    def __init__(self, query: Query, post: Post, preferences: Callable[[], Obj]) -> None:
+    def __init__(self, query: Query, post: Post, preferences: Callable[[], Obj],
+                 country: Callable[[], str]) -> None:
         self._query, self._post, self._preferences = query, post, preferences
+        self._country = country
         self._codes: dict[Decimal, str] = {}
         self._fallback: str | None = None
 
     def detail(self, document: Invoice, keys: IdempotencyKeys) -> Obj | None:
         """The document's ``TxnTaxDetail`` (None when it has none to carry)."""
+        country = self._country()
+        if country not in ("US", "USA"):
+            raise PermanentError(f"this QuickBooks company is a {country} edition; only the US "
+                                 "sales tax model is supported (VAT/GST codes per line are "
+                                 "not)", platform=PLATFORM, code="non_us_edition")
         automated = self.automated(document)
         if automated:
             return tax_detail(document, self._placeholder(document), automated=True)

@@ -128,7 +128,8 @@ class QuickBooksSandbox:
                 return {"Preferences": company.preferences}
             case ("GET", "companyinfo", realm):
                 return {"CompanyInfo": {"Id": realm, "CompanyName": "Sandbox Company_US_1",
-                                        "Country": "US", "CompanyAddr": company.address,
+                                        "Country": company.address.get("Country", "US"),
+                                        "CompanyAddr": company.address,
                                         "LegalAddr": company.address}}
             case ("GET", entity, obj_id) if entity in ENTITIES:
                 return {ENTITIES[entity]: company.get(ENTITIES[entity], obj_id)}
