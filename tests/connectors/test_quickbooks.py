@@ -119,6 +119,17 @@ def connector(core, tokens, recorded, sleeps) -> QuickBooksConnector:
     return QuickBooksConnector(settings_for(core, tokens, recorded, sleeps))
 
 
+@pytest.fixture
+def legacy() -> QuickBooksSandbox:
+    """A US company from before 10 Nov 2017: the manual US sales tax model, no AST."""
+    return QuickBooksSandbox(automated_sales_tax=False)
+
+
+@pytest.fixture
+def legacy_connector(legacy, recorded, sleeps) -> QuickBooksConnector:
+    return QuickBooksConnector(settings_for(legacy, StandinTokens(legacy), recorded, sleeps))
+
+
 def create(connector: QuickBooksConnector, invoice: Invoice) -> Any:
     keys = keys_for(invoice)
     customer = connector.ensure_customer(invoice.customer, keys)
@@ -150,14 +161,24 @@ def test_created_invoice_total_equals_ours_computed_per_document(connector, core
         == ["NON", "NON", "TAX", "TAX", "NON"]
 
 
-def test_items_and_tax_code_are_created_once_then_reused(connector, core):
-    create(connector, qb_invoice())
+def test_items_and_tax_code_are_created_once_then_reused(legacy_connector, legacy):
+    core = legacy
+    codes_before = core.count("TaxCode")
+    create(legacy_connector, qb_invoice())
     items, codes = core.count("Item"), core.count("TaxCode")
-    create(connector, qb_invoice(job_id="WO-T-2", number="NW-2026-0002"))
+    assert codes == codes_before + 1  # the manual US model: a tax code with our rate
+    create(legacy_connector, qb_invoice(job_id="WO-T-2", number="NW-2026-0002"))
     assert (core.count("Item"), core.count("TaxCode")) == (items, codes)
     fresh = QuickBooksConnector(dataclasses.replace(connector_settings(core)))
     create(fresh, qb_invoice(job_id="WO-T-3", number="NW-2026-0003"))
     assert (core.count("Item"), core.count("TaxCode")) == (items, codes)
+
+
+def test_a_company_without_ast_computes_our_total_from_our_tax_code(legacy_connector, legacy):
+    invoice = qb_invoice()
+    remote = create(legacy_connector, invoice)
+    assert remote.total == invoice.total
+    assert "UseAutomatedSalesTax" not in legacy.get_invoice(remote.id)["TxnTaxDetail"]
 
 
 def connector_settings(core: QuickBooksSandbox) -> ConnectorSettings:
@@ -199,11 +220,11 @@ def test_payment_status_reads_paid_amount_balance_and_date(connector, core):
     assert full.paid_at is not None
 
 
-def test_two_tax_rates_on_one_document_are_refused_before_creating(connector, core):
+def test_two_tax_rates_on_one_document_are_refused_before_creating(legacy_connector, legacy):
     invoice = qb_invoice(*LINES, make_line("Motor", "1", "689.99", "0.0625"))
     with pytest.raises(PermanentError, match="one sales tax rate per transaction"):
-        create(connector, invoice)
-    assert core.count("Invoice") == 0
+        create(legacy_connector, invoice)
+    assert legacy.count("Invoice") == 0
 
 
 # ---------------------------------------------------------------------------------------------

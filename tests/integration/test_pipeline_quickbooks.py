@@ -111,3 +111,33 @@ def test_lost_create_response_ends_in_one_quickbooks_invoice(qb: QbHarness) -> N
     qb.run()
     assert qb.show("WO-Q2")["state"] == "sent"
     assert qb.core.count("Invoice") == 1
+
+
+def test_an_ast_company_keeps_our_tax_from_event_to_paid(qb: QbHarness) -> None:
+    # given: the stand-in company is on automated sales tax, whose own Tulsa rate is 8.517 %
+    assert qb.core.company.ast is not None
+    qb.ingest(completed("WO-Q3"))
+    qb.ingest(signed("WO-Q3"))
+    # when
+    qb.run()
+    # then: QuickBooks kept our 8.5 % tax, so its total is ours and the invoice went out
+    shown = qb.show("WO-Q3")
+    assert shown["state"] == "sent"
+    remote = qb.core.get_invoice(shown["remote_id"])
+    assert f"{remote['TotalAmt']:.2f}" == shown["total"]
+    assert f"{remote['TxnTaxDetail']['TotalTax']:.2f}" == shown["tax"]
+
+
+def test_an_ast_company_that_refuses_our_tax_amount_holds_the_invoice_unsent(
+        qb: QbHarness) -> None:
+    # given: the company does not let apps override AST's amount
+    qb.core.company.ast.allow_partner_tax_override = False
+    qb.ingest(completed("WO-Q4"))
+    qb.ingest(signed("WO-Q4"))
+    # when
+    qb.run()
+    # then: created with AST's tax, held as a total mismatch, never e-mailed
+    shown = qb.show("WO-Q4")
+    assert shown["state"] == "on_hold"
+    assert shown["hold"]["code"] == "total_mismatch"
+    assert qb.core.emails_sent(shown["remote_id"]) == 0

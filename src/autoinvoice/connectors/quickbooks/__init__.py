@@ -23,7 +23,12 @@ Intuit's sandbox companies, or our stand-in ``autoinvoice.sandbox.quickbooks``:
 the connection (``tokens.value("realm_id")``).
 
 Auth: OAuth 2.0 bearer access token from ``settings.tokens`` (one refresh after a 401, see
-``connectors.http.bearer_request``); tokens never appear in logs or recorded requests.
+``connectors.http.bearer_request``); tokens never appear in logs or recorded requests. The
+Accounting API needs the ``com.intuit.quickbooks.accounting`` scope (the only one ``connect``
+asks for; ``com.intuit.quickbooks.payment`` is for the Payments API, which we do not use); a
+token without it gets 403 ``AuthorizationFailed`` 003100 "The access token does not have
+sufficient scope" (IntuitDeveloper/QBOConceptsTutorial-PHP#13), an ``AuthError``. The realm id
+is the ``realmId`` query parameter of the consent redirect (``connectors.oauth``).
 
 Flow: customer -> items -> tax code -> ``POST /invoice`` -> ``POST /invoice/{id}/send``.
 - Customer: QuickBooks has no external-id field on Customer, and ``DisplayName`` is one name
@@ -36,20 +41,21 @@ Flow: customer -> items -> tax code -> ``POST /invoice`` -> ``POST /invoice/{id}
 - Items: every line needs an ``ItemRef``. One item per line kind (Labor, Travel, Parts,
   Fees, Mileage, Service), found by Name or created (Service, or NonInventory for Parts, on
   the first Income account); cached per connector (i.e. per tenant in a worker process).
-- Tax (US model): each line ``TaxCodeRef`` TAX or NON; the document's single rate is a tax
-  code in ``TxnTaxDetail.TxnTaxCodeRef``: an active tax code whose one sales rate equals ours,
-  or one created with ``POST /taxservice/taxcode`` on the company's first tax agency.
-  QuickBooks computes the tax once per rate on the taxable subtotal (document rounding,
-  ``TAX_ROUNDING["quickbooks"]``); a document with two different rates cannot be represented
-  and is refused with a ``PermanentError``.
+- Tax (``tax.SalesTax``): lines TAX or NON; on a company with automated sales tax (every US
+  company since Nov 2017) our tax goes as an explicit ``TxnTaxDetail.TotalTax`` AST honours,
+  with the job site as ``ShipAddr``; on the manual US model, a tax code with our single rate.
+  Intuit's words and the sources are in ``tax``.
 - Invoice: ``DocNumber`` our number (21 chars max), ``PrivateNote`` our reference (job id,
   revision, number, PO), ``CustomField`` the PO when the company has a sales-form custom field
   named like "PO" (``GET /preferences``), else the PO is in ``CustomerMemo``, which also
   carries legal notes (reverse charge, exemptions); ``BillEmail``, ``TxnDate``, ``DueDate``.
   Covered lines are sent with unit price 0 and the coverage in the description. The total is
   the one QuickBooks computed (``TotalAmt`` of the create response).
-- Amounts are sent as decimal strings (never floats; Intuit's JSON reader takes them for
-  decimal elements -- inferred, the stand-in accepts both) and read with ``Decimal``.
+- Amounts, quantities and rates are sent as JSON numbers with their exact digits (never floats;
+  Finance.xsd and SalesTax.xsd type ``Amount``, ``Qty``, ``UnitPrice``, ``TotalTax``,
+  ``TotalAmt``, ``RateValue`` as ``xs:decimal``; Intuit's own JSON examples write them as
+  numbers) and read with ``Decimal``. Whether QuickBooks would coerce a numeric string is
+  undocumented: the stand-in refuses one.
 
 Idempotency: every POST carries ``requestid`` = our step key (``keys.for_step``, <= 50 chars,
 else a digest), so a retry after a lost response gets the original answer. The pipeline's
@@ -113,19 +119,18 @@ from autoinvoice.connectors.quickbooks.payloads import (
     PLATFORM,
     Obj,
     customer_body,
-    decimal_text,
     display_names,
     document_body,
     is_ours,
     item_body,
     line_body,
     marked_elsewhere,
-    money_text,
+    money,
     po_custom_field,
     quoted,
     request_id,
-    single_tax_rate,
 )
+from autoinvoice.connectors.quickbooks.tax import SalesTax
 from autoinvoice.domain.invoice import Invoice
 from autoinvoice.domain.job import Customer
 from autoinvoice.domain.money import Money
@@ -156,8 +161,9 @@ class QuickBooksConnector:
         self._items: dict[str, Obj] = {}
         self._items_loaded = False
         self._income_account: str | None = None
-        self._tax_codes: dict[Decimal, str] = {}
-        self._po_field: tuple[Obj | None] | None = None
+        self._preferences: Obj | None = None
+        self._country: str | None = None
+        self._tax = SalesTax(self._query, self._post, self._prefs, self._company_country)
         limit_key = f"{settings.tenant}:{PLATFORM}:{realm}"
         rate = settings.rate_limit_per_second or REQUESTS_PER_MINUTE / 60
         self._http = HttpClient(
@@ -171,6 +177,7 @@ class QuickBooksConnector:
             slots=slots_for(limit_key, CONCURRENT),
             timer=settings.timer,
             request_id_header="intuit_tid",
+            exact_decimals=True,
         )
 
     def close(self) -> None:
@@ -179,7 +186,15 @@ class QuickBooksConnector:
     # -- the Connector protocol ---------------------------------------------------------------
 
     def check_auth(self) -> None:
-        self._get(f"/companyinfo/{self._company.rsplit('/', 1)[1]}")
+        self._read_company_info()
+
+    def _company_country(self) -> str:
+        return self._country or self._read_company_info()
+
+    def _read_company_info(self) -> str:
+        info = self._get(f"/companyinfo/{self._company.rsplit('/', 1)[1]}")
+        self._country = str((info.get("CompanyInfo") or {}).get("Country") or "US")
+        return self._country
 
     def ensure_customer(self, customer: Customer, keys: IdempotencyKeys) -> RemoteCustomer:
         found = self._find_customer(customer)
@@ -283,11 +298,10 @@ class QuickBooksConnector:
 
     def _document(self, document: Invoice, customer_id: str, keys: IdempotencyKeys) -> Obj:
         service_date = document.supply_date.isoformat() if document.supply_date else None
+        tax = self._tax.detail(document, keys)
         lines = [line_body(line, n, self._item(ITEM_NAMES[line.kind], keys), service_date)
                  for n, line in enumerate(document.lines, start=1)]
-        rate = single_tax_rate(document)
-        tax_code = self._tax_code(rate, keys) if rate is not None else None
-        return document_body(document, customer_id, lines, tax_code, self._po())
+        return document_body(document, customer_id, lines, tax, self._po())
 
     def _apply_credit(self, invoice: Obj, memo: Obj, keys: IdempotencyKeys) -> None:
         """A zero-amount Payment linking the credit memo to the invoice it credits."""
@@ -296,9 +310,9 @@ class QuickBooksConnector:
                      _money(memo.get("TotalAmt"), currency))
         if amount.amount <= 0:
             return  # paid already: the credit stays on the customer's account
-        text = money_text(amount.amount)
+        text = money(amount.amount)
         self._post("/payment", {
-            "CustomerRef": invoice["CustomerRef"], "TotalAmt": "0.00",
+            "CustomerRef": invoice["CustomerRef"], "TotalAmt": money(Decimal(0)),
             "PrivateNote": f"autoinvoice: credit memo {memo.get('DocNumber', memo['Id'])} "
                            f"applied to invoice {invoice.get('DocNumber', invoice['Id'])}",
             "Line": [
@@ -351,48 +365,13 @@ class QuickBooksConnector:
             return self._query("Item", f"Name = {quoted(name)}")[0]
         return item
 
-    def _tax_code(self, rate: Decimal, keys: IdempotencyKeys) -> str:
-        percent = (rate * 100).normalize()
-        if percent not in self._tax_codes:
-            self._tax_codes[percent] = self._find_tax_code(percent) or self._create_tax_code(
-                percent, keys)
-        return self._tax_codes[percent]
-
-    def _find_tax_code(self, percent: Decimal) -> str | None:
-        rates = {str(r["Id"]): Decimal(str(r.get("RateValue", "0")))
-                 for r in self._query("TaxRate", "Active = true")}
-        for code in self._query("TaxCode", "Active = true"):
-            details = ((code.get("SalesTaxRateList") or {}).get("TaxRateDetail")) or []
-            if code.get("Taxable") and len(details) == 1 and rates.get(
-                    str(details[0]["TaxRateRef"]["value"])) == percent:
-                return str(code["Id"])
-        return None
-
-    def _create_tax_code(self, percent: Decimal, keys: IdempotencyKeys) -> str:
-        agencies = self._query("TaxAgency")
-        if not agencies:
-            raise PermanentError("the QuickBooks company has no tax agency: set up sales tax "
-                                 "in QuickBooks first", platform=PLATFORM, code="no_tax_agency")
-        name = f"autoinvoice {decimal_text(percent)}%"
-        try:
-            created = self._post("/taxservice/taxcode", {
-                "TaxCode": name,
-                "TaxRateDetails": [{"TaxRateName": name, "RateValue": decimal_text(percent),
-                                    "TaxAgencyId": str(agencies[0]["Id"]),
-                                    "TaxApplicableOn": "Sales"}]},
-                keys.for_step(f"taxcode-{decimal_text(percent)}"))
-        except ValidationRejected as exc:  # another worker created it meanwhile
-            found = self._find_tax_code(percent) if exc.code == DUPLICATE_NAME else None
-            if found is None:
-                raise
-            return found
-        return str(created["TaxCodeId"])
+    def _prefs(self) -> Obj:
+        if self._preferences is None:
+            self._preferences = self._get("/preferences").get("Preferences") or {}
+        return self._preferences
 
     def _po(self) -> Obj | None:
-        if self._po_field is None:
-            preferences = self._get("/preferences").get("Preferences") or {}
-            self._po_field = (po_custom_field(preferences),)
-        return self._po_field[0]
+        return po_custom_field(self._prefs())
 
     def _paid_at(self, invoice: Obj) -> datetime | None:
         stamps: list[datetime] = []

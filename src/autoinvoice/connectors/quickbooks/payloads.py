@@ -1,7 +1,9 @@
 """Our objects -> QuickBooks Online JSON bodies (vendor field names stay in this package).
 
-Amounts and quantities are ``Decimal`` all the way: they are written as decimal strings
-(``"543.75"``), never floats, and responses are parsed with ``parse_float=Decimal``.
+Amounts, quantities and rates are ``Decimal`` all the way and go out as JSON numbers with their
+exact digits (``543.75``; Finance.xsd / SalesTax.xsd type ``Amount``, ``Qty``, ``UnitPrice``,
+``TotalTax``, ``TotalAmt``, ``RateValue`` as ``xs:decimal``), written by the HTTP layer's
+``exact_json``, never through a float; responses are parsed with ``parse_float=Decimal``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from autoinvoice.connectors.errors import PermanentError
 from autoinvoice.domain.invoice import Invoice, InvoiceLine, LineKind
-from autoinvoice.domain.job import Customer
+from autoinvoice.domain.job import Address, Customer
 
 PLATFORM = "quickbooks"
 Obj = dict[str, Any]
@@ -50,8 +52,15 @@ def decimal_text(value: Decimal) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def money_text(value: Decimal) -> str:
-    return f"{value:.2f}"
+def exact(value: Decimal) -> Decimal:
+    """A quantity, price or rate as a JSON number: its significant digits, no exponent."""
+    normal = value.normalize()
+    return normal.quantize(Decimal(1)) if normal == normal.to_integral() else normal
+
+
+def money(value: Decimal) -> Decimal:
+    """An amount as a JSON number with its two decimals (``543.75``, ``0.00``)."""
+    return value.quantize(Decimal("0.01"))
 
 
 def quoted(value: str) -> str:
@@ -86,17 +95,21 @@ def marked_elsewhere(obj: Obj) -> bool:
     return CUSTOMER_MARK in str(obj.get("Notes") or "")
 
 
+def address_body(address: Address) -> Obj:
+    """A ``PhysicalAddress``: AST reads ``CountrySubDivisionCode`` (state) and ``PostalCode``."""
+    return {k: v for k, v in {
+        "Line1": address.line1, "Line2": address.line2 or None, "City": address.city,
+        "CountrySubDivisionCode": address.region or None,
+        "PostalCode": address.postal_code or None, "Country": address.country,
+    }.items() if v}
+
+
 def customer_body(customer: Customer, display_name: str) -> Obj:
-    address = customer.billing_address
     body: Obj = {
         "DisplayName": display_name,
         "CompanyName": clip(customer.name, 100),
         "Notes": customer_mark(customer.id),
-        "BillAddr": {k: v for k, v in {
-            "Line1": address.line1, "Line2": address.line2 or None, "City": address.city,
-            "CountrySubDivisionCode": address.region or None,
-            "PostalCode": address.postal_code or None, "Country": address.country,
-        }.items() if v},
+        "BillAddr": address_body(customer.billing_address),
     }
     if customer.email:
         body["PrimaryEmailAddr"] = {"Address": customer.email}
@@ -165,19 +178,39 @@ def line_description(line: InvoiceLine) -> str:
 def line_body(line: InvoiceLine, line_no: int, item: Obj, service_date: str | None) -> Obj:
     detail: Obj = {
         "ItemRef": {"value": item["Id"], "name": item["Name"]},
-        "Qty": decimal_text(line.quantity),
-        "UnitPrice": decimal_text(line.unit_price),
+        "Qty": exact(line.quantity),
+        "UnitPrice": exact(line.unit_price),
         "TaxCodeRef": {"value": "TAX" if line.tax_rate > 0 else "NON"},
     }
     if service_date:
         detail["ServiceDate"] = service_date
     return {"LineNum": line_no, "DetailType": "SalesItemLineDetail",
-            "Amount": money_text(line.amount.amount), "Description": line_description(line),
+            "Amount": money(line.amount.amount), "Description": line_description(line),
             "SalesItemLineDetail": detail}
 
 
+def tax_detail(document: Invoice, tax_code_id: str | None, automated: bool) -> Obj | None:
+    """``TxnTaxDetail``. Manual US model: the tax code whose rate QuickBooks applies. Automated
+    sales tax: the tax code is only a placeholder AST replaces, and our tax goes as the explicit
+    ``TotalTax`` AST honours (prorated over its own rates), with ``UseAutomatedSalesTax``
+    false so AST's rates do not win over it."""
+    if tax_code_id is None:
+        return None
+    if not automated:
+        return {"TxnTaxCodeRef": {"value": tax_code_id}}
+    return {"TxnTaxCodeRef": {"value": tax_code_id},
+            "TotalTax": money(document.tax_total.amount), "UseAutomatedSalesTax": False}
+
+
+def ship_to(document: Invoice) -> Address:
+    """Where the service was done (the job's site), else the customer's billing address: the
+    destination AST taxes by."""
+    site = document.job.site
+    return site.address if site is not None else document.customer.billing_address
+
+
 def document_body(document: Invoice, customer_id: str, lines: list[Obj],
-                  tax_code_id: str | None, po_field: Obj | None) -> Obj:
+                  tax: Obj | None, po_field: Obj | None) -> Obj:
     """An Invoice or a CreditMemo body (the same fields, CreditMemo has no DueDate)."""
     body: Obj = {
         "CustomerRef": {"value": customer_id},
@@ -186,13 +219,15 @@ def document_body(document: Invoice, customer_id: str, lines: list[Obj],
         "CurrencyRef": {"value": document.currency},
         "PrivateNote": reference_note(document),
         "Line": lines,
+        "ShipAddr": address_body(ship_to(document)),
+        "ShipFromAddr": address_body(document.seller.address),
     }
     if not body["DocNumber"]:
         del body["DocNumber"]
     if not document.is_credit_note:
         body["DueDate"] = document.due_date.isoformat()
-    if tax_code_id is not None:
-        body["TxnTaxDetail"] = {"TxnTaxCodeRef": {"value": tax_code_id}}
+    if tax is not None:
+        body["TxnTaxDetail"] = tax
     memo = customer_memo(document, po_in_memo=po_field is None)
     if memo:
         body["CustomerMemo"] = {"value": memo}

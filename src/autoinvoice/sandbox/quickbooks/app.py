@@ -11,17 +11,23 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeAlias
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from autoinvoice.sandbox.faults import Fault, FaultKind, Faults, ResponseLost
 from autoinvoice.sandbox.oauth import OAuthServer
-from autoinvoice.sandbox.quickbooks.company import Company, Obj, QboError, invalid
+from autoinvoice.sandbox.quickbooks.company import Company, Obj
+from autoinvoice.sandbox.quickbooks.errors import QboError, invalid
 from autoinvoice.sandbox.quickbooks.query import QueryError, dumps, loads, parse_query
 
 Response: TypeAlias = tuple[int, dict[str, str], bytes]
 AUTHORIZE_PATH = "/connect/oauth2"  # appcenter.intuit.com/connect/oauth2
 TOKEN_PATH = "/oauth2/v1/tokens/bearer"  # oauth.platform.intuit.com/oauth2/v1/tokens/bearer
 REFRESH_TOKEN_TTL = 100 * 24 * 3600  # x_refresh_token_expires_in: 100 days
+ACCOUNTING = "com.intuit.quickbooks.accounting"
+#: path prefix -> the scope a token needs there (developer.intuit.com .../authentication-and-
+#: authorization/oauth-2.0: "com.intuit.quickbooks.accounting" for the Accounting API,
+#: "com.intuit.quickbooks.payment" for the Payments API, which invoicing does not use)
+SCOPES = {"/v3/company/": ACCOUNTING}
 ENTITIES = {"customer": "Customer", "invoice": "Invoice", "creditmemo": "CreditMemo",
             "payment": "Payment", "item": "Item", "account": "Account", "taxcode": "TaxCode",
             "taxrate": "TaxRate", "taxagency": "TaxAgency"}
@@ -32,7 +38,8 @@ class QuickBooksSandbox:
 
     def __init__(self, api_key: str | None = None, *, realm_id: str = "9341453172718204",
                  clock: Callable[[], float] = time.time, requests_per_minute: int = 500,
-                 client_id: str = "demo-client", client_secret: str = "demo-secret") -> None:
+                 client_id: str = "demo-client", client_secret: str = "demo-secret",
+                 automated_sales_tax: bool = True) -> None:
         self.api_key, self.realm_id, self._clock = api_key, realm_id, clock
         self.requests_per_minute = requests_per_minute
         self.faults = Faults()
@@ -42,7 +49,11 @@ class QuickBooksSandbox:
                                  extra={"x_refresh_token_expires_in": REFRESH_TOKEN_TTL},
                                  clock=clock)
         self.oauth_paths = (AUTHORIZE_PATH, TOKEN_PATH)
-        self.company = Company(realm_id, self._now)
+        self.company = Company(realm_id, self._now, automated_sales_tax)
+        #: what each token was granted: the ``scope`` of the consent it came from (tokens the
+        #: test helper ``oauth.issue()`` hands out stand for a consent to ``default_scopes``)
+        self.default_scopes: frozenset[str] = frozenset({ACCOUNTING})
+        self._granted: dict[str, frozenset[str]] = {}
         self._lock = threading.RLock()
         self._saved: dict[str, Response] = {}  # requestid -> the original 2xx answer
         self._recent: deque[float] = deque()
@@ -72,6 +83,8 @@ class QuickBooksSandbox:
         params = dict(parse_qsl(query, keep_blank_values=True))
         if not self._authorized(headers.get("authorization")):
             return self._answer(401, _auth_fault(self.company.stamp()), tid)
+        if not self._in_scope(path, headers.get("authorization", "")):
+            return self._answer(403, _scope_fault(self.company.stamp()), tid)
         throttled = self._throttle()
         if throttled is not None:
             return self._answer(429, _throttle_fault(self.company.stamp()), tid,
@@ -115,7 +128,9 @@ class QuickBooksSandbox:
                 return {"Preferences": company.preferences}
             case ("GET", "companyinfo", realm):
                 return {"CompanyInfo": {"Id": realm, "CompanyName": "Sandbox Company_US_1",
-                                        "Country": "US"}}
+                                        "Country": company.address.get("Country", "US"),
+                                        "CompanyAddr": company.address,
+                                        "LegalAddr": company.address}}
             case ("GET", entity, obj_id) if entity in ENTITIES:
                 return {ENTITIES[entity]: company.get(ENTITIES[entity], obj_id)}
             case ("POST", "customer"):
@@ -152,6 +167,15 @@ class QuickBooksSandbox:
             return True
         return self.oauth.check(authorization)
 
+    def _in_scope(self, path: str, authorization: str) -> bool:
+        """The token carries the scope Intuit requires for this API (else 403, 003100)."""
+        token = authorization.removeprefix("Bearer ")
+        granted = self._granted.get(token, self.default_scopes)
+        if self.api_key and token == self.api_key:
+            granted = self.default_scopes
+        return all(scope in granted for prefix, scope in SCOPES.items()
+                   if path.startswith(prefix))
+
     def _throttle(self) -> float | None:
         """Seconds until the next request is allowed when the realm's per-minute quota is used
         up (500/min, as QuickBooks documents), else None."""
@@ -166,13 +190,21 @@ class QuickBooksSandbox:
     def _oauth(self, method: str, path: str, query: str, headers: Mapping[str, str],
                body: bytes, tid: str) -> Response:
         if path == AUTHORIZE_PATH and method == "GET":
-            status, target = self.oauth.authorize(dict(parse_qsl(query)))
+            params = dict(parse_qsl(query))
+            status, target = self.oauth.authorize(params)
             if status == 302:
+                code = dict(parse_qsl(urlsplit(target).query)).get("code", "")
+                self._granted[code] = frozenset(params.get("scope", "").split())
                 return 302, {"Location": target, "intuit_tid": tid}, b""
             return status, {"Content-Type": "text/plain", "intuit_tid": tid}, target.encode()
         if path == TOKEN_PATH and method == "POST":
             form = dict(parse_qsl(body.decode("utf-8", "replace")))
             status, answer = self.oauth.token(form, headers.get("authorization"))
+            if status == 200:  # the new tokens carry the scopes of the grant they came from
+                grant = form.get("code") or form.get("refresh_token") or ""
+                scopes = self._granted.get(grant, self.default_scopes)
+                for kind in ("access_token", "refresh_token"):
+                    self._granted[str(answer[kind])] = scopes
             return status, {"Content-Type": "application/json", "intuit_tid": tid,
                             "Cache-Control": "no-store"}, dumps(answer)
         return 405, {"intuit_tid": tid}, b""
@@ -214,7 +246,7 @@ class QuickBooksSandbox:
         """A customer payment of ``amount_minor`` cents applied to invoice ``remote_id``."""
         with self._lock:
             invoice = self.company.get("Invoice", remote_id)
-            amount = str(Decimal(amount_minor).scaleb(-2))
+            amount = Decimal(amount_minor).scaleb(-2)
             return self.company.create_payment({
                 "CustomerRef": invoice["CustomerRef"], "TotalAmt": amount,
                 "Line": [{"Amount": amount,
@@ -246,6 +278,14 @@ class QuickBooksSandbox:
         with self._lock:
             return self.company.add_name("Employee", display_name)
 
+    def issue(self, scopes: tuple[str, ...] = (ACCOUNTING,)) -> dict[str, Any]:
+        """A token pair as if the user had just consented to ``scopes``."""
+        pair = self.oauth.issue()
+        with self._lock:
+            for kind in ("access_token", "refresh_token"):
+                self._granted[str(pair[kind])] = frozenset(scopes)
+        return pair
+
     def token_values(self) -> dict[str, str]:
         """What a connection learns besides the tokens (the realm id from the redirect)."""
         return {"realm_id": self.realm_id}
@@ -270,6 +310,18 @@ def _auth_fault(now: str) -> Obj:
         "type": "AUTHENTICATION"}, "report": None, "queryResponse": None, "batchItemResponse":
         [], "attachableResponse": [], "syncErrorResponse": None, "requestId": None,
         "time": now, "status": None, "cdcresponse": []}
+
+
+def _scope_fault(now: str) -> Obj:
+    """403 for a token without the API's scope (IntuitDeveloper/QBOConceptsTutorial-PHP#13:
+    "message=AuthorizationFailed; errorCode=003100; statusCode=403", "The access token does
+    not have sufficient scope"; the JSON envelope as in intuit/oauth-jsclient#2)."""
+    return {"warnings": None, "intuitObject": None, "fault": {"error": [{
+        "message": "message=AuthorizationFailed; errorCode=003100; statusCode=403",
+        "detail": "The access token does not have sufficient scope", "code": "3100",
+        "element": None}], "type": "SERVICE"}, "report": None, "queryResponse": None,
+        "batchItemResponse": [], "attachableResponse": [], "syncErrorResponse": None,
+        "requestId": None, "time": now, "status": None, "cdcresponse": []}
 
 
 def _throttle_fault(now: str) -> Obj:

@@ -1,5 +1,11 @@
 """One QuickBooks company (realm) in memory: its objects, validation and the arithmetic.
 
+The company is a US one in Tulsa, Oklahoma. By default it is what every US company created
+since 10 November 2017 is: on **automated sales tax** (``Preferences.TaxPrefs``
+``PartnerTaxEnabled`` and ``UsingSalesTax`` true; AST computes each sales transaction's tax
+from its ship-to address and replaces the tax code an app sends, see ``ast``).
+``automated_sales_tax=False`` gives an older company on the manual US model:
+
 Totals, as QuickBooks Online computes them for a US company without automated sales tax:
 each ``SalesItemLineDetail`` line's ``Amount`` must equal ``Qty * UnitPrice`` rounded to the
 cent (else 6070); the taxable base is the sum of the lines coded ``TAX``; the transaction's
@@ -7,6 +13,10 @@ tax code (``TxnTaxDetail.TxnTaxCodeRef``) applies each of its sales rates to tha
 ``TaxLine`` per rate, rounded half-up once per rate (tax per document, not per line);
 ``TotalAmt = subtotal + TotalTax``; ``Balance`` falls as payments (and applied credit memos)
 are linked.
+
+Numbers are typed as Finance.xsd types them: an ``xs:decimal`` element (``Amount``, ``Qty``,
+``UnitPrice``, ``TotalTax``, ``TotalAmt``, ``RateValue``) must be a JSON number; a string there
+is refused with a ValidationFault (2010) naming the element.
 """
 
 from __future__ import annotations
@@ -14,9 +24,18 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from autoinvoice.sandbox.quickbooks.ast import AutomatedSalesTax
+from autoinvoice.sandbox.quickbooks.errors import (
+    QboError,
+    cents,
+    decimal,
+    invalid,
+    not_found,
+    required,
+)
 from autoinvoice.sandbox.quickbooks.query import Query
 
 Obj = dict[str, Any]
@@ -33,67 +52,27 @@ ACCEPTED: dict[str, frozenset[str]] = {
                        "UnitPrice", "Taxable", "Sku", "Active"}),
     "Invoice": frozenset({"CustomerRef", "DocNumber", "TxnDate", "DueDate", "CurrencyRef",
                           "PrivateNote", "Line", "TxnTaxDetail", "CustomerMemo", "BillEmail",
-                          "CustomField", "BillAddr", "ShipAddr", "SalesTermRef",
+                          "CustomField", "BillAddr", "ShipAddr", "ShipFromAddr", "SalesTermRef",
                           "AllowOnlineCreditCardPayment", "AllowOnlineACHPayment"}),
     "CreditMemo": frozenset({"CustomerRef", "DocNumber", "TxnDate", "CurrencyRef",
                              "PrivateNote", "Line", "TxnTaxDetail", "CustomerMemo",
-                             "BillEmail", "CustomField", "BillAddr"}),
+                             "BillEmail", "CustomField", "BillAddr", "ShipAddr",
+                             "ShipFromAddr"}),
     "Payment": frozenset({"CustomerRef", "TotalAmt", "Line", "TxnDate", "PrivateNote",
                           "CurrencyRef", "PaymentRefNum"}),
 }
 
 
-class QboError(Exception):
-    """A Fault QuickBooks would answer: ``{"Fault": {"Error": [...], "type": ...}}``."""
-
-    def __init__(self, status: int, message: str, detail: str, code: str,
-                 element: str = "", fault_type: str = "ValidationFault") -> None:
-        super().__init__(detail)
-        self.status, self.message, self.detail = status, message, detail
-        self.code, self.element, self.fault_type = code, element, fault_type
-
-    def body(self, now: str) -> Obj:
-        return {"Fault": {"Error": [{"Message": self.message, "Detail": self.detail,
-                                     "code": self.code, "element": self.element}],
-                          "type": self.fault_type}, "time": now}
-
-
-def invalid(detail: str, element: str = "") -> QboError:
-    return QboError(400, "Request has invalid or unsupported property", detail, "2010", element)
-
-
-def required(element: str) -> QboError:
-    return QboError(400, "Required param missing, need to supply the required value for the "
-                    "API", f"Required parameter {element} is missing in the request", "2020",
-                    element)
-
-
-def not_found(entity: str, obj_id: str) -> QboError:
-    return QboError(400, "Object Not Found", f"Object Not Found : Something you're trying to "
-                    f"use has been made inactive. Check the fields with accounts, customers, "
-                    f"items, vendors or employees. ({entity} {obj_id})", "610")
-
-
-def decimal(value: Any, element: str) -> Decimal:
-    if isinstance(value, bool):
-        raise invalid(f"Property Name:{element} specified is unsupported or invalid", element)
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise invalid(f"Property Name:{element} specified is unsupported or invalid",
-                      element) from None
-    if not number.is_finite():
-        raise invalid(f"Property Name:{element} specified is unsupported or invalid", element)
-    return number
-
-
-def cents(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+#: the company's legal address (CompanyInfo.LegalAddr): AST's source address
+LEGAL_ADDRESS: Obj = {"Line1": "410 W 7th St", "City": "Tulsa",
+                      "CountrySubDivisionCode": "OK", "PostalCode": "74119", "Country": "US"}
 
 
 class Company:
-    def __init__(self, realm_id: str, now: Callable[[], datetime]) -> None:
+    def __init__(self, realm_id: str, now: Callable[[], datetime],
+                 automated_sales_tax: bool = True) -> None:
         self.realm_id = realm_id
+        self.address = dict(LEGAL_ADDRESS)
         self._now = now
         self._seq = 0
         self.objects: dict[str, dict[str, Obj]] = {name: {} for name in (
@@ -101,6 +80,8 @@ class Company:
             "TaxCode", "Invoice", "CreditMemo", "Payment")}
         self.emails: dict[str, list[str]] = {}
         self.duplicate_doc_numbers_refused = True
+        self.ast = AutomatedSalesTax(self.address, self.objects, self._put) \
+            if automated_sales_tax else None
         self._seed()
 
     # -- seed data ----------------------------------------------------------------------------
@@ -110,7 +91,8 @@ class Company:
                               "Classification": "Revenue", "Active": True})
         self._put("Account", {"Name": "Accounts Receivable (A/R)",
                               "AccountType": "Accounts Receivable", "Active": True})
-        self._put("TaxAgency", {"DisplayName": "Oklahoma Tax Commission"})
+        if self.ast is None:  # AST sets up the agency (and its codes) itself
+            self._put("TaxAgency", {"DisplayName": "Oklahoma Tax Commission"})
         self.objects["TaxCode"]["TAX"] = {"Id": "TAX", "Name": "TAX", "Taxable": True,
                                           "Active": True, "domain": "QBO"}
         self.objects["TaxCode"]["NON"] = {"Id": "NON", "Name": "NON", "Taxable": False,
@@ -129,9 +111,12 @@ class Company:
                     {"CustomField": [
                         {"Name": "SalesFormsPrefs.SalesCustomName1", "Type": "StringType",
                          "StringValue": "PO Number"}]}]},
-            "TaxPrefs": {"UsingSalesTax": True, "PartnerTaxEnabled": False},
+            "TaxPrefs": {"UsingSalesTax": True, **(
+                {"PartnerTaxEnabled": True} if self.ast is not None else {})},
             "CurrencyPrefs": {"MultiCurrencyEnabled": False, "HomeCurrency": {"value": "USD"}},
         }
+        if self.ast is not None:  # AST sets up the code of the company's own place
+            self.ast.home_code()
 
     def stamp(self) -> str:
         return self._now().astimezone(UTC).isoformat(timespec="seconds")
@@ -321,6 +306,12 @@ class Company:
                        if line["SalesItemLineDetail"]["TaxCodeRef"]["value"] == "TAX"),
                       Decimal(0))
         detail = dict(obj.get("TxnTaxDetail") or {})
+        if "TotalTax" in detail:
+            detail["TotalTax"] = cents(decimal(detail["TotalTax"], "TxnTaxDetail.TotalTax"))
+        if self.ast is not None:
+            obj["TxnTaxDetail"] = self.ast.compute(obj, taxable, detail)
+            self._total(obj, subtotal)
+            return
         code_id = (detail.get("TxnTaxCodeRef") or {}).get("value")
         tax_lines: list[Obj] = []
         if code_id and code_id not in ("TAX", "NON"):
@@ -335,9 +326,13 @@ class Company:
         total_tax = sum((t["Amount"] for t in tax_lines), Decimal(0))
         obj["TxnTaxDetail"] = {**detail, "TotalTax": total_tax, **(
             {"TaxLine": tax_lines} if tax_lines else {})}
-        lines.append({"Amount": subtotal, "DetailType": "SubTotalLineDetail",
-                      "SubTotalLineDetail": {}})
-        obj["TotalAmt"] = subtotal + total_tax
+        self._total(obj, subtotal)
+
+    @staticmethod
+    def _total(obj: Obj, subtotal: Decimal) -> None:
+        obj["Line"].append({"Amount": subtotal, "DetailType": "SubTotalLineDetail",
+                            "SubTotalLineDetail": {}})
+        obj["TotalAmt"] = subtotal + obj["TxnTaxDetail"]["TotalTax"]
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -377,7 +372,7 @@ class Company:
         self._accepts("Payment", body)
         customer_id = str((body.get("CustomerRef") or {}).get("value") or "")
         self.get("Customer", customer_id)
-        total = decimal(body.get("TotalAmt", "0"), "TotalAmt")
+        total = decimal(body.get("TotalAmt", Decimal(0)), "TotalAmt")
         links: list[tuple[Obj, Decimal]] = []
         applied = Decimal(0)
         for line in body.get("Line") or []:
