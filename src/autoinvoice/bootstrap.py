@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from autoinvoice.billing.rules import BillingRules
-from autoinvoice.config import Config, SmtpConfig, billing_rules, tenant_snapshot
+from autoinvoice.config import Config, PlatformConfig, SmtpConfig, billing_rules, tenant_snapshot
 from autoinvoice.connections.tokens import DbTokenSource
 from autoinvoice.connectors.base import Connector, ConnectorSettings
 from autoinvoice.connectors.oauth import oauth_platform
@@ -86,13 +86,30 @@ class App:
             credentials=t.platform.credentials, transport=self.transports.get(tenant),
             rate_limit_per_second=float(t.platform.rate_limit_per_second)
             if t.platform.rate_limit_per_second else None,
-            **{**extra, **overrides})
+            options=platform_options(t.platform), **{**extra, **overrides})
 
     def smtp(self, tenant: str) -> SmtpConfig:
         return self.config.smtp_for(tenant)
 
     def documents_dir(self, tenant: str) -> Path:
         return Path(self.config.documents_dir) / tenant
+
+
+def platform_options(platform: PlatformConfig) -> dict[str, Any]:
+    """The platform keys a connector reads beyond URL, credentials and rate (see
+    ``ConnectorSettings.options``); unset ones are left out."""
+    names = ("entra_tenant", "environment", "tax_groups", "tax_areas", "tax_rates")
+    return {n: getattr(platform, n) for n in names if getattr(platform, n)}
+
+
+def tax_code_problems(platform: PlatformConfig, key: str) -> list[str]:
+    """A ledger that computes tax from its own codes needs the tenant's mapping to them."""
+    if platform.name == "business_central" and not platform.tax_groups:
+        return [f"{key}.tax_groups: Business Central computes tax from the company's own tax "
+                "groups: map each tax outcome to one, e.g. tax_groups = { \"S:19\" = "
+                "\"STANDARD\", \"AE\" = \"STANDARD\" } with tax_areas = { \"S\" = "
+                "\"DOMESTIC\", \"AE\" = \"EU\" } (README, Business Central)"]
+    return []
 
 
 def check_platform_fit(config: Config) -> None:

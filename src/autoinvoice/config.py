@@ -111,6 +111,26 @@ class PlatformConfig(_Model):
     token_url: str | None = None
     entra_tenant: str | None = None
     environment: str | None = None
+    #: Business Central: each tax outcome ("S:19", "AE", ...) -> the company's tax group code
+    #: (a line's ``taxCode``: a VAT product posting group, or a US tax group)
+    tax_groups: dict[str, str] = Field(default_factory=dict)
+    #: Business Central: each tax outcome -> the tax area its customer is put in (a VAT
+    #: business posting group such as DOMESTIC/EU/EXPORT, or a US tax area)
+    tax_areas: dict[str, str] = Field(default_factory=dict)
+    #: Sage: each tax outcome -> one of the business's ``tax_rates`` ids (else found by kind)
+    tax_rates: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("tax_groups", "tax_areas", "tax_rates")
+    @classmethod
+    def _outcome_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        from autoinvoice.domain.tax_outcome import key_problem
+
+        problems = [p for key in value if (p := key_problem(key)) is not None]
+        problems += [f"{key!r} maps to an empty code" for key, code in value.items()
+                     if not code.strip()]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
 
 
 class TriggerConfig(_Model):

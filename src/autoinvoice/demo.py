@@ -122,8 +122,15 @@ def connect_standin_tenants(app: App, core: Any) -> None:
         return
     from autoinvoice.connections.connect import connect_headless
 
-    for name in app.config.tenants:
-        connect_headless(app, name)
+    for name, tenant in app.config.tenants.items():
+        connect_headless(app, name, choose=demo_choice(core, tenant.address.country))
+
+
+def demo_choice(core: Any, country: str) -> dict[str, str] | None:
+    """What a person would pick at consent on a stand-in holding one business or company per
+    country (Sage, Business Central): the one in the tenant's country."""
+    choose = getattr(core, "demo_choice", None)
+    return choose(country) if choose is not None else None
 
 
 @contextmanager

@@ -33,7 +33,14 @@ with warnings.catch_warnings():  # Authlib 1.9.10+ nudges towards httpx2; we sta
     from authlib.integrations.httpx_client import OAuth2Client
 
 from autoinvoice.connectors.errors import AuthError, ConnectorError, TransientError
-from autoinvoice.connectors.oauth import OAuthPlatform, TokenSet, dig, token_set
+from autoinvoice.connectors.oauth import (
+    MULTI_TENANT_ALIASES,
+    Discovery,
+    OAuthPlatform,
+    TokenSet,
+    dig,
+    token_set,
+)
 
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
@@ -122,16 +129,37 @@ class OAuthClient:
             if tokens.extra.get(item.name):
                 values[item.name] = str(tokens.extra[item.name])
                 continue
+            known = self._known(item, tokens)
+            if known:
+                values[item.name] = known
+                continue
             if item.path is None:
-                raise AuthError(f"the consent redirect carries no {item.redirect_param}",
-                                platform=self.platform.slug)
-            found = dig(self._get(tokens, item.path.format(**self.settings.fill),
-                                  item.headers), item.pick)
+                raise AuthError(self._missing(item), platform=self.platform.slug)
+            answer = self._get(tokens, item.path.format(**{**self.settings.fill, **values}),
+                               item.headers)
+            found = next((v for p in (item.pick, *item.fallback_picks)
+                          if (v := dig(answer, p)) not in (None, "")), None)
             if found in (None, ""):
                 raise AuthError(f"{self.platform.title} lists no {item.name} for this login",
                                 platform=self.platform.slug)
             values[item.name] = str(found)
         return values
+
+    def _known(self, item: Discovery, tokens: TokenSet) -> str | None:
+        """A value the token's claims or the platform config already give."""
+        if item.claim and tokens.claims.get(item.claim):
+            return str(tokens.claims[item.claim])
+        configured = self.settings.fill.get(item.from_fill) if item.from_fill else None
+        if configured and configured.lower() not in MULTI_TENANT_ALIASES:
+            return configured
+        return None
+
+    def _missing(self, item: Discovery) -> str:
+        if item.redirect_param:
+            return f"the consent redirect carries no {item.redirect_param}"
+        said = f"the token has no {item.claim!r} claim" if item.claim else "nothing names it"
+        return (f"{self.platform.title} connection: no {item.name} ({said}); set "
+                f"platform.{item.from_fill or item.name} to it")
 
     def _get(self, tokens: TokenSet, path: str, headers: Mapping[str, str]) -> Any:
         extra = {"x-myobapi-key": self.settings.client_id} if self.platform.slug == "myob" else {}

@@ -115,14 +115,17 @@ from autoinvoice.connectors.sage.payloads import (
     job_marker,
     line_body,
     loads,
+    rate_for,
+    rate_ids,
     reference_of,
     remote_credit_note,
     remote_invoice,
     remote_status,
-    zero_rate_preference,
+    unknown_rate_message,
 )
 from autoinvoice.domain.invoice import Invoice, InvoiceLine
 from autoinvoice.domain.job import Customer
+from autoinvoice.domain.tax_outcome import matching_key
 
 DEFAULT_BASE_URL = "https://api.accounting.sage.com"
 API_PREFIX = "/v3.1"
@@ -145,6 +148,7 @@ class SageConnector:
         self._currency = settings.currency
         self._ledger_account: str | None = None
         self._tax_rates: list[Obj] | None = None
+        self._tax_map: Mapping[str, str] = settings.options.get("tax_rates") or {}
         headers = {"Accept": "application/json"}
         business = self._tokens.value("business_id")
         if business:
@@ -286,19 +290,33 @@ class SageConnector:
         return self._ledger_account
 
     def _tax_rate_id(self, line: InvoiceLine) -> str:
-        percentage = (line.tax_rate * 100).normalize()
-        rates = [r for r in self._sales_tax_rates()
-                 if Decimal(r.get("percentage") or 0) == percentage]
-        if percentage == 0:
-            preference = zero_rate_preference(line.tax_category)
-            rates.sort(key=lambda r: next((i for i, kind in enumerate(preference)
-                                           if str(r["id"]).upper().endswith(kind)),
-                                          len(preference)))
-        if not rates:
-            raise PermanentError(f"Sage has no sales tax rate of {percentage}%; add it in "
-                                 "Sage (Settings > Tax rates)", platform=PLATFORM,
-                                 code="no_tax_rate")
-        return str(rates[0]["id"])
+        """The business's own tax rate for the line's outcome: the tenant's
+        ``platform.tax_rates`` mapping first, else by kind -- a rate of the line's percentage
+        for a taxed line, the business's ZERO / EXEMPT / NO_TAX rate for an untaxed one."""
+        rates = self._sales_tax_rates()
+        key = matching_key(self._tax_map, line.tax_category, line.tax_rate)
+        if key is not None:
+            mapped = self._tax_map[key]
+            if mapped not in rate_ids(rates):
+                raise PermanentError(unknown_rate_message(key, mapped, rates),
+                                     platform=PLATFORM, code="unknown_tax_rate")
+            return mapped
+        found = rate_for(rates, line.tax_category, line.tax_rate)
+        if found is None:
+            percentage = (line.tax_rate * 100).normalize()
+            raise PermanentError(
+                f"this Sage business has no sales tax rate for {line.tax_category.value} at "
+                f"{percentage}% (its rates: {', '.join(rate_ids(rates))}); add one in Sage "
+                "(Settings > Tax rates) or map the outcome in platform.tax_rates",
+                platform=PLATFORM, code="no_tax_rate")
+        return found
+
+    def check_setup(self) -> list[str]:
+        """What in ``platform.tax_rates`` the business lacks (at connect and at start)."""
+        rates = self._sales_tax_rates()
+        known = set(rate_ids(rates))
+        return [unknown_rate_message(key, code, rates)
+                for key, code in self._tax_map.items() if code not in known]
 
     def _sales_tax_rates(self) -> list[Obj]:
         if self._tax_rates is None:
