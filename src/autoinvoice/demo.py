@@ -36,7 +36,7 @@ from autoinvoice.netutil import free_port
 from autoinvoice.pipeline import documents, views
 from autoinvoice.pipeline.intake import accept
 from autoinvoice.pipeline.worker import Worker
-from autoinvoice.sandbox.registry import make_standin, standin_app
+from autoinvoice.sandbox.registry import make_standin, standin_app, standin_options
 from autoinvoice.sandbox.server import serve_in_thread
 from autoinvoice.store import repo
 from autoinvoice.triggers.events import decode_json, parse_event
@@ -67,6 +67,8 @@ def demo_config(out: Path, platform: str, base_url: str, smtp_port: int,
         name: t.model_copy(update={"platform": PlatformConfig(
             name=platform, base_url=base_url, credentials=creds,
             authorize_url=authorize_url, token_url=token_url,
+            # the stand-in company's own tax groups and areas (Business Central)
+            **(standin_options(core, t.address.country) if core is not None else {}),
             # The local stand-in has no quota to protect: no need to pace at the real
             # platform's documented limit (Sage's 100/min alone would take a minute).
             rate_limit_per_second=STANDIN_RATE)})

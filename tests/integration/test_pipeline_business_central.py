@@ -3,6 +3,7 @@ from the job events to a paid invoice."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +20,22 @@ from tests.connectors.test_business_central import EndpointTokens
 from tests.helpers import VirtualTimer, completed, signed
 from tests.integration.conftest import FakeClock, Harness, tenant_toml
 
+#: the stand-in's US company (CRONUS USA): parts taxed through MATERIALS, labor not taxed in
+#: Oklahoma (LABOR), customers in the TULSA, OK tax area
+US_TAX_SETUP = """tax_groups = { "S" = "MATERIALS", "Z" = "LABOR", "E" = "NONTAXABLE" }
+tax_areas = { "S:8.5" = "TULSA, OK", "S" = "TULSA, OK", "Z" = "TULSA, OK", "E" = "TULSA, OK" }
+"""
 
-def bc_config(tmp_path: Path, smtp_port: int) -> Any:
+
+def bc_config_text(tmp_path: Path, smtp_port: int,
+                   base_url: str = "https://api.businesscentral.dynamics.com",
+                   extra: str = 'credentials = { environment = "production" }\n') -> str:
     tenant = tenant_toml("northwind", "business_central",
-                         'base_url = "https://api.businesscentral.dynamics.com"\n'
-                         'credentials = { environment = "production" }\n')
+                         f'base_url = "{base_url}"\n' + extra + US_TAX_SETUP)
     # BC rounds tax per document; a tenant rounding per line is refused at start
     tenant = tenant.replace("[tenants.northwind.tax]\n",
                             '[tenants.northwind.tax]\nrounding = "document"\n')
-    text = f"""
+    return f"""
 documents_dir = "{tmp_path / 'docs'}"
 [database]
 url = "sqlite:///{tmp_path / 'test.db'}"
@@ -39,7 +47,10 @@ max_attempts = 4
 backoff_base_seconds = "2"
 payment_poll_minutes = "60"
 """ + tenant
-    return parse_config(text, "test config")
+
+
+def bc_config(tmp_path: Path, smtp_port: int) -> Any:
+    return parse_config(bc_config_text(tmp_path, smtp_port), "test config")
 
 
 @pytest.fixture
@@ -156,3 +167,82 @@ def test_preview_shows_the_exact_business_central_requests(tmp_path, env) -> Non
     assert '"externalDocumentNumber":' in create["body"]
     assert requests[-2]["url"].endswith("/Microsoft.NAV.postAndSend")
     assert all(r["headers"]["authorization"] == "***" for r in requests)
+
+
+# -- issue 10: the tax mapping is checked against the company at connect and at start ------
+
+
+def test_start_refuses_a_tax_group_the_company_lacks_listing_its_real_ones(bc) -> None:
+    from autoinvoice.bootstrap import check_ledger_setup
+    from autoinvoice.validation import InputError
+
+    # given: a tenant that still maps to the invented code the connector used to send
+    settings = bc.app.connector_settings("northwind", tokens=bc.tokens)
+    wrong = {**settings.options, "tax_groups": {"S": "VAT8.5", "Z": "LABOR"}}
+    bc.app._connectors["northwind"] = BusinessCentralConnector(  # noqa: SLF001
+        dataclasses.replace(settings, options=wrong))
+    # when / then
+    with pytest.raises(InputError) as caught:
+        check_ledger_setup(bc.app)
+    [problem] = caught.value.problems
+    assert problem == ("tenants.northwind: platform.tax_groups.\"S\" = 'VAT8.5': the company "
+                       "has no such tax group (its tax groups: LABOR, MATERIALS, NONTAXABLE)")
+
+
+def test_start_passes_when_every_mapped_code_exists(bc) -> None:
+    from autoinvoice.bootstrap import check_ledger_setup
+
+    check_ledger_setup(bc.app)  # no exception
+
+
+def test_config_without_the_tax_mapping_is_refused_naming_both_keys(tmp_path) -> None:
+    from autoinvoice.validation import InputError
+
+    config = bc_config(tmp_path, 1)
+    tenant = config.tenants["northwind"]
+    bare = tenant.platform.model_copy(update={"tax_groups": {}, "tax_areas": {}})
+    with pytest.raises(InputError) as caught:
+        bootstrap(config.model_copy(update={"tenants": {"northwind": tenant.model_copy(
+            update={"platform": bare})}}))
+    problems = caught.value.problems
+    assert [p.split(":")[0] for p in problems] == [
+        "tenants.northwind.platform.tax_groups", "tenants.northwind.platform.tax_areas"]
+
+
+def test_a_bad_outcome_key_is_refused_naming_it(tmp_path) -> None:
+    from autoinvoice.validation import InputError
+
+    text = bc_config_text(tmp_path, 1).replace('"Z" = "LABOR"', '"ZZ" = "LABOR"')
+    with pytest.raises(InputError) as caught:
+        parse_config(text, "test config")
+    assert "tax_groups" in str(caught.value)
+    assert "'ZZ' is not a tax outcome" in str(caught.value)
+
+
+def test_connect_checks_the_mapping_against_the_company(tmp_path, env, monkeypatch) -> None:
+    from autoinvoice.connections.connect import connect_headless
+    from autoinvoice.connections.crypto import ENV_KEY, new_key
+    from autoinvoice.sandbox.business_central import asgi_app
+    from autoinvoice.sandbox.server import serve_in_thread
+    from autoinvoice.validation import InputError
+
+    monkeypatch.setenv(ENV_KEY, new_key())
+    core = BusinessCentralSandbox()
+    monkeypatch.setenv("TEST_BC_CLIENT_ID", core.oauth.client_id)
+    monkeypatch.setenv("TEST_BC_CLIENT_SECRET", core.oauth.client_secret)
+    with serve_in_thread(asgi_app(core)) as server:
+        authorize, token = core.oauth_paths
+        extra = (f'authorize_url = "{server.base_url}{authorize}"\n'
+                 f'token_url = "{server.base_url}{token}"\n'
+                 'credentials = { client_id = "env:TEST_BC_CLIENT_ID", '
+                 'client_secret = "env:TEST_BC_CLIENT_SECRET" }\n')
+        text = bc_config_text(tmp_path, 1, base_url=server.base_url, extra=extra)
+        good = bootstrap(parse_config(text, "test config"))
+        done = connect_headless(good, "northwind")
+        assert done.values == {"tenant_id": core.tenant_id, "environment": "production",
+                               "company_id": core.company_id}
+        wrong = bootstrap(parse_config(text.replace('"MATERIALS"', '"TAXABLE"'), "test"))
+        with pytest.raises(InputError) as caught:
+            connect_headless(wrong, "northwind")
+    assert "platform.tax_groups.\"S\" = 'TAXABLE'" in str(caught.value)
+    assert "LABOR, MATERIALS, NONTAXABLE" in str(caught.value)

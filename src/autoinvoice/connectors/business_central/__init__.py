@@ -77,6 +77,7 @@ Errors: ``_map_error`` is the only place the OData error body is read; the ``req
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -122,9 +123,11 @@ from autoinvoice.connectors.http import (
     retry_after_seconds,
     slots_for,
 )
+from autoinvoice.connectors.oauth import MULTI_TENANT_ALIASES
 from autoinvoice.domain.invoice import Invoice
 from autoinvoice.domain.job import Customer
 from autoinvoice.domain.money import Money
+from autoinvoice.domain.tax_outcome import document_outcome, keys_for, matching_key
 
 DEFAULT_BASE_URL = "https://api.businesscentral.dynamics.com"
 RATE_PER_SECOND = 19.5  # 6,000 per 5-minute sliding window, with headroom for the burst
@@ -147,7 +150,9 @@ class BusinessCentralConnector:
         self._settings = settings
         self._root: str | None = None  # learned on first use: the connection may come later
         self._lines = LineSettings.parse(_setting(settings, "sales_account"),
-                                         _setting(settings, "tax_codes"))
+                                         settings.options.get("tax_groups"))
+        self._area_map: Mapping[str, str] = settings.options.get("tax_areas") or {}
+        self._setup: dict[str, dict[str, Obj]] = {}  # taxGroups / taxAreas by code, read once
         key = f"{settings.tenant}:{PLATFORM}"
         rate = settings.rate_limit_per_second or RATE_PER_SECOND
         self._http = HttpClient(
@@ -192,7 +197,9 @@ class BusinessCentralConnector:
         existing = self.find_by_reference(invoice)  # no idempotency keys on BC
         if existing is not None:
             return existing
-        created = self._post("/salesInvoices", invoice_body(invoice, customer.id, self._lines))
+        body = invoice_body(invoice, customer.id, self._lines)  # unmapped outcomes fail here
+        self._place_customer(customer.id, invoice)
+        created = self._post("/salesInvoices", body)
         return self._remote(self._invoice(str(created["id"])))
 
     def send_invoice(self, remote: RemoteInvoice, keys: IdempotencyKeys) -> RemoteInvoice:
@@ -261,8 +268,64 @@ class BusinessCentralConnector:
                                  platform=PLATFORM, code=f"invoice_{status}")
         apply_to = remote_id if status == "Open" else None  # a closed entry takes no application
         body = credit_memo_body(credit, str(invoice["customerId"]), apply_to, self._lines)
+        self._place_customer(str(invoice["customerId"]), credit)
         created = self._post("/salesCreditMemos", body)
         return self._get(f"/salesCreditMemos({created['id']})")
+
+    # -- the company's own tax setup ------------------------------------------------------------
+
+    def check_setup(self) -> list[str]:
+        """Every code of ``platform.tax_groups`` / ``tax_areas`` the company lacks, each naming
+        the key and listing the company's real codes (run at connect and at start)."""
+        problems = []
+        for key, mapping, kind in (("tax_groups", self._lines.tax_groups, "taxGroups"),
+                                   ("tax_areas", self._area_map, "taxAreas")):
+            known = self._company_codes(kind)
+            problems += [unknown_code(key, outcome, code, known)
+                         for outcome, code in mapping.items() if code not in known]
+        return problems
+
+    def _place_customer(self, customer_id: str, document: Invoice) -> None:
+        """Put the customer in the tax area of the document's outcome (its VAT business posting
+        group, or US tax area; tax liable for a taxed US sale) before BC copies it onto the
+        document: BC computes the tax from that area with each line's tax group."""
+        if not self._area_map:
+            return
+        outcome = document_outcome((line.tax_category.value, line.tax_rate)
+                                   for line in document.lines)
+        if outcome is None:
+            return
+        key = matching_key(self._area_map, *outcome)
+        if key is None:
+            exact, general = keys_for(*outcome)
+            raise PermanentError(f"platform.tax_areas maps no tax area for {exact}: add "
+                                 f"\"{exact}\" or \"{general}\" with one of the company's "
+                                 "tax areas", platform=PLATFORM, code="unmapped_tax_outcome")
+        areas = self._company_codes("taxAreas")
+        area = areas.get(self._area_map[key])
+        if area is None:
+            raise PermanentError(unknown_code("tax_areas", key, self._area_map[key], areas),
+                                 platform=PLATFORM, code="unknown_tax_area")
+        change: Obj = {}
+        current = self._get(f"/customers({customer_id})")
+        if current.get("taxAreaId") != area["id"]:
+            change["taxAreaId"] = area["id"]
+        if area.get("taxType") == "Sales Tax":
+            liable = outcome[0] == "S"
+            if current.get("taxLiable") is not liable:
+                change["taxLiable"] = liable
+        if change:
+            self._request("PATCH", f"/customers({customer_id})", json=change,
+                          headers=_if_match(current))
+
+    def _company_codes(self, kind: str) -> dict[str, Obj]:
+        if kind not in self._setup:
+            found = self._get(f"/{kind}").get("value")
+            if not isinstance(found, list):
+                raise PermanentError(f"Business Central answered GET {kind} without a 'value' "
+                                     "list", platform=PLATFORM, code="bad_response")
+            self._setup[kind] = {str(x.get("code")): x for x in found if isinstance(x, dict)}
+        return self._setup[kind]
 
     # -- look-ups -----------------------------------------------------------------------------
 
@@ -331,17 +394,35 @@ def _setting(settings: ConnectorSettings, name: str) -> str | None:
 
 
 def _company_root(settings: ConnectorSettings) -> str:
-    tenant = _setting(settings, "tenant_id") or _setting(settings, "entra_tenant")
+    """``/v2.0/{tenant}/{environment}/api/v2.0/companies({company})``: the Entra tenant from
+    ``credentials.tenant_id``, a real ``platform.entra_tenant`` (never an alias such as
+    ``organizations``, which only picks the sign-in page) or the connection (the token's
+    ``tid``); the environment from the credentials, ``platform.environment`` or the
+    connection; the company from the connection (``GET companies``)."""
+    configured = str(settings.options.get("entra_tenant") or "")
+    if configured.lower() in MULTI_TENANT_ALIASES:
+        configured = ""
+    tenant = _setting(settings, "tenant_id") or configured or _token_value(settings,
+                                                                          "tenant_id")
+    environment = (_setting(settings, "environment") or settings.options.get("environment")
+                   or _token_value(settings, "environment") or "production")
     company = _setting(settings, "company_id")
-    environment = _setting(settings, "environment") or "production"
-    if not company:
-        raise AuthError("Business Central connection lacks company_id (set it in "
-                        "platform.credentials or run autoinvoice connect business_central)",
+    if not company or not tenant:
+        missing = "company_id" if not company else "the Entra tenant id"
+        raise AuthError(f"Business Central connection lacks {missing}: run autoinvoice "
+                        "connect business_central (or set platform.entra_tenant)",
                         platform=PLATFORM)
-    # Without a tenant segment BC takes the tenant from a delegated (user) token; app-only
-    # (client credentials) tokens need it in the URL.
-    prefix = f"/v2.0/{tenant}/{environment}" if tenant else f"/v2.0/{environment}"
-    return f"{prefix}/api/v2.0/companies({company})"
+    return f"/v2.0/{tenant}/{environment}/api/v2.0/companies({company})"
+
+
+def _token_value(settings: ConnectorSettings, name: str) -> str | None:
+    return settings.tokens.value(name) if settings.tokens is not None else None
+
+
+def unknown_code(key: str, outcome: str, code: str, known: Mapping[str, Any]) -> str:
+    what = "tax group" if key == "tax_groups" else "tax area"
+    return (f"platform.{key}.\"{outcome}\" = {code!r}: the company has no such {what} (its "
+            f"{what}s: {', '.join(sorted(known)) or 'none'})")
 
 
 def _if_match(entity: Obj) -> dict[str, str]:
