@@ -36,15 +36,18 @@ Per platform (checked against the vendors' docs, July 2026):
   (``{tenant}`` = ``entra_tenant``, default ``organizations``), scope
   ``https://api.businesscentral.dynamics.com/.default offline_access``, client_secret_post,
   PKCE supported. Refresh tokens are replaced on every use and last 90 days (24 h for SPAs).
-  ``company_id`` from ``GET /v2.0/{tenant}/{environment}/api/v2.0/companies``. Source:
-  learn.microsoft.com/entra/identity-platform/refresh-tokens.
+  ``tenant_id`` from the ID token's ``tid`` claim (``openid`` is asked for), else a real
+  ``entra_tenant`` -- never ``organizations``; ``environment`` from the config;
+  ``company_id`` from ``GET /v2.0/{tenant_id}/{environment}/api/v2.0/companies``. Sources:
+  learn.microsoft.com/entra/identity-platform/refresh-tokens, …/id-token-claims-reference.
 - **Sage Business Cloud Accounting** -- authorize
   ``https://www.sageone.com/oauth2/auth/central?filter=apiv3.1``, token
   ``https://oauth.accounting.sage.com/token``, scope ``full_access``, client_secret_post.
   Access token 5 min; refresh token single-use, 31 days (``refresh_token_expires_in`` in the
   token response; the 31 days are a third-party figure). ``business_id`` from
-  ``GET /v3.1/businesses``. Source: developer.sage.com/accounting/guides/authenticating/
-  authentication.
+  ``GET /v3.1/businesses`` (``$items[0].id``, or ``[0].id`` of a bare array). Sources:
+  developer.sage.com/accounting/guides/authenticating/authentication,
+  …/guides/concepts/multi_business.
 - **MYOB Business** -- authorize ``https://secure.myob.com/oauth2/account/authorize``, token
   ``https://secure.myob.com/oauth2/v1/authorize``, client_secret_post, granular ``sme-*``
   scopes for keys made after 12 Mar 2025, ``prompt=consent`` (which is what puts

@@ -14,19 +14,21 @@ dynamics-rate-limits and the "Work with API limits" training module, and the err
 bodies are validated in the tests against Microsoft's only published OpenAPI file,
 ``shared/vendor-specs/dynamics365-business-central/BCOAS1.0.yaml`` (API v1.0, see its note B1).
 
-URL: ``{base}/v2.0/{tenant}/{environment}/api/v2.0/companies({company_id})/…`` (or, when the
-tenant is not configured, ``{base}/v2.0/{environment}/api/v2.0/…``, BC then taking the tenant
-from a delegated token, as the servers of ``BCOAS1.0.yaml`` show) with base
+URL: ``{base}/v2.0/{tenant}/{environment}/api/v2.0/companies({company_id})/…`` with base
 ``https://api.businesscentral.dynamics.com`` (``platform.base_url`` overrides it, e.g. for the
-stand-in). The Entra tenant id and the environment name are non-secret connection settings:
-``platform.credentials = { tenant_id = "…", environment = "production" }`` (``SecretRef``
-literals), else the values the connection learned (``tokens.value("tenant_id")`` /
-``"environment"``); the environment defaults to ``production``. The company id comes from the
-connection (``tokens.value("company_id")``) or ``credentials.company_id``.
+stand-in); the "Access Business Central API" training module shows the tenant segment as the
+tenant's id or domain. The tenant is ``credentials.tenant_id``, else a real
+``platform.entra_tenant``, else what ``connect`` learned from the ID token's ``tid`` claim
+(learn.microsoft.com/entra/identity-platform/id-token-claims-reference; MSAL's TokenClaims
+``tid``) -- never the sign-in alias ``organizations``/``common``, which names no tenant. The
+environment is ``credentials.environment``, ``platform.environment`` or the connection's
+(default ``production``); the company is the one ``GET …/companies`` listed at ``connect``.
 
-Auth: Microsoft Entra ID OAuth2 (authorization code or client credentials, scope
-``https://api.businesscentral.dynamics.com/.default``); the access token comes from
-``settings.tokens`` and a 401 refreshes it once (``bearer_request``).
+Auth: Microsoft Entra ID OAuth2 (authorization code or client credentials), scope
+``https://api.businesscentral.dynamics.com/.default`` (the app's configured delegated
+permission ``Financials.ReadWrite.All``: Microsoft/navcontainerhelper
+``AzureAD/Create-AadAppsForNav.ps1``) plus ``openid`` for the ID token; the access token comes
+from ``settings.tokens`` and a 401 refreshes it once (``bearer_request``).
 
 Flow: customer by ``number eq '<our id>'`` (our id is the BC customer number when it fits
 Code[20]), then by ``email``; created with our id as its number, so a repeated create is
@@ -39,12 +41,18 @@ notes (reverse charge, exemptions) as Comment lines; PO in ``customerPurchaseOrd
 ``currencyCode`` is our currency (the API pages translate the company's local currency code to
 BC's blank LCY, "Graph Mgt - General Tools"; a currency the company lacks is refused, and a
 total read back in another currency is a mismatch the pipeline holds).
-BC computes tax from its own setup -- the API takes a tax code, not a percentage: US tax group
-or VAT product posting group, from ``tax_codes`` ("8.5=TAXABLE, 0=NONTAXABLE"; default
-``VAT<percent>``, and ``NO VAT`` for 0 %), so the total read back after creating
-(``totalAmountIncludingTax``) is what the pipeline compares with ours. BC rounds tax per
-document: the VAT Amount Line (table 290) sums the lines per VAT identifier and rounds once,
-the Sales Tax Calculate codeunit (398) likewise per jurisdiction (``TAX_ROUNDING``).
+Tax: BC computes it from its own setup -- the API takes a tax group, never a percentage (see
+``tax_setup``): each line's ``taxCode`` is the company's tax group for the line's outcome
+(``platform.tax_groups``: VAT product posting group in W1/EU companies, tax group in US ones),
+and before the invoice is created the customer is put in the tax area of the document's
+outcome (``platform.tax_areas``: VAT business posting group such as DOMESTIC/EU/EXPORT, or the
+US tax area, with ``taxLiable``), so an EU business buyer is reverse-charged by BC's own
+"Reverse Charge VAT" setup. An outcome without a mapping fails naming the keys to add; codes
+the company lacks are reported at ``connect`` and at start (``check_setup``). The total read
+back after creating (``totalAmountIncludingTax``) is what the pipeline compares with ours. BC
+rounds tax per document: the VAT Amount Line (table 290) sums the lines per VAT identifier and
+rounds once, the Sales Tax Calculate codeunit (398) likewise per jurisdiction
+(``TAX_ROUNDING``).
 Delivery: ``Microsoft.NAV.postAndSend`` (BC e-mails the posted invoice; needs e-mail set up in
 the tenant), so ``delivers_itself``; an invoice already posted is sent with ``Microsoft.NAV.send``.
 
@@ -77,7 +85,6 @@ Errors: ``_map_error`` is the only place the OData error body is read; the ``req
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -106,6 +113,7 @@ from autoinvoice.connectors.business_central.payloads import (
     odata_literal,
     reference,
 )
+from autoinvoice.connectors.business_central.tax_setup import CompanyTaxSetup
 from autoinvoice.connectors.errors import (
     AuthError,
     ConnectorError,
@@ -127,7 +135,6 @@ from autoinvoice.connectors.oauth import MULTI_TENANT_ALIASES
 from autoinvoice.domain.invoice import Invoice
 from autoinvoice.domain.job import Customer
 from autoinvoice.domain.money import Money
-from autoinvoice.domain.tax_outcome import document_outcome, keys_for, matching_key
 
 DEFAULT_BASE_URL = "https://api.businesscentral.dynamics.com"
 RATE_PER_SECOND = 19.5  # 6,000 per 5-minute sliding window, with headroom for the burst
@@ -151,8 +158,9 @@ class BusinessCentralConnector:
         self._root: str | None = None  # learned on first use: the connection may come later
         self._lines = LineSettings.parse(_setting(settings, "sales_account"),
                                          settings.options.get("tax_groups"))
-        self._area_map: Mapping[str, str] = settings.options.get("tax_areas") or {}
-        self._setup: dict[str, dict[str, Obj]] = {}  # taxGroups / taxAreas by code, read once
+        self._tax = CompanyTaxSetup(self._lines.tax_groups,
+                                    settings.options.get("tax_areas") or {}, self._get,
+                                    self._patch)
         key = f"{settings.tenant}:{PLATFORM}"
         rate = settings.rate_limit_per_second or RATE_PER_SECOND
         self._http = HttpClient(
@@ -198,7 +206,7 @@ class BusinessCentralConnector:
         if existing is not None:
             return existing
         body = invoice_body(invoice, customer.id, self._lines)  # unmapped outcomes fail here
-        self._place_customer(customer.id, invoice)
+        self._tax.place_customer(customer.id, invoice)
         created = self._post("/salesInvoices", body)
         return self._remote(self._invoice(str(created["id"])))
 
@@ -268,7 +276,7 @@ class BusinessCentralConnector:
                                  platform=PLATFORM, code=f"invoice_{status}")
         apply_to = remote_id if status == "Open" else None  # a closed entry takes no application
         body = credit_memo_body(credit, str(invoice["customerId"]), apply_to, self._lines)
-        self._place_customer(str(invoice["customerId"]), credit)
+        self._tax.place_customer(str(invoice["customerId"]), credit)
         created = self._post("/salesCreditMemos", body)
         return self._get(f"/salesCreditMemos({created['id']})")
 
@@ -277,55 +285,7 @@ class BusinessCentralConnector:
     def check_setup(self) -> list[str]:
         """Every code of ``platform.tax_groups`` / ``tax_areas`` the company lacks, each naming
         the key and listing the company's real codes (run at connect and at start)."""
-        problems = []
-        for key, mapping, kind in (("tax_groups", self._lines.tax_groups, "taxGroups"),
-                                   ("tax_areas", self._area_map, "taxAreas")):
-            known = self._company_codes(kind)
-            problems += [unknown_code(key, outcome, code, known)
-                         for outcome, code in mapping.items() if code not in known]
-        return problems
-
-    def _place_customer(self, customer_id: str, document: Invoice) -> None:
-        """Put the customer in the tax area of the document's outcome (its VAT business posting
-        group, or US tax area; tax liable for a taxed US sale) before BC copies it onto the
-        document: BC computes the tax from that area with each line's tax group."""
-        if not self._area_map:
-            return
-        outcome = document_outcome((line.tax_category.value, line.tax_rate)
-                                   for line in document.lines)
-        if outcome is None:
-            return
-        key = matching_key(self._area_map, *outcome)
-        if key is None:
-            exact, general = keys_for(*outcome)
-            raise PermanentError(f"platform.tax_areas maps no tax area for {exact}: add "
-                                 f"\"{exact}\" or \"{general}\" with one of the company's "
-                                 "tax areas", platform=PLATFORM, code="unmapped_tax_outcome")
-        areas = self._company_codes("taxAreas")
-        area = areas.get(self._area_map[key])
-        if area is None:
-            raise PermanentError(unknown_code("tax_areas", key, self._area_map[key], areas),
-                                 platform=PLATFORM, code="unknown_tax_area")
-        change: Obj = {}
-        current = self._get(f"/customers({customer_id})")
-        if current.get("taxAreaId") != area["id"]:
-            change["taxAreaId"] = area["id"]
-        if area.get("taxType") == "Sales Tax":
-            liable = outcome[0] == "S"
-            if current.get("taxLiable") is not liable:
-                change["taxLiable"] = liable
-        if change:
-            self._request("PATCH", f"/customers({customer_id})", json=change,
-                          headers=_if_match(current))
-
-    def _company_codes(self, kind: str) -> dict[str, Obj]:
-        if kind not in self._setup:
-            found = self._get(f"/{kind}").get("value")
-            if not isinstance(found, list):
-                raise PermanentError(f"Business Central answered GET {kind} without a 'value' "
-                                     "list", platform=PLATFORM, code="bad_response")
-            self._setup[kind] = {str(x.get("code")): x for x in found if isinstance(x, dict)}
-        return self._setup[kind]
+        return self._tax.problems()
 
     # -- look-ups -----------------------------------------------------------------------------
 
@@ -365,6 +325,9 @@ class BusinessCentralConnector:
         # The body is serialized here (exact decimals) and handed over as pre-encoded JSON.
         response = self._request("POST", path, json=body)
         return _json_object(response, path)
+
+    def _patch(self, path: str, entity: Obj, change: Obj) -> None:
+        self._request("PATCH", path, json=change, headers=_if_match(entity))
 
     def _action(self, path: str, entity: Obj) -> None:
         self._request("POST", path, headers=_if_match(entity))
@@ -418,11 +381,6 @@ def _company_root(settings: ConnectorSettings) -> str:
 def _token_value(settings: ConnectorSettings, name: str) -> str | None:
     return settings.tokens.value(name) if settings.tokens is not None else None
 
-
-def unknown_code(key: str, outcome: str, code: str, known: Mapping[str, Any]) -> str:
-    what = "tax group" if key == "tax_groups" else "tax area"
-    return (f"platform.{key}.\"{outcome}\" = {code!r}: the company has no such {what} (its "
-            f"{what}s: {', '.join(sorted(known)) or 'none'})")
 
 
 def _if_match(entity: Obj) -> dict[str, str]:
