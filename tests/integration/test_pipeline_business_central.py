@@ -246,3 +246,85 @@ def test_connect_checks_the_mapping_against_the_company(tmp_path, env, monkeypat
             connect_headless(wrong, "northwind")
     assert "platform.tax_groups.\"S\" = 'TAXABLE'" in str(caught.value)
     assert "LABOR, MATERIALS, NONTAXABLE" in str(caught.value)
+
+
+# -- issue 10: reverse charge DE -> AT end to end on a German company --------------------------
+
+def _at_vat_id(valid: bool = True) -> str:
+    from stdnum.at import uid
+
+    digit = uid.calc_check_digit("U1358562")
+    return "ATU1358562" + (digit if valid else str((int(digit) + 1) % 10))
+
+
+def _german_tenant_on_bc(tmp_path: Path, core: BusinessCentralSandbox) -> Any:
+    from autoinvoice.config import PlatformConfig, load_config
+    from autoinvoice.domain.invoice import TaxRounding
+
+    base = load_config(None)
+    tenant = base.tenants["kompressor-service-de"]
+    platform = PlatformConfig(name="business_central",
+                              base_url="https://api.businesscentral.dynamics.com",
+                              **core.demo_options("DE"))
+    tenant = tenant.model_copy(update={
+        "platform": platform,
+        "tax": tenant.tax.model_copy(update={"rounding": TaxRounding.DOCUMENT})})
+    return base.model_copy(update={
+        "tenants": {"kompressor-service-de": tenant},
+        "database": base.database.model_copy(update={"url": f"sqlite:///{tmp_path}/de.db"}),
+        "documents_dir": str(tmp_path / "docs")})
+
+
+def _austrian_job(job_id: str, vat_id: str) -> dict[str, Any]:
+    customer = {"id": "AT-77", "name": "Druckluft Tirol GmbH", "email": "ap@druckluft.example",
+                "vat_id": vat_id,
+                "billing_address": {"line1": "Museumstraße 5", "city": "Innsbruck",
+                                    "postal_code": "6020", "country": "AT"}}
+    return completed(job_id, tenant="kompressor-service-de", customer=customer,
+                     po_number=None, mileage={"distance": "42", "unit": "km"},
+                     parts=[{"sku": "6.4149.0", "description": "Luftfilterelement",
+                             "quantity": 2, "unit": "ea"}])
+
+
+@pytest.mark.parametrize("valid", [True, False], ids=["valid_vat_id", "invalid_vat_id"])
+def test_reverse_charge_de_to_at_goes_out_net_or_is_held(tmp_path, valid) -> None:
+    from autoinvoice.pipeline.intake import accept
+    from autoinvoice.triggers.events import decode_json, parse_event
+    from tests.helpers import dumps
+
+    # given: a German seller on its German BC company, an Austrian business buyer
+    clear_limiters()
+    clock = FakeClock()
+    core = BusinessCentralSandbox(country="DE", clock=lambda: clock().timestamp())
+    app = bootstrap(_german_tenant_on_bc(tmp_path, core), clock=clock,
+                    transports={"kompressor-service-de": mock_transport(core)},
+                    timer=VirtualTimer())
+    tokens = EndpointTokens(core)
+    app._connectors["kompressor-service-de"] = BusinessCentralConnector(  # noqa: SLF001
+        app.connector_settings("kompressor-service-de", tokens=tokens))
+    for event in (_austrian_job("RC-1", _at_vat_id(valid)),
+                  signed("RC-1", tenant="kompressor-service-de")):
+        text = dumps(event)
+        accept(app, parse_event(decode_json(text)), text, actor="test")
+    # when
+    Worker(app).run_until_idle()
+    # then
+    from autoinvoice.pipeline import views
+
+    with app.sessions() as session:
+        row = views.find_job(session, "RC-1", "kompressor-service-de")[0]
+        shown = views.detail(session, row)
+    if not valid:
+        assert row.doc_state == "on_hold"
+        assert core.count("salesInvoices") == 0
+        return
+    assert row.doc_state == "sent", shown
+    [invoice] = core.find_invoices(f"{shown['number']} RC-1")
+    customer = core.customer(invoice["customerId"])
+    assert customer["taxAreaDisplayName"] == "Customers and vendors in EU"
+    assert invoice["totalTaxAmount"] == 0
+    assert invoice["totalAmountIncludingTax"] == invoice["totalAmountExcludingTax"]
+    assert str(invoice["totalAmountIncludingTax"]) == shown["total"]
+    assert any("Art" in x["description"] or "196" in x["description"]
+               for x in invoice["lines"] if x["lineType"] == "Comment")
+    clear_limiters()
