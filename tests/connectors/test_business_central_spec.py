@@ -220,3 +220,24 @@ def test_the_tax_setup_reads_are_documented_operations(spec, recorded) -> None:
     reads = {spec.operation("GET", API_ROOT.sub("", urlsplit(r.url).path))[0]  # type: ignore[index]
              for r in recorded if r.method == "GET"}
     assert {"/companies({company_id})/taxGroups", "/companies({company_id})/taxAreas"} <= reads
+
+
+def test_the_stand_in_answers_numbers_as_the_spec_types_them(shared_dir: Path) -> None:
+    """Every ``number`` of the spec's salesInvoice and salesInvoiceLine comes back from the
+    stand-in as a JSON number, and the tax setup reads give the spec's fields."""
+    schemas = load(shared_dir / SPEC_PATH)["components"]["schemas"]
+    core = BusinessCentralSandbox()
+    connector = BusinessCentralConnector(settings_for(core))
+    remote = connector.create_invoice(doc_invoice(), connector.ensure_customer(
+        doc_invoice().customer, IdempotencyKeys.derive("t", "j", 1)),
+        IdempotencyKeys.derive("t", "j", 1))
+    raw = json.loads(json.dumps(core.get_invoice(remote.id), default=float))
+    checked = 0
+    for name, obj in [("salesInvoice", raw), *[("salesInvoiceLine", x) for x in raw["lines"]]]:
+        for field, schema in schemas[name]["properties"].items():
+            if schema.get("type") == "number" and field in obj:
+                assert isinstance(obj[field], int | float), (name, field, obj[field])
+                checked += 1
+    assert checked >= 10
+    group = next(iter(core.store.tax_groups.values()))
+    assert set(group) <= set(schemas["taxGroup"]["properties"])

@@ -328,3 +328,17 @@ def test_reverse_charge_de_to_at_goes_out_net_or_is_held(tmp_path, valid) -> Non
     assert any("Art" in x["description"] or "196" in x["description"]
                for x in invoice["lines"] if x["lineType"] == "Comment")
     clear_limiters()
+
+
+def test_worker_start_checks_the_ledger_and_goes_on_when_not_yet_connected(
+        tmp_path, env, caplog) -> None:
+    from autoinvoice.cli import main
+
+    # given: a Business Central tenant that has not run `autoinvoice connect` yet
+    path = tmp_path / "autoinvoice.toml"
+    path.write_text(bc_config_text(tmp_path, 1), encoding="utf-8")
+    # when
+    code = main(["worker", "--until-idle", "--config", str(path)])
+    # then: the check could not reach the company; it says so and the worker runs
+    assert code == 0
+    assert "tax setup was not checked" in caplog.text
