@@ -5,9 +5,8 @@ with their own clock and HTTP transports."""
 from __future__ import annotations
 
 import hashlib
-import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,10 +19,10 @@ from autoinvoice.billing.rules import BillingRules
 from autoinvoice.config import Config, PlatformConfig, SmtpConfig, billing_rules, tenant_snapshot
 from autoinvoice.connections.tokens import DbTokenSource
 from autoinvoice.connectors.base import Connector, ConnectorSettings
-from autoinvoice.connectors.errors import ConnectorError
 from autoinvoice.connectors.oauth import oauth_platform
 from autoinvoice.connectors.registry import build_connector, rounding_problems
 from autoinvoice.connectors.timer import Timer
+from autoinvoice.ledger_setup import tax_code_problems
 from autoinvoice.store import repo
 from autoinvoice.store.db import make_engine, migrate, session_factory
 from autoinvoice.validation import InputError
@@ -33,9 +32,6 @@ Clock = Callable[[], datetime]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-log = logging.getLogger("autoinvoice.bootstrap")
 
 
 @dataclass
@@ -110,43 +106,6 @@ def platform_options(platform: PlatformConfig) -> dict[str, Any]:
     ``ConnectorSettings.options``); unset ones are left out."""
     names = ("entra_tenant", "environment", "tax_groups", "tax_areas", "tax_rates")
     return {n: getattr(platform, n) for n in names if getattr(platform, n)}
-
-
-def tax_code_problems(platform: PlatformConfig, key: str) -> list[str]:
-    """A ledger that computes tax from its own codes needs the tenant's mapping to them."""
-    if platform.name != "business_central":
-        return []
-    said = {"tax_groups": "its tax groups (a line's tax code), e.g. tax_groups = { \"S:19\" = "
-                          "\"STANDARD\", \"AE\" = \"STANDARD\", \"O\" = \"NO VAT\" }",
-            "tax_areas": "its tax areas (the customer's VAT business posting group or US tax "
-                         "area), e.g. tax_areas = { \"S\" = \"DOMESTIC\", \"AE\" = \"EU\", "
-                         "\"O\" = \"EXPORT\" }"}
-    return [f"{key}.{name}: Business Central computes tax from the company's own setup: map "
-            f"each tax outcome to {text} (README, Business Central)"
-            for name, text in said.items() if not getattr(platform, name)]
-
-
-#: ledgers whose connector checks the tenant's tax code mapping against the ledger itself
-LEDGERS_WITH_TAX_SETUP = frozenset({"business_central", "sage"})
-
-
-def check_ledger_setup(app: App, tenants: Iterable[str] | None = None) -> None:
-    """At start (worker, serve) and after ``connect``: each connected tenant's mapped tax codes
-    exist on its ledger (connectors with a ``check_setup``: Business Central, Sage). A code the
-    ledger lacks refuses the start, naming the key and listing the ledger's codes; a tenant
-    not yet connected, or a ledger out of reach, is only logged (the first invoice says it)."""
-    problems: list[str] = []
-    for name in tenants or list(app.config.tenants):
-        if app.config.tenant(name).platform.name not in LEDGERS_WITH_TAX_SETUP:
-            continue
-        try:
-            check = app.connector(name).check_setup  # type: ignore[attr-defined]
-            problems += [f"tenants.{name}: {p}" for p in check()]
-        except ConnectorError as exc:
-            log.warning("tenant %s: the ledger's tax setup was not checked: %s", name,
-                        exc.message)
-    if problems:
-        raise InputError(problems, source=f"{app.config.source} against the ledger")
 
 
 def check_platform_fit(config: Config) -> None:

@@ -98,7 +98,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 # -- worker / serve ----------------------------------------------------------------------
 def cmd_worker(args: argparse.Namespace) -> int:
-    from autoinvoice.bootstrap import check_ledger_setup
+    from autoinvoice.ledger_setup import check_ledger_setup
     from autoinvoice.pipeline.worker import Worker
 
     app = _app(args)
@@ -122,7 +122,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from autoinvoice.api.app import create_app
-    from autoinvoice.bootstrap import check_ledger_setup
+    from autoinvoice.ledger_setup import check_ledger_setup
     from autoinvoice.pipeline.worker import Worker
 
     app = _app(args)

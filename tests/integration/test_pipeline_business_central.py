@@ -173,7 +173,7 @@ def test_preview_shows_the_exact_business_central_requests(tmp_path, env) -> Non
 
 
 def test_start_refuses_a_tax_group_the_company_lacks_listing_its_real_ones(bc) -> None:
-    from autoinvoice.bootstrap import check_ledger_setup
+    from autoinvoice.ledger_setup import check_ledger_setup
     from autoinvoice.validation import InputError
 
     # given: a tenant that still maps to the invented code the connector used to send
@@ -190,7 +190,7 @@ def test_start_refuses_a_tax_group_the_company_lacks_listing_its_real_ones(bc) -
 
 
 def test_start_passes_when_every_mapped_code_exists(bc) -> None:
-    from autoinvoice.bootstrap import check_ledger_setup
+    from autoinvoice.ledger_setup import check_ledger_setup
 
     check_ledger_setup(bc.app)  # no exception
 

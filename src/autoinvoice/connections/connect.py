@@ -139,7 +139,7 @@ def connect_headless(app: App, tenant: str, *, timeout: float = 30.0,
 
 def finish(app: App, tenant: str, client: OAuthClient, auth: Authorization,
            answer: Mapping[str, str], choose: Mapping[str, str] | None = None) -> Connected:
-    from autoinvoice.bootstrap import check_ledger_setup
+    from autoinvoice.ledger_setup import check_ledger_setup
 
     tokens = client.exchange(auth, answer)
     values = {**client.discover(tokens, answer), **(choose or {})}
