@@ -119,6 +119,10 @@ class PlatformConfig(_Model):
     tax_areas: dict[str, str] = Field(default_factory=dict)
     #: Sage: each tax outcome -> one of the business's ``tax_rates`` ids (else found by kind)
     tax_rates: dict[str, str] = Field(default_factory=dict)
+    #: which of the listed companies (Business Central) / businesses (Sage) to connect: id
+    #: or name; BC refuses to guess among several, Sage takes the lead business
+    company: str | None = None
+    business: str | None = None
 
     @field_validator("tax_groups", "tax_areas", "tax_rates")
     @classmethod

@@ -707,3 +707,22 @@ def test_an_unmapped_outcome_names_the_keys_to_add(core):
     with pytest.raises(PermanentError, match='platform.tax_areas maps no tax area for Z:0: '
                                              'add "Z:0" or "Z"'):
         created(connector, zero_only)
+
+
+def test_connect_refuses_to_guess_among_several_companies_and_takes_the_configured_one():
+    from tests.connectors.oauth_consent import consent
+
+    # given: an environment with two companies
+    core = BusinessCentralSandbox(other_countries=("DE",))
+    german = core.demo_choice("DE")["company_id"]
+    fill = {"entra_tenant": "organizations", "environment": "production"}
+    # when / then: without platform.company, connect lists them and stops
+    with pytest.raises(AuthError) as caught:
+        consent(core, "business_central", ORIGIN, mock_transport(core), fill=fill)
+    assert "set platform.company to one of" in caught.value.message
+    assert f"'CRONUS AG' ({german})" in caught.value.message
+    # and with it (by name, any case, or by id) that company is connected
+    for chosen in ("cronus ag", german):
+        _, values = consent(core, "business_central", ORIGIN, mock_transport(core),
+                            fill={**fill, "company": chosen})
+        assert values["company_id"] == german

@@ -632,3 +632,18 @@ def posted_body(core: SageSandbox, sage: SageConnector) -> str:
     again = uk_connector(core, records)
     create(again, uk_invoice(uk_line("Labour", "2", "100.00", "0.20")))
     return next(r.body for r in records if r.method == "POST" and r.url.endswith("/sales_invoices"))
+
+
+def test_connect_takes_the_lead_business_or_the_configured_one():
+    from autoinvoice.connectors.errors import AuthError as Refused
+    from tests.connectors.oauth_consent import consent
+
+    core = SageSandbox(other_countries=("DE",))
+    german = core.business_for("DE")
+    _, lead = consent(core, "sage", UK, mock_transport(core))
+    assert lead == {"business_id": core.business_id}  # Sage's lead business by default
+    _, chosen = consent(core, "sage", UK, mock_transport(core),
+                        fill={"business": "Stand-in Kompressoren GmbH"})
+    assert chosen == {"business_id": german}
+    with pytest.raises(Refused, match="platform.business = 'Nope' is none of"):
+        consent(core, "sage", UK, mock_transport(core), fill={"business": "Nope"})

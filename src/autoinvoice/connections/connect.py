@@ -142,7 +142,7 @@ def finish(app: App, tenant: str, client: OAuthClient, auth: Authorization,
     from autoinvoice.ledger_setup import check_ledger_setup
 
     tokens = client.exchange(auth, answer)
-    values = {**client.discover(tokens, answer), **(choose or {})}
+    values = client.discover(tokens, answer, preset=choose)
     save_connection(app, tenant, tokens, values)
     app.forget_connector(tenant)  # built before this connection: it may lack its values
     check_ledger_setup(app, [tenant])  # the mapped tax codes exist on the ledger

@@ -101,6 +101,12 @@ class Discovery:
     claim: str | None = None
     from_fill: str | None = None
     fallback_picks: tuple[tuple[str | int, ...], ...] = ()
+    #: the platform config key naming which listed element to take (Business Central's
+    #: ``company``, Sage's ``business``), matched on ``names`` (id or name, any case)
+    choose_by: str | None = None
+    names: tuple[str, ...] = ("id",)
+    #: several listed and none configured: refuse (listing them) instead of taking the first
+    must_choose: bool = False
     #: a value built from the one found, e.g. MYOB's company file URI from its businessId
     template: str = "{value}"
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -173,7 +179,8 @@ PLATFORMS: dict[str, OAuthPlatform] = {p.slug: p for p in (
         (Discovery("tenant_id", claim="tid", from_fill="entra_tenant"),
          Discovery("environment", from_fill="environment"),
          Discovery("company_id", path="/v2.0/{tenant_id}/{environment}/api/v2.0/companies",
-                   pick=("value", 0, "id"))),
+                   pick=("value", 0, "id"), choose_by="company",
+                   names=("id", "name", "displayName"), must_choose=True)),
         pkce=True, refresh_ttl=timedelta(days=90)),
     OAuthPlatform(
         "sage", "Sage Business Cloud Accounting",
@@ -181,7 +188,8 @@ PLATFORMS: dict[str, OAuthPlatform] = {p.slug: p for p in (
         "https://oauth.accounting.sage.com/token",
         ("full_access",), ClientAuth.POST, "https://api.accounting.sage.com",
         (Discovery("business_id", path="/v3.1/businesses", pick=("$items", 0, "id"),
-                   fallback_picks=((0, "id"),)),),
+                   fallback_picks=((0, "id"),), choose_by="business",
+                   names=("id", "displayed_as", "name")),),
         refresh_ttl=timedelta(days=31)),
     OAuthPlatform(
         "myob", "MYOB Business",

@@ -116,12 +116,16 @@ class OAuthClient:
         return token_set(response, self._clock(), self.platform, previous_refresh=refresh_token)
 
     # -- what the connection is ------------------------------------------------------------
-    def discover(self, tokens: TokenSet, callback: Mapping[str, str]) -> dict[str, str]:
-        """The connection's values (realm id, tenant id, …): from the consent redirect, from
-        the token response (stand-ins may put them there), else from the platform's API."""
-        values: dict[str, str] = {}
+    def discover(self, tokens: TokenSet, callback: Mapping[str, str],
+                 preset: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The connection's values (realm id, tenant id, …): ``preset`` ones (a choice made
+        beforehand), from the consent redirect, from the token response (stand-ins may put
+        them there), from the token's claims or the config, else from the platform's API."""
+        values: dict[str, str] = dict(preset or {})
         origin = self.settings.api_origin.rstrip("/")
         for item in self.platform.discovery:
+            if item.name in values:
+                continue
             found = callback.get(item.redirect_param) if item.redirect_param else None
             if found:
                 values[item.name] = item.template.format(value=found, origin=origin)
@@ -137,13 +141,46 @@ class OAuthClient:
                 raise AuthError(self._missing(item), platform=self.platform.slug)
             answer = self._get(tokens, item.path.format(**{**self.settings.fill, **values}),
                                item.headers)
-            found = next((v for p in (item.pick, *item.fallback_picks)
-                          if (v := dig(answer, p)) not in (None, "")), None)
+            found = self._pick(item, answer)
             if found in (None, ""):
                 raise AuthError(f"{self.platform.title} lists no {item.name} for this login",
                                 platform=self.platform.slug)
             values[item.name] = str(found)
         return values
+
+    def _pick(self, item: Discovery, answer: Any) -> Any:
+        """The value out of ``answer``: the first shape (``pick``, then ``fallback_picks``)
+        that holds it; of a list, the element the config chooses (``choose_by``), else the
+        only one -- or the first, unless the platform's elements must be chosen."""
+        for pick in (item.pick, *item.fallback_picks):
+            at = next((i for i, step in enumerate(pick) if isinstance(step, int)), None)
+            listed = dig(answer, pick[:at]) if at is not None else None
+            if not isinstance(listed, list):
+                found = dig(answer, pick)
+                if found not in (None, ""):
+                    return found
+                continue
+            if not listed:
+                continue
+            rest = pick[at + 1:] if at is not None else ()
+            return dig(self._choose(item, listed), rest)
+        return None
+
+    def _choose(self, item: Discovery, listed: list[Any]) -> Any:
+        wanted = self.settings.fill.get(item.choose_by or "") if item.choose_by else None
+        if wanted:
+            for element in listed:
+                if any(str(dig(element, (n,)) or "").casefold() == wanted.casefold()
+                       for n in item.names):
+                    return element
+            raise AuthError(f"platform.{item.choose_by} = {wanted!r} is none of what "
+                            f"{self.platform.title} lists: {_labels(item, listed)}",
+                            platform=self.platform.slug)
+        if len(listed) > 1 and item.must_choose:
+            raise AuthError(f"{self.platform.title} lists {len(listed)} for this login: set "
+                            f"platform.{item.choose_by} to one of {_labels(item, listed)}",
+                            platform=self.platform.slug)
+        return listed[0]
 
     def _known(self, item: Discovery, tokens: TokenSet) -> str | None:
         """A value the token's claims or the platform config already give."""
@@ -208,6 +245,16 @@ class OAuthClient:
         except httpx.TransportError as exc:
             raise TransientError(f"token endpoint unreachable: {type(exc).__name__}",
                                  platform=slug) from None
+
+
+def _labels(item: Discovery, listed: list[Any]) -> str:
+    """How a person recognises each listed element: its name and id."""
+    out = []
+    for element in listed:
+        said = [str(dig(element, (n,))) for n in item.names if dig(element, (n,))]
+        out.append(f"{said[-1]!r} ({said[0]})" if len(said) > 1 else repr(said[0]) if said
+                   else "?")
+    return ", ".join(out)
 
 
 def _oauth_error(slug: str, error: str, description: str | None) -> AuthError:
