@@ -16,12 +16,13 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from autoinvoice.billing.rules import BillingRules
-from autoinvoice.config import Config, SmtpConfig, billing_rules, tenant_snapshot
+from autoinvoice.config import Config, PlatformConfig, SmtpConfig, billing_rules, tenant_snapshot
 from autoinvoice.connections.tokens import DbTokenSource
 from autoinvoice.connectors.base import Connector, ConnectorSettings
 from autoinvoice.connectors.oauth import oauth_platform
 from autoinvoice.connectors.registry import build_connector, rounding_problems
 from autoinvoice.connectors.timer import Timer
+from autoinvoice.ledger_setup import tax_code_problems
 from autoinvoice.store import repo
 from autoinvoice.store.db import make_engine, migrate, session_factory
 from autoinvoice.validation import InputError
@@ -76,6 +77,11 @@ class App:
                     self.config.tenant(tenant).platform.name, self.connector_settings(tenant))
             return self._connectors[tenant]
 
+    def forget_connector(self, tenant: str) -> None:
+        """Drop the tenant's connector (a new connection: the next use builds it afresh)."""
+        with self._lock:
+            self._connectors.pop(tenant, None)
+
     def connector_settings(self, tenant: str, **overrides: Any) -> ConnectorSettings:
         t = self.config.tenant(tenant)
         extra: dict[str, Any] = {"timer": self.timer} if self.timer is not None else {}
@@ -86,7 +92,7 @@ class App:
             credentials=t.platform.credentials, transport=self.transports.get(tenant),
             rate_limit_per_second=float(t.platform.rate_limit_per_second)
             if t.platform.rate_limit_per_second else None,
-            **{**extra, **overrides})
+            options=platform_options(t.platform), **{**extra, **overrides})
 
     def smtp(self, tenant: str) -> SmtpConfig:
         return self.config.smtp_for(tenant)
@@ -95,11 +101,20 @@ class App:
         return Path(self.config.documents_dir) / tenant
 
 
+def platform_options(platform: PlatformConfig) -> dict[str, Any]:
+    """The platform keys a connector reads beyond URL, credentials and rate (see
+    ``ConnectorSettings.options``); unset ones are left out."""
+    names = ("entra_tenant", "environment", "tax_groups", "tax_areas", "tax_rates")
+    return {n: getattr(platform, n) for n in names if getattr(platform, n)}
+
+
 def check_platform_fit(config: Config) -> None:
     """Settings that cannot work with the tenant's platform are refused at start."""
     problems = [p for name, t in config.tenants.items()
                 for p in rounding_problems(t.platform.name, t.tax.rounding,
                                            f"tenants.{name}.tax.rounding")]
+    problems += [p for name, t in config.tenants.items()
+                 for p in tax_code_problems(t.platform, f"tenants.{name}.platform")]
     if problems:
         raise InputError(problems, source=config.source)
 

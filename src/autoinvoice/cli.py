@@ -98,9 +98,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 # -- worker / serve ----------------------------------------------------------------------
 def cmd_worker(args: argparse.Namespace) -> int:
+    from autoinvoice.ledger_setup import check_ledger_setup
     from autoinvoice.pipeline.worker import Worker
 
     app = _app(args)
+    check_ledger_setup(app)
     worker = Worker(app, concurrency=args.concurrency)
     if args.until_idle:
         steps = worker.run_until_idle()
@@ -120,9 +122,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from autoinvoice.api.app import create_app
+    from autoinvoice.ledger_setup import check_ledger_setup
     from autoinvoice.pipeline.worker import Worker
 
     app = _app(args)
+    check_ledger_setup(app)
     stop = threading.Event()
     if args.with_worker:
         worker = Worker(app)

@@ -119,6 +119,18 @@ class PlatformConfig(_Model):
     #: which scope set ``connect`` asks for where a platform has several (Xero: ``granular``
     #: for apps made since 2 March 2026, the default; ``legacy`` for older apps)
     scopes: str | None = None
+    #: Business Central: each tax outcome ("S:19", "AE", ...) -> the company's tax group code
+    #: (a line's ``taxCode``: a VAT product posting group, or a US tax group)
+    tax_groups: dict[str, str] = Field(default_factory=dict)
+    #: Business Central: each tax outcome -> the tax area its customer is put in (a VAT
+    #: business posting group such as DOMESTIC/EU/EXPORT, or a US tax area)
+    tax_areas: dict[str, str] = Field(default_factory=dict)
+    #: Sage: each tax outcome -> one of the business's ``tax_rates`` ids (else found by kind)
+    tax_rates: dict[str, str] = Field(default_factory=dict)
+    #: which of the listed companies (Business Central) / businesses (Sage) to connect: id
+    #: or name; BC refuses to guess among several, Sage takes the lead business
+    company: str | None = None
+    business: str | None = None
 
     @model_validator(mode="after")
     def _scope_set(self) -> PlatformConfig:
@@ -128,6 +140,18 @@ class PlatformConfig(_Model):
                      else f"not used by platform {self.name!r}")
             raise ValueError(f"platform.scopes: {self.scopes!r} is {known}")
         return self
+
+    @field_validator("tax_groups", "tax_areas", "tax_rates")
+    @classmethod
+    def _outcome_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        from autoinvoice.domain.tax_outcome import key_problem
+
+        problems = [p for key in value if (p := key_problem(key)) is not None]
+        problems += [f"{key!r} maps to an empty code" for key, code in value.items()
+                     if not code.strip()]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
 
 
 class TriggerConfig(_Model):

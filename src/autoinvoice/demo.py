@@ -37,7 +37,7 @@ from autoinvoice.netutil import free_port
 from autoinvoice.pipeline import documents, views
 from autoinvoice.pipeline.intake import accept
 from autoinvoice.pipeline.worker import Worker
-from autoinvoice.sandbox.registry import make_standin, standin_app
+from autoinvoice.sandbox.registry import make_standin, standin_app, standin_options
 from autoinvoice.sandbox.server import serve_in_thread
 from autoinvoice.store import repo
 from autoinvoice.triggers.events import decode_json, parse_event
@@ -68,6 +68,8 @@ def demo_config(out: Path, platform: str, base_url: str, smtp_port: int,
         name: t.model_copy(update={"platform": PlatformConfig(
             name=platform, base_url=base_url, credentials=creds,
             authorize_url=authorize_url, token_url=token_url,
+            # the stand-in company's own tax groups and areas (Business Central)
+            **(standin_options(core, t.address.country) if core is not None else {}),
             # The local stand-in has no quota to protect: no need to pace at the real
             # platform's documented limit (Sage's 100/min alone would take a minute).
             rate_limit_per_second=STANDIN_RATE)})
@@ -124,8 +126,16 @@ def connect_standin_tenants(app: App, core: Any, platform: str = "") -> None:
     from autoinvoice.connections.connect import connect_headless
 
     chosen = _own_organisations(platform, core, app)
-    for name in app.config.tenants:
-        connect_headless(app, name, choose=chosen.get(name))
+    for name, tenant in app.config.tenants.items():
+        connect_headless(app, name, choose=chosen.get(name)
+                         or demo_choice(core, tenant.address.country))
+
+
+def demo_choice(core: Any, country: str) -> dict[str, str] | None:
+    """What a person would pick at consent on a stand-in holding one business or company per
+    country (Sage, Business Central): the one in the tenant's country."""
+    choose = getattr(core, "demo_choice", None)
+    return choose(country) if choose is not None else None
 
 
 @contextmanager

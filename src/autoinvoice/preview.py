@@ -16,7 +16,12 @@ from autoinvoice.connectors.base import (
 )
 from autoinvoice.connectors.errors import ConnectorUnavailable
 from autoinvoice.connectors.registry import build_connector
-from autoinvoice.sandbox.registry import make_standin, standin_tokens, standin_transport
+from autoinvoice.sandbox.registry import (
+    make_standin,
+    standin_options,
+    standin_tokens,
+    standin_transport,
+)
 from autoinvoice.store.codec import to_jsonable
 from autoinvoice.triggers.events import JobSigned, decode_json, parse_event
 from autoinvoice.validation import InputError
@@ -69,7 +74,8 @@ def _requests(platform: str, tenant: str, tcfg: Any, invoice: Any
     settings = ConnectorSettings(
         tenant=tenant, currency=invoice.currency, base_url=tcfg.platform.base_url,
         credentials=credentials, transport=standin_transport(platform, core),
-        recorder=recorded.append, tokens=standin_tokens(core))
+        recorder=recorded.append, tokens=standin_tokens(core, tcfg.address.country),
+        options=standin_options(core, tcfg.address.country))
     try:
         connector = build_connector(platform, settings)
     except ConnectorUnavailable as exc:

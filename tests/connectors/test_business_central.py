@@ -39,9 +39,9 @@ from autoinvoice.sandbox.business_central import BusinessCentralSandbox, mock_tr
 from tests.connectors.test_stripe import (
     PlainSecret,
     keys_for,
-    make_invoice,
     make_line,
 )
+from tests.connectors.test_stripe import make_invoice as _make_invoice
 from tests.helpers import VirtualTimer
 
 REVERSE_CHARGE = "Reverse charge: VAT to be accounted for by the recipient (Art. 196)"
@@ -89,20 +89,34 @@ class DeadTokens(StaticTokens):
         return "still-not-valid"
 
 
+#: a US company's invoice has one sales tax rate: the customer's tax area's (TULSA, OK: 8.5 %)
+US_LINES = (
+    dataclasses.replace(make_line("Onsite labor, senior technician", "3.75", "145.00", "0"),
+                        tax_category=TaxCategory.ZERO),  # labor is not taxed in Oklahoma
+    make_line("Thermostatic valve kit", "1", "212.40", "0.085"),
+    make_line("Roto-Inject Fluid, 8000 h", "5", "31.17", "0.085"),
+)
+
+
+def make_invoice(*lines: InvoiceLine, **kw: Any) -> Invoice:
+    return _make_invoice(*(lines or US_LINES), **kw)
+
+
 def doc_invoice(*lines: InvoiceLine, **kw: Any) -> Invoice:
     """An invoice rounded per document, as BC rounds (so our totals equal the platform's)."""
     return dataclasses.replace(make_invoice(*lines, **kw), tax_rounding=TaxRounding.DOCUMENT)
 
 
 def settings_for(core: BusinessCentralSandbox, records: list[RecordedRequest] | None = None,
-                 tokens: Any = None, timer: Any = None, **credentials: str
-                 ) -> ConnectorSettings:
+                 tokens: Any = None, timer: Any = None, options: dict[str, Any] | None = None,
+                 **credentials: str) -> ConnectorSettings:
     return ConnectorSettings(
         tenant="northwind", currency="USD", base_url="https://api.businesscentral.test",
         credentials={k: PlainSecret(v) for k, v in credentials.items()},
         transport=mock_transport(core), recorder=records.append if records is not None else None,
         timer=timer if timer is not None else VirtualTimer(),
-        tokens=tokens or EndpointTokens(core))
+        tokens=tokens or EndpointTokens(core),
+        options=core.demo_options("US") if options is None else options)
 
 
 @pytest.fixture(autouse=True)
@@ -164,10 +178,11 @@ def test_urls_carry_tenant_environment_and_company(connector, records, core) -> 
 
 
 def test_credentials_override_tenant_and_environment(core, records) -> None:
-    built = BusinessCentralConnector(settings_for(core, records, tenant_id="contoso.example",
+    built = BusinessCentralConnector(settings_for(core, records,
+                                                  tenant_id=core.tenant_domain,
                                                   environment="sandbox-us"))
     built.check_auth()
-    assert "/v2.0/contoso.example/sandbox-us/api/v2.0/" in records[-1].url
+    assert f"/v2.0/{core.tenant_domain}/sandbox-us/api/v2.0/" in records[-1].url
 
 
 def test_rate_limit_is_set_before_sending_from_bc_documented_limit(connector, sleeps) -> None:
@@ -176,13 +191,13 @@ def test_rate_limit_is_set_before_sending_from_bc_documented_limit(connector, sl
     assert limiter.rate == Decimal("19.5")
 
 
-def test_tax_codes_setting_maps_percentages() -> None:
-    lines = LineSettings.parse(None, "8.5=TAXABLE, 0=NONTAXABLE")
-    assert lines.tax_code(Decimal("0.085")) == "TAXABLE"
-    assert lines.tax_code(Decimal(0)) == "NONTAXABLE"
-    assert lines.tax_code(Decimal("0.19")) == "VAT19"
-    with pytest.raises(PermanentError, match="percentage=CODE"):
-        LineSettings.parse(None, "TAXABLE")
+def test_tax_groups_map_outcomes_most_specific_first_and_never_invent_a_code() -> None:
+    lines = LineSettings.parse(None, {"S:19": "STANDARD", "S": "REDUCED", "AE": "STANDARD"})
+    assert lines.tax_code("S", Decimal("0.19")) == "STANDARD"
+    assert lines.tax_code("S", Decimal("0.07")) == "REDUCED"
+    assert lines.tax_code("AE", Decimal(0)) == "STANDARD"
+    with pytest.raises(PermanentError, match='add "Z:0" or "Z"'):
+        lines.tax_code("Z", Decimal(0))
 
 
 # -- customers ---------------------------------------------------------------------------------
@@ -227,10 +242,9 @@ def test_invoice_lines_po_due_date_and_reference_land_on_bc(connector, core) -> 
     assert (stored["invoiceDate"], stored["dueDate"]) == ("2026-11-21", "2026-12-21")
     accounts = [x for x in stored["lines"] if x["lineType"] == "Account"]
     assert [(x["description"], x["quantity"], x["unitPrice"], x["taxCode"]) for x in accounts] == [
-        ("Onsite labor, senior technician", Decimal("3.75"), Decimal("145.00"), "NO VAT"),
-        ("Thermostatic valve kit", 1, Decimal("212.40"), "VAT8.5"),
-        ("Roto-Inject Fluid, 8000 h", 5, Decimal("31.17"), "VAT8.5"),
-        ("Cooler fan motor 1.1 kW", 1, Decimal("689.99"), "VAT6.25")]
+        ("Onsite labor, senior technician", Decimal("3.75"), Decimal("145.00"), "LABOR"),
+        ("Thermostatic valve kit", 1, Decimal("212.40"), "MATERIALS"),
+        ("Roto-Inject Fluid, 8000 h", 5, Decimal("31.17"), "MATERIALS")]
     assert stored["lines"][0] == {**stored["lines"][0], "lineType": "Comment",
                                   "description": "Job WO-T-1, invoice NW-2026-0001"}
 
@@ -267,8 +281,11 @@ def test_covered_lines_and_legal_notes_are_listed(connector, core) -> None:
 
 
 def test_a_reverse_charge_line_goes_out_with_the_zero_tax_code(connector, core) -> None:
+    # a US company maps reverse charge (a foreign business buyer) to a nontaxable group
     line = dataclasses.replace(make_line("Compressor overhaul", "1", "900", "0"),
                                tax_category=TaxCategory.REVERSE_CHARGE)
+    connector = BusinessCentralConnector(settings_for(core, options={
+        "tax_groups": {"AE": "NONTAXABLE"}, "tax_areas": {"AE": "TULSA, OK"}}))
     remote = created(connector, doc_invoice(line))
     assert remote.total == Money.of("900", "USD")
 
@@ -436,7 +453,8 @@ def test_409_codes_map_to_the_error_tree() -> None:
 
 def test_a_stale_etag_on_delete_is_refused_by_the_stand_in(connector, core) -> None:
     remote = created(connector, doc_invoice())
-    url = (f"https://bc.test/v2.0/t/production/api/v2.0/companies({core.company_id})/"
+    url = (f"https://bc.test/v2.0/{core.tenant_id}/production/api/v2.0/"
+           f"companies({core.company_id})/"
            f"salesInvoices({remote.id})")
     token = core.oauth.issue()["access_token"]
     with httpx.Client(transport=mock_transport(core)) as http:
@@ -525,3 +543,186 @@ def test_token_expiry_in_the_middle_of_a_batch_refreshes_and_continues(core) -> 
     assert core.count("salesInvoices") == 3
     assert tokens.refreshes == 2  # after the first and the second invoice
     assert core.oauth.refresh_count == 2
+
+
+# -- issue 10: the stand-in as strict as Business Central ------------------------------------
+
+ORIGIN = "https://bc.test"
+
+
+def eur_line(description: str, price: str, rate: str, category: TaxCategory) -> InvoiceLine:
+    return dataclasses.replace(make_line(description, "1", price, rate, currency="EUR"),
+                               tax_category=category)
+
+
+def de_invoice(*lines: InvoiceLine) -> Invoice:
+    return doc_invoice(*lines, currency="EUR")
+
+
+def de_connector(core: BusinessCentralSandbox, records: list[RecordedRequest] | None = None
+                 ) -> BusinessCentralConnector:
+    return BusinessCentralConnector(settings_for(core, records,
+                                                 options=core.demo_options("DE")))
+
+
+def test_connect_learns_the_tenant_from_the_tokens_tid_and_the_company_from_companies():
+    # given: the stand-in hands out no ids in its token answer (as Entra does not)
+    from tests.connectors.oauth_consent import consent
+
+    core = BusinessCentralSandbox()
+    transport = mock_transport(core)
+    # when: consent with the app's default "organizations" sign-in
+    tokens, values = consent(core, "business_central", ORIGIN, transport,
+                             fill={"entra_tenant": "organizations", "environment": "production"})
+    # then
+    assert not {"tenant_id", "company_id"} & set(tokens.extra)
+    assert tokens.claims["tid"] == core.tenant_id
+    assert values == {"tenant_id": core.tenant_id, "environment": "production",
+                      "company_id": core.company_id}
+
+
+def test_connect_takes_a_configured_tenant_when_the_token_names_none():
+    from autoinvoice.connectors.oauth import PLATFORMS, TokenSet
+    from autoinvoice.connectors.oauth_client import ClientSettings, OAuthClient
+
+    core = BusinessCentralSandbox()
+    token = core.oauth.issue()["access_token"]
+    settings = ClientSettings(PLATFORMS["business_central"], "c", "s", "a", "t", ORIGIN,
+                              {"entra_tenant": core.tenant_domain, "environment": "production"},
+                              mock_transport(core))
+    values = OAuthClient(settings, lambda: None).discover(TokenSet(token, None, None), {})
+    assert values["tenant_id"] == core.tenant_domain
+    assert values["company_id"] == core.company_id
+    alias = dataclasses.replace(settings, fill={"entra_tenant": "organizations",
+                                                "environment": "production"})
+    with pytest.raises(AuthError, match="platform.entra_tenant"):
+        OAuthClient(alias, lambda: None).discover(TokenSet("opaque", None, None), {})
+
+
+def test_the_stand_in_refuses_organizations_as_the_tenant_of_an_api_url(core):
+    token = core.oauth.issue()["access_token"]
+    with httpx.Client(transport=mock_transport(core)) as http:
+        answer = http.get(f"{ORIGIN}/v2.0/organizations/production/api/v2.0/companies",
+                          headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 404
+    assert "organizations" in answer.json()["error"]["message"]
+
+
+def test_a_token_without_the_business_central_scope_is_refused(core):
+    # given: a live token consented for openid only (not for BC's API)
+    tokens = EndpointTokens(core)
+    issued = core.oauth.issue(frozenset({"openid", "offline_access"}))
+    tokens.access, tokens.refresh = issued["access_token"], issued["refresh_token"]
+    connector = BusinessCentralConnector(settings_for(core, tokens=tokens))
+    # when / then
+    with pytest.raises(AuthError) as caught:
+        connector.check_auth()
+    assert caught.value.status == 401
+    assert caught.value.code == "Authentication_InvalidCredentials"
+
+
+def test_companies_have_their_countrys_real_tax_groups_and_areas():
+    us, de = BusinessCentralSandbox(), BusinessCentralSandbox(country="DE")
+    assert sorted(us.store.tax_groups) == ["LABOR", "MATERIALS", "NONTAXABLE"]
+    assert {a["taxType"] for a in us.store.tax_areas.values()} == {"Sales Tax"}
+    assert sorted(de.store.tax_groups) == ["NO VAT", "REDUCED", "STANDARD", "ZERO"]
+    assert sorted(de.store.tax_areas) == ["DOMESTIC", "EU", "EXPORT"]
+
+
+def test_an_invented_vat_code_is_refused_by_the_company(core):
+    # the connector used to send "VAT8.5": a US company has no such tax group
+    connector = BusinessCentralConnector(settings_for(core, options={
+        "tax_groups": {"S": "VAT8.5", "Z": "NO VAT"}, "tax_areas": {"S": "TULSA, OK"}}))
+    with pytest.raises(ValidationRejected) as caught:
+        created(connector, doc_invoice())
+    assert caught.value.code == "Internal_RecordNotFound"
+    assert "VAT8.5" in caught.value.message or "NO VAT" in caught.value.message
+
+
+def test_check_setup_names_each_unknown_code_and_lists_the_companys_codes(core):
+    connector = BusinessCentralConnector(settings_for(core, options={
+        "tax_groups": {"S:8.5": "VAT8.5", "Z": "LABOR"}, "tax_areas": {"S": "OKLAHOMA"}}))
+    problems = connector.check_setup()
+    assert problems == [
+        "platform.tax_groups.\"S:8.5\" = 'VAT8.5': the company has no such tax group (its "
+        "tax groups: LABOR, MATERIALS, NONTAXABLE)",
+        "platform.tax_areas.\"S\" = 'OKLAHOMA': the company has no such tax area (its tax "
+        "areas: ATLANTA, GA, AUSTIN, TX, TULSA, OK)"]
+    assert BusinessCentralConnector(settings_for(core)).check_setup() == []
+
+
+def test_a_us_customer_gets_its_tax_area_and_is_tax_liable(connector, core, records):
+    # given: a new customer, which BC creates without a tax area
+    invoice = doc_invoice()
+    # when
+    remote = created(connector, invoice)
+    # then: put in TULSA, OK (8.5 %) and tax liable before the invoice, so BC taxes the parts
+    stored = core.get_invoice(remote.id)
+    customer = core.customer(stored["customerId"])
+    assert customer["taxAreaDisplayName"] == "TULSA, OK"
+    assert customer["taxLiable"] is True
+    patch = next(r for r in records if r.method == "PATCH")
+    assert {k.lower() for k in patch.headers} >= {"if-match"}
+    assert remote.total == invoice.total
+    assert [x["taxPercent"] for x in stored["lines"] if x["lineType"] == "Account"] == [
+        0, Decimal("8.5"), Decimal("8.5")]
+
+
+def test_reverse_charge_de_to_at_is_net_on_a_german_company(records):
+    # given: a German company; an Austrian business buyer with a valid VAT id
+    core = BusinessCentralSandbox(country="DE")
+    connector = de_connector(core, records)
+    invoice = de_invoice(eur_line("Kompressorwartung", "900.00", "0",
+                                  TaxCategory.REVERSE_CHARGE))
+    invoice = dataclasses.replace(invoice, notes=(REVERSE_CHARGE,))
+    # when
+    remote = created(connector, invoice)
+    # then: the customer sits in the EU VAT business posting group, the line in STANDARD,
+    # and BC's Reverse Charge VAT setup puts 0 % on the invoice
+    stored = core.get_invoice(remote.id)
+    assert core.customer(stored["customerId"])["taxAreaDisplayName"] == \
+        "Customers and vendors in EU"
+    [line] = [x for x in stored["lines"] if x["lineType"] == "Account"]
+    assert (line["taxCode"], line["taxPercent"]) == ("STANDARD", 0)
+    assert remote.total == Money.of("900.00", "EUR") == invoice.total
+    assert any(REVERSE_CHARGE[:60] in x["description"] for x in stored["lines"])
+
+
+def test_domestic_german_invoice_is_taxed_by_the_companys_vat_setup():
+    core = BusinessCentralSandbox(country="DE")
+    connector = de_connector(core)
+    invoice = de_invoice(eur_line("Wartung", "100.00", "0.19", TaxCategory.STANDARD),
+                         eur_line("Fachbuch", "10.00", "0.07", TaxCategory.STANDARD))
+    remote = created(connector, invoice)
+    stored = core.get_invoice(remote.id)
+    assert [(x["taxCode"], x["taxPercent"]) for x in stored["lines"]
+            if x["lineType"] == "Account"] == [("STANDARD", 19), ("REDUCED", 7)]
+    assert remote.total == invoice.total == Money.of("129.70", "EUR")
+
+
+def test_an_unmapped_outcome_names_the_keys_to_add(core):
+    connector = BusinessCentralConnector(settings_for(core, options={
+        "tax_groups": {"S": "MATERIALS", "Z": "LABOR"}, "tax_areas": {"S": "TULSA, OK"}}))
+    zero_only = doc_invoice(US_LINES[0])
+    with pytest.raises(PermanentError, match='platform.tax_areas maps no tax area for Z:0: '
+                                             'add "Z:0" or "Z"'):
+        created(connector, zero_only)
+
+
+def test_connect_refuses_to_guess_among_several_companies_and_takes_the_configured_one():
+    from tests.connectors.oauth_consent import consent
+
+    # given: an environment with two companies
+    core = BusinessCentralSandbox(other_countries=("DE",))
+    german = core.demo_choice("DE")["company_id"]
+    fill = {"entra_tenant": "organizations", "environment": "production"}
+    # when / then: without platform.company, connect lists them and stops
+    with pytest.raises(AuthError) as caught:
+        consent(core, "business_central", ORIGIN, mock_transport(core), fill=fill)
+    assert "set platform.company to one of" in caught.value.message
+    assert f"'CRONUS AG' ({german})" in caught.value.message
+    # and with it (by name, any case, or by id) that company is connected
+    for chosen in ("cronus ag", german):
+        _, values = consent(core, "business_central", ORIGIN, mock_transport(core),
+                            fill={**fill, "company": chosen})
+        assert values["company_id"] == german

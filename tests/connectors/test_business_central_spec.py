@@ -166,6 +166,7 @@ def recorded() -> list[RecordedRequest]:
     draft = connector.create_invoice(doc_invoice(job_id="WO-V", number="NW-V"), customer, keys)
     connector.void_invoice(draft.id, keys)
     connector.check_auth()
+    assert connector.check_setup() == []  # GET taxGroups and taxAreas
     connector.close()
     clear_limiters()
     return records
@@ -178,9 +179,10 @@ def test_every_request_matches_a_documented_operation_and_schema(spec, recorded)
 
 def test_the_flow_covers_every_write_operation(spec, recorded) -> None:
     writes = {spec.operation(r.method, API_ROOT.sub("", urlsplit(r.url).path))[0]  # type: ignore[index]
-              for r in recorded if r.method in ("POST", "DELETE")}
+              for r in recorded if r.method in ("POST", "DELETE", "PATCH")}
     assert writes == {
         "/companies({company_id})/customers",
+        "/companies({company_id})/customers({customer_id})",  # its tax area (issue 10)
         "/companies({company_id})/salesInvoices",
         "/companies({company_id})/salesInvoices({salesInvoice_id})/Microsoft.NAV.postAndSend",
         "/companies({company_id})/salesCreditMemos",
@@ -190,7 +192,7 @@ def test_the_flow_covers_every_write_operation(spec, recorded) -> None:
 
 
 def test_changes_and_actions_carry_an_etag(recorded) -> None:
-    guarded = [r for r in recorded if r.method == "DELETE" or "Microsoft.NAV" in r.url]
+    guarded = [r for r in recorded if r.method in ("DELETE", "PATCH") or "Microsoft.NAV" in r.url]
     assert guarded
     assert all(r.headers.get("if-match", "").startswith('W/"') for r in guarded)
 
@@ -212,3 +214,30 @@ def test_a_decimal_sent_as_a_string_is_caught(spec) -> None:
     request = RecordedRequest("POST", "https://x/v2.0/t/production/api/v2.0/companies(c)/"
                               "salesInvoices", {}, json.dumps(body))
     assert any("is not of type 'number'" in p for p in spec.problems(request))
+
+
+def test_the_tax_setup_reads_are_documented_operations(spec, recorded) -> None:
+    reads = {spec.operation("GET", API_ROOT.sub("", urlsplit(r.url).path))[0]  # type: ignore[index]
+             for r in recorded if r.method == "GET"}
+    assert {"/companies({company_id})/taxGroups", "/companies({company_id})/taxAreas"} <= reads
+
+
+def test_the_stand_in_answers_numbers_as_the_spec_types_them(shared_dir: Path) -> None:
+    """Every ``number`` of the spec's salesInvoice and salesInvoiceLine comes back from the
+    stand-in as a JSON number, and the tax setup reads give the spec's fields."""
+    schemas = load(shared_dir / SPEC_PATH)["components"]["schemas"]
+    core = BusinessCentralSandbox()
+    connector = BusinessCentralConnector(settings_for(core))
+    remote = connector.create_invoice(doc_invoice(), connector.ensure_customer(
+        doc_invoice().customer, IdempotencyKeys.derive("t", "j", 1)),
+        IdempotencyKeys.derive("t", "j", 1))
+    raw = json.loads(json.dumps(core.get_invoice(remote.id), default=float))
+    checked = 0
+    for name, obj in [("salesInvoice", raw), *[("salesInvoiceLine", x) for x in raw["lines"]]]:
+        for field, schema in schemas[name]["properties"].items():
+            if schema.get("type") == "number" and field in obj:
+                assert isinstance(obj[field], int | float), (name, field, obj[field])
+                checked += 1
+    assert checked >= 10
+    group = next(iter(core.store.tax_groups.values()))
+    assert set(group) <= set(schemas["taxGroup"]["properties"])

@@ -45,6 +45,7 @@ from autoinvoice.domain.invoice import Invoice, TaxCategory
 from autoinvoice.sandbox.registry import (
     STANDINS,
     make_standin,
+    standin_options,
     standin_tokens,
     standin_transport,
 )
@@ -136,7 +137,7 @@ class RecordingTokens:
     and hands out a freshly issued token."""
 
     def __init__(self, core: Any) -> None:
-        learned = standin_tokens(core)
+        learned = standin_tokens(core, "US")  # northwind's business / company
         assert learned is not None
         self.core, self.values = core, dict(learned.values)
         self.issued: list[str] = [learned.token]
@@ -266,7 +267,8 @@ def rig(request: pytest.FixtureRequest) -> Iterator[Rig]:
         tenant="northwind", currency="USD",
         credentials={k: Plain(v) for k, v in credentials.items()},
         transport=standin_transport(platform, core), recorder=records.append,
-        timer=sleeps, rate_limit_per_second=1000.0, tokens=tokens)
+        timer=sleeps, rate_limit_per_second=1000.0, tokens=tokens,
+        options=standin_options(core, "US"))
     connector = build_connector(platform, settings)
     yield Rig(platform, PLATFORMS[platform], core, connector, tokens, credentials, sleeps,
               records)

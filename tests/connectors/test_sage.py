@@ -46,7 +46,7 @@ class StandInTokens:
         self._core = core
         pair = core.oauth.issue()
         self.token, self.refresh_token = pair["access_token"], pair["refresh_token"]
-        self.business_id = pair["business_id"]
+        self.business_id = core.business_id  # what ``GET /businesses`` names
         self.refreshes = 0
 
     def access_token(self) -> str:
@@ -79,7 +79,8 @@ def _fresh_limiters() -> Iterator[None]:
 
 @pytest.fixture
 def core() -> SageSandbox:
-    return SageSandbox()
+    # these tests bill the shared US invoice (8.5 % / 6.25 % sales tax): a US business
+    return SageSandbox(country="US")
 
 
 @pytest.fixture
@@ -141,8 +142,8 @@ def test_invoice_is_created_with_our_lines_tax_po_and_reference(sage, core, reco
     lines = body["invoice_lines"]
     assert [line["description"] for line in lines][:2] == [
         "Onsite labor, senior technician", "Thermostatic valve kit"]
-    assert lines[0]["tax_rate_id"] == "GB_NO_TAX"
-    assert lines[1]["tax_rate_id"] == "US_SALES_8_5"
+    assert lines[0]["tax_rate_id"] == "US_NO_TAX"
+    assert lines[1]["tax_rate_id"] == "US_OK_SALES"
     assert lines[1]["tax_amount"] == 18.05  # exact JSON number, written from a Decimal
     stored = core.get_invoice(remote.id)
     assert stored["contact"]["id"] == core.contacts()[0]["id"]
@@ -463,7 +464,7 @@ def test_labor_line_without_tax_uses_a_zero_rate(sage, records):
     labor = make_line("Labor", "2", "100.00", "0", LineKind.LABOR)
     create(sage, make_invoice(labor))
     line = posted(records, "/sales_invoices")[0]["sales_invoice"]["invoice_lines"][0]
-    assert line["tax_rate_id"] == "GB_NO_TAX"
+    assert line["tax_rate_id"] == "US_NO_TAX"
     assert line["tax_amount"] == 0
 
 
@@ -478,3 +479,171 @@ def test_contact_created_meanwhile_by_another_worker_is_found_again(sage, core, 
     ours = sage.ensure_customer(invoice.customer, keys_for(invoice))
     assert ours == theirs
     assert len(core.contacts()) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 10: the stand-in as strict as Sage -- discovery, scopes, a UK business, typed numbers
+
+UK = "https://api.accounting.sage.test"
+
+
+def uk_line(description: str, quantity: str, price: str, rate: str,
+            category: TaxCategory = TaxCategory.STANDARD) -> Any:
+    line = make_line(description, quantity, price, rate, currency="GBP")
+    return type(line)(**{**{f: getattr(line, f) for f in line.__slots__},
+                         "tax_category": category})
+
+
+def uk_invoice(*lines: Any) -> Invoice:
+    invoice = make_invoice(*lines, currency="GBP")
+    return type(invoice)(**{**{f: getattr(invoice, f) for f in invoice.__slots__},
+                            "currency": "GBP"})
+
+
+@pytest.fixture
+def uk_core() -> SageSandbox:
+    return SageSandbox()  # the default: a UK business with Sage's UK rates only
+
+
+def uk_connector(core: SageSandbox, records: list[RecordedRequest] | None = None,
+                 tax_rates: dict[str, str] | None = None) -> SageConnector:
+    settings = ConnectorSettings(
+        tenant="thames", currency="GBP", base_url=BASE, transport=mock_transport(core),
+        recorder=records.append if records is not None else None, timer=VirtualTimer(),
+        tokens=StandInTokens(core), options={"tax_rates": tax_rates} if tax_rates else {})
+    return SageConnector(settings)
+
+
+@pytest.mark.parametrize("shape", ["items", "array"])
+def test_connect_finds_the_business_through_get_businesses_in_either_shape(shape):
+    # given: Sage's guides show GET /businesses as a $items list, other sources as a bare
+    # array; the token answer names no business
+    from tests.connectors.oauth_consent import consent
+
+    core = SageSandbox(businesses_shape=shape)
+    # when
+    tokens, values = consent(core, "sage", UK, mock_transport(core))
+    # then
+    assert "business_id" not in tokens.extra
+    assert values == {"business_id": core.business_id}
+    assert ("GET", "/v3.1/businesses") in core.requests
+
+
+def test_token_answer_does_not_carry_the_business(uk_core):
+    assert "business_id" not in uk_core.oauth.issue()
+
+
+def test_uk_business_lists_uk_tax_rates_only(uk_core):
+    assert sorted(uk_core.tax_rate_ids()) == ["GB_EXEMPT", "GB_NO_TAX", "GB_REDUCED",
+                                               "GB_STANDARD", "GB_ZERO"]
+
+
+def test_each_tax_outcome_maps_to_sages_own_uk_rate(uk_core):
+    # given: one line per outcome our engine can reach for a UK seller
+    records: list[RecordedRequest] = []
+    sage = uk_connector(uk_core, records)
+    invoice = uk_invoice(
+        uk_line("Labour", "2", "100.00", "0.20"),
+        uk_line("Fuel surcharge", "1", "10.00", "0.05"),
+        uk_line("Export crate", "1", "20.00", "0", TaxCategory.ZERO),
+        uk_line("Training", "1", "50.00", "0", TaxCategory.EXEMPT),
+        uk_line("Service abroad", "1", "30.00", "0", TaxCategory.REVERSE_CHARGE),
+        uk_line("Outside scope", "1", "5.00", "0", TaxCategory.NOT_SUBJECT))
+    # when
+    remote = create(sage, invoice)
+    # then
+    lines = posted(records, "/sales_invoices")[0]["sales_invoice"]["invoice_lines"]
+    assert [x["tax_rate_id"] for x in lines] == [
+        "GB_STANDARD", "GB_REDUCED", "GB_ZERO", "GB_EXEMPT", "GB_NO_TAX", "GB_NO_TAX"]
+    assert remote.total == invoice.total
+
+
+def test_a_rate_the_uk_business_lacks_names_the_outcome_and_its_rates(uk_core):
+    sage = uk_connector(uk_core)
+    with pytest.raises(PermanentError) as caught:
+        create(sage, uk_invoice(uk_line("Kit", "1", "100.00", "0.19")))
+    assert caught.value.code == "no_tax_rate"
+    assert "S at 19%" in caught.value.message
+    assert "GB_STANDARD" in caught.value.message
+    assert "platform.tax_rates" in caught.value.message
+
+
+def test_tax_rates_mapping_wins_and_unknown_ids_are_reported(uk_core):
+    records: list[RecordedRequest] = []
+    sage = uk_connector(uk_core, records, {"AE": "GB_ZERO"})
+    create(sage, uk_invoice(uk_line("Service abroad", "1", "30.00", "0",
+                                    TaxCategory.REVERSE_CHARGE)))
+    line = posted(records, "/sales_invoices")[0]["sales_invoice"]["invoice_lines"][0]
+    assert line["tax_rate_id"] == "GB_ZERO"
+    assert sage.check_setup() == []
+    wrong = uk_connector(uk_core, tax_rates={"S:20": "T1"})
+    [problem] = wrong.check_setup()
+    assert problem.startswith('platform.tax_rates."S:20" = \'T1\'')
+    assert "GB_STANDARD" in problem
+    with pytest.raises(PermanentError) as caught:
+        create(wrong, uk_invoice(uk_line("Labour", "1", "100.00", "0.20")))
+    assert caught.value.code == "unknown_tax_rate"
+
+
+def test_a_readonly_token_cannot_create(uk_core):
+    # given: a connection consented with the readonly scope only
+    tokens = StandInTokens(uk_core)
+    tokens.token = uk_core.oauth.issue(frozenset({"readonly"}))["access_token"]
+    sage = SageConnector(ConnectorSettings(
+        tenant="thames", currency="GBP", base_url=BASE, transport=mock_transport(uk_core),
+        timer=VirtualTimer(), tokens=tokens))
+    sage.check_auth()  # reading is allowed
+    # when / then: the first write is refused with Sage's error shape
+    with pytest.raises(AuthError) as caught:
+        create(sage, uk_invoice(uk_line("Labour", "1", "100.00", "0.20")))
+    assert caught.value.status == 403
+    assert "full_access" in caught.value.message
+
+
+def test_connect_asks_for_full_access():
+    from autoinvoice.connectors.oauth import PLATFORMS
+
+    assert PLATFORMS["sage"].scopes == ("full_access",)
+
+
+def test_stand_in_answers_amounts_as_json_numbers_and_refuses_strings(uk_core):
+    sage = uk_connector(uk_core)
+    remote = create(sage, uk_invoice(uk_line("Labour", "2", "100.00", "0.20")))
+    token = uk_core.oauth.issue()["access_token"]
+    with httpx.Client(transport=mock_transport(uk_core), base_url=BASE) as http:
+        raw = http.get(f"/sales_invoices/{remote.id}",
+                       headers={"Authorization": f"Bearer {token}"}).text
+        assert '"total_amount":240.00' in raw
+        assert '"quantity":2' in raw
+        rates = http.get("/tax_rates", params={"attributes": "percentage"},
+                         headers={"Authorization": f"Bearer {token}"}).json()
+        assert {r["id"]: r["percentage"] for r in rates["$items"]}["GB_STANDARD"] == 20
+        body = json.loads(posted_body(uk_core, sage))
+        body["sales_invoice"]["invoice_lines"][0]["unit_price"] = "100.00"
+        del body["sales_invoice"]["idempotency_id"]
+        refused = http.post("/sales_invoices", json=body,
+                            headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 422
+    assert refused.json()[0]["$source"] == "invoice_lines[0].unit_price"
+
+
+def posted_body(core: SageSandbox, sage: SageConnector) -> str:
+    records: list[RecordedRequest] = []
+    again = uk_connector(core, records)
+    create(again, uk_invoice(uk_line("Labour", "2", "100.00", "0.20")))
+    return next(r.body for r in records if r.method == "POST" and r.url.endswith("/sales_invoices"))
+
+
+def test_connect_takes_the_lead_business_or_the_configured_one():
+    from autoinvoice.connectors.errors import AuthError as Refused
+    from tests.connectors.oauth_consent import consent
+
+    core = SageSandbox(other_countries=("DE",))
+    german = core.business_for("DE")
+    _, lead = consent(core, "sage", UK, mock_transport(core))
+    assert lead == {"business_id": core.business_id}  # Sage's lead business by default
+    _, chosen = consent(core, "sage", UK, mock_transport(core),
+                        fill={"business": "Stand-in Kompressoren GmbH"})
+    assert chosen == {"business_id": german}
+    with pytest.raises(Refused, match="platform.business = 'Nope' is none of"):
+        consent(core, "sage", UK, mock_transport(core), fill={"business": "Nope"})

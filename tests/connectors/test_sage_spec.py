@@ -131,7 +131,7 @@ def run_everything(core: Any) -> list[RecordedRequest]:
 def test_every_request_conforms_to_the_swagger(spec: SwaggerValidator) -> None:
     from autoinvoice.sandbox.sage import SageSandbox
 
-    records = run_everything(SageSandbox())
+    records = run_everything(SageSandbox(country="US"))  # the shared US invoice
     operations = {(r.method, urlsplit(r.url).path.split("/")[2]) for r in records}
     assert ("POST", "sales_invoices") in operations
     assert ("POST", "contacts") in operations
@@ -159,3 +159,23 @@ def test_the_validator_catches_a_string_amount(spec: SwaggerValidator) -> None:
 def test_the_validator_catches_an_undocumented_query_parameter(spec: SwaggerValidator) -> None:
     problems = spec.problems("GET", "https://x/v3.1/sales_invoices?reference=A", "")
     assert problems == ["GET /sales_invoices: undocumented query parameter 'reference'"]
+
+
+def test_stand_in_types_numbers_as_the_swagger_does(shared_dir: Path) -> None:
+    """Every ``number`` of the Swagger's SalesInvoice, its lines and TaxRate comes back from
+    the stand-in as a JSON number (never a string such as ``"120.00"``)."""
+    from autoinvoice.sandbox.sage import SageSandbox
+
+    definitions = load_spec(shared_dir / SPEC_PATH)["definitions"]
+    core = SageSandbox(country="US")
+    run_everything(core)
+    invoice = core.invoices()[0]
+    checked = 0
+    for name, obj in [("SalesInvoice", invoice), ("TaxRate", {"percentage": Decimal(20)}),
+                      *[("SalesInvoiceLineItem", x) for x in invoice["invoice_lines"]]]:
+        for field, schema in definitions[name]["properties"].items():
+            if schema.get("type") == "number" and obj.get(field) is not None:
+                encoded = json.loads(json.dumps(obj[field], default=float))
+                assert isinstance(encoded, int | float), (name, field, obj[field])
+                checked += 1
+    assert checked >= 10

@@ -32,7 +32,8 @@ def test_platform_quirks() -> None:
     assert PLATFORMS["zoho_books"].auth_scheme == "Zoho-oauthtoken"  # not Bearer
     assert "offline_access" in PLATFORMS["xero"].scopes
     bc = PLATFORMS["business_central"]
-    assert bc.scopes == ("https://api.businesscentral.dynamics.com/.default", "offline_access")
+    assert bc.scopes == ("https://api.businesscentral.dynamics.com/.default", "openid",
+                         "offline_access")  # openid: the ID token names the Entra tenant
     assert "{tenant}" in bc.authorize_url
     assert PLATFORMS["quickbooks"].discovery[0].redirect_param == "realmId"
     assert PLATFORMS["quickbooks"].client_auth is ClientAuth.BASIC
@@ -126,3 +127,17 @@ def test_platform_scopes_chooses_the_xero_scope_set(monkeypatch: pytest.MonkeyPa
 def test_a_bad_platform_scopes_names_the_key(platform: str, value: str, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         PlatformConfig(name=platform, scopes=value)
+
+
+def test_token_set_reads_the_id_tokens_claims_never_keeping_the_token() -> None:
+    import base64
+    import json
+
+    payload = base64.urlsafe_b64encode(json.dumps({"tid": "72f988bf"}).encode()).rstrip(b"=")
+    id_token = f"eyJhbGciOiJub25lIn0.{payload.decode()}."
+    tokens = token_set({"access_token": "opaque", "id_token": id_token, "expires_in": 3600},
+                       NOW, PLATFORMS["business_central"])
+    assert tokens.claims["tid"] == "72f988bf"
+    assert "id_token" not in tokens.extra
+    assert id_token not in repr(tokens)
+    assert token_set({"access_token": "opaque"}, NOW).claims == {}

@@ -139,8 +139,12 @@ def connect_headless(app: App, tenant: str, *, timeout: float = 30.0,
 
 def finish(app: App, tenant: str, client: OAuthClient, auth: Authorization,
            answer: Mapping[str, str], choose: Mapping[str, str] | None = None) -> Connected:
+    from autoinvoice.ledger_setup import check_ledger_setup
+
     tokens = client.exchange(auth, answer)
-    values = {**client.discover(tokens, answer), **(choose or {})}
+    values = client.discover(tokens, answer, preset=choose)
     save_connection(app, tenant, tokens, values)
+    app.forget_connector(tenant)  # built before this connection: it may lack its values
+    check_ledger_setup(app, [tenant])  # the mapped tax codes exist on the ledger
     return Connected(tenant, client.platform.slug, values, tokens.access_expires_at,
                      tokens.refresh_expires_at)

@@ -56,7 +56,8 @@ def client_settings(config: PlatformConfig, transport: Any = None) -> ClientSett
     """The flows' settings from the tenant's platform section (secrets resolved now)."""
     meta = platform_of(config.name)
     fill = {"entra_tenant": config.entra_tenant or "organizations",
-            "environment": config.environment or "production"}
+            "environment": config.environment or "production",
+            "company": config.company or "", "business": config.business or ""}
     creds = config.credentials
     missing = [n for n in ("client_id", "client_secret") if n not in creds]
     if missing:

@@ -195,6 +195,9 @@ class ConnectorSettings:
     rate_limit_per_second: float | None = None
     #: OAuth2 platforms: where the access token comes from (None: API-key platforms)
     tokens: TokenSource | None = None
+    #: the platform section's other keys a connector reads (Business Central's
+    #: ``entra_tenant``, ``environment``, ``tax_groups``, ``tax_areas``; Sage's ``tax_rates``)
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def secret(self, name: str) -> str:
         try:

@@ -44,15 +44,18 @@ Per platform (checked against the vendors' docs, July 2026):
   (``{tenant}`` = ``entra_tenant``, default ``organizations``), scope
   ``https://api.businesscentral.dynamics.com/.default offline_access``, client_secret_post,
   PKCE supported. Refresh tokens are replaced on every use and last 90 days (24 h for SPAs).
-  ``company_id`` from ``GET /v2.0/{tenant}/{environment}/api/v2.0/companies``. Source:
-  learn.microsoft.com/entra/identity-platform/refresh-tokens.
+  ``tenant_id`` from the ID token's ``tid`` claim (``openid`` is asked for), else a real
+  ``entra_tenant`` -- never ``organizations``; ``environment`` from the config;
+  ``company_id`` from ``GET /v2.0/{tenant_id}/{environment}/api/v2.0/companies``. Sources:
+  learn.microsoft.com/entra/identity-platform/refresh-tokens, …/id-token-claims-reference.
 - **Sage Business Cloud Accounting** -- authorize
   ``https://www.sageone.com/oauth2/auth/central?filter=apiv3.1``, token
   ``https://oauth.accounting.sage.com/token``, scope ``full_access``, client_secret_post.
   Access token 5 min; refresh token single-use, 31 days (``refresh_token_expires_in`` in the
   token response; the 31 days are a third-party figure). ``business_id`` from
-  ``GET /v3.1/businesses``. Source: developer.sage.com/accounting/guides/authenticating/
-  authentication.
+  ``GET /v3.1/businesses`` (``$items[0].id``, or ``[0].id`` of a bare array). Sources:
+  developer.sage.com/accounting/guides/authenticating/authentication,
+  …/guides/concepts/multi_business.
 - **MYOB Business** -- authorize ``https://secure.myob.com/oauth2/account/authorize``, token
   ``https://secure.myob.com/oauth2/v1/authorize``, client_secret_post, granular ``sme-*``
   scopes for keys made after 12 Mar 2025, ``prompt=consent`` (which is what puts
@@ -66,6 +69,8 @@ Where a lifetime is "not published" we keep None and rely on the platform's ``in
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -87,13 +92,29 @@ class Discovery:
     ``redirect_param``: read from the consent redirect's query. Otherwise ``path`` is fetched
     with the new access token from the API origin (the tenant's ``base_url``, else
     ``api_origin``) and ``pick`` digs the value out of the JSON. ``{entra_tenant}`` and
-    ``{environment}`` in ``path`` are filled from the platform config.
+    ``{environment}`` in ``path`` are filled from the platform config, and ``{name}`` from a
+    value learned before it (the discoveries run in order).
+
+    ``claim``: read from the token response's ID token (else a JWT access token), e.g.
+    Microsoft Entra's ``tid``. ``from_fill``: the platform config value of that name (after
+    ``claim``; a multi-tenant alias such as ``organizations`` is never taken as a value).
+    ``fallback_picks``: other places of the value in the JSON when vendor sources disagree
+    on the response's shape (Sage's ``/businesses``: ``$items`` list or bare array).
     """
 
     name: str
     redirect_param: str | None = None
     path: str | None = None
     pick: tuple[str | int, ...] = ()
+    claim: str | None = None
+    from_fill: str | None = None
+    fallback_picks: tuple[tuple[str | int, ...], ...] = ()
+    #: the platform config key naming which listed element to take (Business Central's
+    #: ``company``, Sage's ``business``), matched on ``names`` (id or name, any case)
+    choose_by: str | None = None
+    names: tuple[str, ...] = ("id",)
+    #: several listed and none configured: refuse (listing them) instead of taking the first
+    must_choose: bool = False
     #: a value built from the one found, e.g. MYOB's company file URI from its businessId
     template: str = "{value}"
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -203,17 +224,22 @@ PLATFORMS: dict[str, OAuthPlatform] = {p.slug: p for p in (
         "business_central", "Microsoft Dynamics 365 Business Central",
         "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize",
         "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
-        ("https://api.businesscentral.dynamics.com/.default", "offline_access"),
+        ("https://api.businesscentral.dynamics.com/.default", "openid", "offline_access"),
         ClientAuth.POST, "https://api.businesscentral.dynamics.com",
-        (Discovery("company_id", path="/v2.0/{entra_tenant}/{environment}/api/v2.0/companies",
-                   pick=("value", 0, "id")),),
+        (Discovery("tenant_id", claim="tid", from_fill="entra_tenant"),
+         Discovery("environment", from_fill="environment"),
+         Discovery("company_id", path="/v2.0/{tenant_id}/{environment}/api/v2.0/companies",
+                   pick=("value", 0, "id"), choose_by="company",
+                   names=("id", "name", "displayName"), must_choose=True)),
         pkce=True, refresh_ttl=timedelta(days=90)),
     OAuthPlatform(
         "sage", "Sage Business Cloud Accounting",
         "https://www.sageone.com/oauth2/auth/central?filter=apiv3.1",
         "https://oauth.accounting.sage.com/token",
         ("full_access",), ClientAuth.POST, "https://api.accounting.sage.com",
-        (Discovery("business_id", path="/v3.1/businesses", pick=(0, "id")),),
+        (Discovery("business_id", path="/v3.1/businesses", pick=("$items", 0, "id"),
+                   fallback_picks=((0, "id"),), choose_by="business",
+                   names=("id", "displayed_as", "name")),),
         refresh_ttl=timedelta(days=31)),
     OAuthPlatform(
         "myob", "MYOB Business",
@@ -227,6 +253,10 @@ PLATFORMS: dict[str, OAuthPlatform] = {p.slug: p for p in (
                    headers={"x-myobapi-version": "v2"}),),
         extra_authorize={"prompt": "consent"}),
 )}
+
+#: Entra's sign-in aliases for "any work account": never a tenant id (Business Central's URL
+#: needs the real one). learn.microsoft.com/entra/identity-platform/v2-protocols
+MULTI_TENANT_ALIASES = frozenset({"organizations", "common", "consumers"})
 
 #: Refresh this long before the access token expires.
 REFRESH_MARGIN = timedelta(minutes=5)
@@ -251,6 +281,10 @@ class TokenSet:
     #: the response's other fields (QuickBooks ``x_refresh_token_expires_in``, Zoho
     #: ``api_domain``, a stand-in's connection values); never a token
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: the claims of the ID token (else of a JWT access token), e.g. Entra's ``tid``; read
+    #: without checking the signature: the token came straight from the token endpoint over
+    #: TLS (OpenID Connect Core 1.0, 3.1.3.7) and only names what was connected
+    claims: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """The secret part, to be encrypted as a whole."""
@@ -282,7 +316,21 @@ def token_set(response: Mapping[str, Any], now: datetime,
         access_expires_at=access_expires, refresh_expires_at=refresh_expires,
         scope=response.get("scope"),
         extra={k: v for k, v in response.items()
-               if k not in _SECRET_FIELDS and "token" not in k.lower()})
+               if k not in _SECRET_FIELDS and "token" not in k.lower()},
+        claims=jwt_claims(response.get("id_token")) or jwt_claims(response.get("access_token")))
+
+
+def jwt_claims(token: Any) -> dict[str, Any]:
+    """The payload of a JWT (header.payload.signature, base64url JSON), or {} for anything
+    else (an opaque token)."""
+    if not isinstance(token, str) or token.count(".") != 2:
+        return {}
+    payload = token.split(".")[1]
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except ValueError:
+        return {}
+    return claims if isinstance(claims, dict) else {}
 
 
 def dig(data: Any, path: tuple[str | int, ...]) -> Any:

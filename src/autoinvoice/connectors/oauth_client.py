@@ -35,7 +35,14 @@ with warnings.catch_warnings():  # Authlib 1.9.10+ nudges towards httpx2; we sta
     from authlib.integrations.httpx_client import OAuth2Client
 
 from autoinvoice.connectors.errors import AuthError, ConnectorError, TransientError
-from autoinvoice.connectors.oauth import OAuthPlatform, TokenSet, dig, token_set
+from autoinvoice.connectors.oauth import (
+    MULTI_TENANT_ALIASES,
+    Discovery,
+    OAuthPlatform,
+    TokenSet,
+    dig,
+    token_set,
+)
 
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
@@ -138,12 +145,16 @@ class OAuthClient:
         return server + urlsplit(self.settings.token_url).path
 
     # -- what the connection is ------------------------------------------------------------
-    def discover(self, tokens: TokenSet, callback: Mapping[str, str]) -> dict[str, str]:
-        """The connection's values (realm id, tenant id, …): from the consent redirect, from
-        the token response (stand-ins may put them there), else from the platform's API."""
-        values: dict[str, str] = {}
+    def discover(self, tokens: TokenSet, callback: Mapping[str, str],
+                 preset: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The connection's values (realm id, tenant id, …): ``preset`` ones (a choice made
+        beforehand), from the consent redirect, from the token response (stand-ins may put
+        them there), from the token's claims or the config, else from the platform's API."""
+        values: dict[str, str] = dict(preset or {})
         origin = self.settings.api_origin.rstrip("/")
         for item in self.platform.discovery:
+            if item.name in values:  # chosen beforehand
+                continue
             if item.token_field is not None:
                 if not tokens.extra.get(item.token_field):
                     raise AuthError(f"the token answer carries no {item.token_field}",
@@ -158,11 +169,15 @@ class OAuthClient:
                 # MYOB stand-ins no longer take it; to go once no stand-in hands ids out here
                 values[item.name] = str(tokens.extra[item.name])
                 continue
+            known = self._known(item, tokens)
+            if known:
+                values[item.name] = known
+                continue
             if item.path is None:
-                raise AuthError(f"the consent redirect carries no {item.redirect_param}",
-                                platform=self.platform.slug)
-            found = dig(self._get(tokens, item.path.format(**self.settings.fill),
-                                  item.headers, self._origin(values)), item.pick)
+                raise AuthError(self._missing(item), platform=self.platform.slug)
+            answer = self._get(tokens, item.path.format(**{**self.settings.fill, **values}),
+                               item.headers, self._origin(values))
+            found = self._pick(item, answer)
             if found in (None, ""):
                 raise AuthError(f"{self.platform.title} lists no {item.name} for this login",
                                 platform=self.platform.slug)
@@ -176,6 +191,56 @@ class OAuthClient:
         """The API origin: the connection's own (Zoho's ``api_domain``) once known."""
         field_ = self.platform.origin_field
         return (values.get(field_) if field_ else None) or self.settings.api_origin
+
+    def _pick(self, item: Discovery, answer: Any) -> Any:
+        """The value out of ``answer``: the first shape (``pick``, then ``fallback_picks``)
+        that holds it; of a list, the element the config chooses (``choose_by``), else the
+        only one -- or the first, unless the platform's elements must be chosen."""
+        for pick in (item.pick, *item.fallback_picks):
+            at = next((i for i, step in enumerate(pick) if isinstance(step, int)), None)
+            listed = dig(answer, pick[:at]) if at is not None else None
+            if not isinstance(listed, list):
+                found = dig(answer, pick)
+                if found not in (None, ""):
+                    return found
+                continue
+            if not listed:
+                continue
+            rest = pick[at + 1:] if at is not None else ()
+            return dig(self._choose(item, listed), rest)
+        return None
+
+    def _choose(self, item: Discovery, listed: list[Any]) -> Any:
+        wanted = self.settings.fill.get(item.choose_by or "") if item.choose_by else None
+        if wanted:
+            for element in listed:
+                if any(str(dig(element, (n,)) or "").casefold() == wanted.casefold()
+                       for n in item.names):
+                    return element
+            raise AuthError(f"platform.{item.choose_by} = {wanted!r} is none of what "
+                            f"{self.platform.title} lists: {_labels(item, listed)}",
+                            platform=self.platform.slug)
+        if len(listed) > 1 and item.must_choose:
+            raise AuthError(f"{self.platform.title} lists {len(listed)} for this login: set "
+                            f"platform.{item.choose_by} to one of {_labels(item, listed)}",
+                            platform=self.platform.slug)
+        return listed[0]
+
+    def _known(self, item: Discovery, tokens: TokenSet) -> str | None:
+        """A value the token's claims or the platform config already give."""
+        if item.claim and tokens.claims.get(item.claim):
+            return str(tokens.claims[item.claim])
+        configured = self.settings.fill.get(item.from_fill) if item.from_fill else None
+        if configured and configured.lower() not in MULTI_TENANT_ALIASES:
+            return configured
+        return None
+
+    def _missing(self, item: Discovery) -> str:
+        if item.redirect_param:
+            return f"the consent redirect carries no {item.redirect_param}"
+        said = f"the token has no {item.claim!r} claim" if item.claim else "nothing names it"
+        return (f"{self.platform.title} connection: no {item.name} ({said}); set "
+                f"platform.{item.from_fill or item.name} to it")
 
     def _get(self, tokens: TokenSet, path: str, headers: Mapping[str, str],
              origin: str | None = None) -> Any:
@@ -226,6 +291,16 @@ class OAuthClient:
         except httpx.TransportError as exc:
             raise TransientError(f"token endpoint unreachable: {type(exc).__name__}",
                                  platform=slug) from None
+
+
+def _labels(item: Discovery, listed: list[Any]) -> str:
+    """How a person recognises each listed element: its name and id."""
+    out = []
+    for element in listed:
+        said = [str(dig(element, (n,))) for n in item.names if dig(element, (n,))]
+        out.append(f"{said[-1]!r} ({said[0]})" if len(said) > 1 else repr(said[0]) if said
+                   else "?")
+    return ", ".join(out)
 
 
 def _oauth_error(slug: str, error: str, description: str | None) -> AuthError:

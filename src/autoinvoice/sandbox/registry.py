@@ -38,22 +38,32 @@ def standin_transport(platform: str, core: Any) -> Any:
     return _module(platform).mock_transport(core)
 
 
-def standin_tokens(core: Any) -> StaticTokens | None:
+def standin_tokens(core: Any, country: str | None = None) -> StaticTokens | None:
     """OAuth2 stand-ins: a token their own authorization server just issued (with the
     scopes ``connect`` asks for) and the connection values a real connect would have learned
-    (``core.connection_values()``, e.g. Xero's tenant_id, Zoho's organization_id);
-    None for API-key stand-ins."""
+    (``core.connection_values()``, e.g. Xero's tenant_id, Zoho's organization_id; on a
+    stand-in holding one business or company per country, Sage and Business Central, the one
+    in ``country``); None for API-key stand-ins."""
     if getattr(core, "oauth", None) is None:
         return None
     values = dict(getattr(core.oauth, "values", None) or {})
     learned = getattr(core, "connection_values", None)  # what connect's discovery learns
     if learned is not None:
         values.update(learned())
+    if country is not None and hasattr(core, "demo_choice"):
+        values.update(core.demo_choice(country))
     if hasattr(core, "organization_id"):
         values["organization_id"] = core.organization_id
     if hasattr(core, "realm_id"):  # QuickBooks: the company the connection is for
         values["realm_id"] = core.realm_id
     return StaticTokens(core.oauth.issue()["access_token"], values=values)
+
+
+def standin_options(core: Any, country: str) -> dict[str, Any]:
+    """The platform options (``ConnectorSettings.options``) that fit the stand-in's company in
+    ``country``, e.g. Business Central's tax groups and areas; {} for the others."""
+    options = getattr(core, "demo_options", None)
+    return dict(options(country)) if options is not None else {}
 
 
 def standin_app(platform: str, core: Any) -> Any:

@@ -14,19 +14,21 @@ dynamics-rate-limits and the "Work with API limits" training module, and the err
 bodies are validated in the tests against Microsoft's only published OpenAPI file,
 ``shared/vendor-specs/dynamics365-business-central/BCOAS1.0.yaml`` (API v1.0, see its note B1).
 
-URL: ``{base}/v2.0/{tenant}/{environment}/api/v2.0/companies({company_id})/…`` (or, when the
-tenant is not configured, ``{base}/v2.0/{environment}/api/v2.0/…``, BC then taking the tenant
-from a delegated token, as the servers of ``BCOAS1.0.yaml`` show) with base
+URL: ``{base}/v2.0/{tenant}/{environment}/api/v2.0/companies({company_id})/…`` with base
 ``https://api.businesscentral.dynamics.com`` (``platform.base_url`` overrides it, e.g. for the
-stand-in). The Entra tenant id and the environment name are non-secret connection settings:
-``platform.credentials = { tenant_id = "…", environment = "production" }`` (``SecretRef``
-literals), else the values the connection learned (``tokens.value("tenant_id")`` /
-``"environment"``); the environment defaults to ``production``. The company id comes from the
-connection (``tokens.value("company_id")``) or ``credentials.company_id``.
+stand-in); the "Access Business Central API" training module shows the tenant segment as the
+tenant's id or domain. The tenant is ``credentials.tenant_id``, else a real
+``platform.entra_tenant``, else what ``connect`` learned from the ID token's ``tid`` claim
+(learn.microsoft.com/entra/identity-platform/id-token-claims-reference; MSAL's TokenClaims
+``tid``) -- never the sign-in alias ``organizations``/``common``, which names no tenant. The
+environment is ``credentials.environment``, ``platform.environment`` or the connection's
+(default ``production``); the company is the one ``GET …/companies`` listed at ``connect``.
 
-Auth: Microsoft Entra ID OAuth2 (authorization code or client credentials, scope
-``https://api.businesscentral.dynamics.com/.default``); the access token comes from
-``settings.tokens`` and a 401 refreshes it once (``bearer_request``).
+Auth: Microsoft Entra ID OAuth2 (authorization code or client credentials), scope
+``https://api.businesscentral.dynamics.com/.default`` (the app's configured delegated
+permission ``Financials.ReadWrite.All``: Microsoft/navcontainerhelper
+``AzureAD/Create-AadAppsForNav.ps1``) plus ``openid`` for the ID token; the access token comes
+from ``settings.tokens`` and a 401 refreshes it once (``bearer_request``).
 
 Flow: customer by ``number eq '<our id>'`` (our id is the BC customer number when it fits
 Code[20]), then by ``email``; created with our id as its number, so a repeated create is
@@ -39,12 +41,18 @@ notes (reverse charge, exemptions) as Comment lines; PO in ``customerPurchaseOrd
 ``currencyCode`` is our currency (the API pages translate the company's local currency code to
 BC's blank LCY, "Graph Mgt - General Tools"; a currency the company lacks is refused, and a
 total read back in another currency is a mismatch the pipeline holds).
-BC computes tax from its own setup -- the API takes a tax code, not a percentage: US tax group
-or VAT product posting group, from ``tax_codes`` ("8.5=TAXABLE, 0=NONTAXABLE"; default
-``VAT<percent>``, and ``NO VAT`` for 0 %), so the total read back after creating
-(``totalAmountIncludingTax``) is what the pipeline compares with ours. BC rounds tax per
-document: the VAT Amount Line (table 290) sums the lines per VAT identifier and rounds once,
-the Sales Tax Calculate codeunit (398) likewise per jurisdiction (``TAX_ROUNDING``).
+Tax: BC computes it from its own setup -- the API takes a tax group, never a percentage (see
+``tax_setup``): each line's ``taxCode`` is the company's tax group for the line's outcome
+(``platform.tax_groups``: VAT product posting group in W1/EU companies, tax group in US ones),
+and before the invoice is created the customer is put in the tax area of the document's
+outcome (``platform.tax_areas``: VAT business posting group such as DOMESTIC/EU/EXPORT, or the
+US tax area, with ``taxLiable``), so an EU business buyer is reverse-charged by BC's own
+"Reverse Charge VAT" setup. An outcome without a mapping fails naming the keys to add; codes
+the company lacks are reported at ``connect`` and at start (``check_setup``). The total read
+back after creating (``totalAmountIncludingTax``) is what the pipeline compares with ours. BC
+rounds tax per document: the VAT Amount Line (table 290) sums the lines per VAT identifier and
+rounds once, the Sales Tax Calculate codeunit (398) likewise per jurisdiction
+(``TAX_ROUNDING``).
 Delivery: ``Microsoft.NAV.postAndSend`` (BC e-mails the posted invoice; needs e-mail set up in
 the tenant), so ``delivers_itself``; an invoice already posted is sent with ``Microsoft.NAV.send``.
 
@@ -105,6 +113,7 @@ from autoinvoice.connectors.business_central.payloads import (
     odata_literal,
     reference,
 )
+from autoinvoice.connectors.business_central.tax_setup import CompanyTaxSetup
 from autoinvoice.connectors.errors import (
     AuthError,
     ConnectorError,
@@ -122,6 +131,7 @@ from autoinvoice.connectors.http import (
     retry_after_seconds,
     slots_for,
 )
+from autoinvoice.connectors.oauth import MULTI_TENANT_ALIASES
 from autoinvoice.domain.invoice import Invoice
 from autoinvoice.domain.job import Customer
 from autoinvoice.domain.money import Money
@@ -147,7 +157,10 @@ class BusinessCentralConnector:
         self._settings = settings
         self._root: str | None = None  # learned on first use: the connection may come later
         self._lines = LineSettings.parse(_setting(settings, "sales_account"),
-                                         _setting(settings, "tax_codes"))
+                                         settings.options.get("tax_groups"))
+        self._tax = CompanyTaxSetup(self._lines.tax_groups,
+                                    settings.options.get("tax_areas") or {}, self._get,
+                                    self._patch)
         key = f"{settings.tenant}:{PLATFORM}"
         rate = settings.rate_limit_per_second or RATE_PER_SECOND
         self._http = HttpClient(
@@ -192,7 +205,9 @@ class BusinessCentralConnector:
         existing = self.find_by_reference(invoice)  # no idempotency keys on BC
         if existing is not None:
             return existing
-        created = self._post("/salesInvoices", invoice_body(invoice, customer.id, self._lines))
+        body = invoice_body(invoice, customer.id, self._lines)  # unmapped outcomes fail here
+        self._tax.place_customer(customer.id, invoice)
+        created = self._post("/salesInvoices", body)
         return self._remote(self._invoice(str(created["id"])))
 
     def send_invoice(self, remote: RemoteInvoice, keys: IdempotencyKeys) -> RemoteInvoice:
@@ -261,8 +276,16 @@ class BusinessCentralConnector:
                                  platform=PLATFORM, code=f"invoice_{status}")
         apply_to = remote_id if status == "Open" else None  # a closed entry takes no application
         body = credit_memo_body(credit, str(invoice["customerId"]), apply_to, self._lines)
+        self._tax.place_customer(str(invoice["customerId"]), credit)
         created = self._post("/salesCreditMemos", body)
         return self._get(f"/salesCreditMemos({created['id']})")
+
+    # -- the company's own tax setup ------------------------------------------------------------
+
+    def check_setup(self) -> list[str]:
+        """Every code of ``platform.tax_groups`` / ``tax_areas`` the company lacks, each naming
+        the key and listing the company's real codes (run at connect and at start)."""
+        return self._tax.problems()
 
     # -- look-ups -----------------------------------------------------------------------------
 
@@ -303,6 +326,9 @@ class BusinessCentralConnector:
         response = self._request("POST", path, json=body)
         return _json_object(response, path)
 
+    def _patch(self, path: str, entity: Obj, change: Obj) -> None:
+        self._request("PATCH", path, json=change, headers=_if_match(entity))
+
     def _action(self, path: str, entity: Obj) -> None:
         self._request("POST", path, headers=_if_match(entity))
 
@@ -331,17 +357,30 @@ def _setting(settings: ConnectorSettings, name: str) -> str | None:
 
 
 def _company_root(settings: ConnectorSettings) -> str:
-    tenant = _setting(settings, "tenant_id") or _setting(settings, "entra_tenant")
+    """``/v2.0/{tenant}/{environment}/api/v2.0/companies({company})``: the Entra tenant from
+    ``credentials.tenant_id``, a real ``platform.entra_tenant`` (never an alias such as
+    ``organizations``, which only picks the sign-in page) or the connection (the token's
+    ``tid``); the environment from the credentials, ``platform.environment`` or the
+    connection; the company from the connection (``GET companies``)."""
+    configured = str(settings.options.get("entra_tenant") or "")
+    if configured.lower() in MULTI_TENANT_ALIASES:
+        configured = ""
+    tenant = _setting(settings, "tenant_id") or configured or _token_value(settings,
+                                                                          "tenant_id")
+    environment = (_setting(settings, "environment") or settings.options.get("environment")
+                   or _token_value(settings, "environment") or "production")
     company = _setting(settings, "company_id")
-    environment = _setting(settings, "environment") or "production"
-    if not company:
-        raise AuthError("Business Central connection lacks company_id (set it in "
-                        "platform.credentials or run autoinvoice connect business_central)",
+    if not company or not tenant:
+        missing = "company_id" if not company else "the Entra tenant id"
+        raise AuthError(f"Business Central connection lacks {missing}: run autoinvoice "
+                        "connect business_central (or set platform.entra_tenant)",
                         platform=PLATFORM)
-    # Without a tenant segment BC takes the tenant from a delegated (user) token; app-only
-    # (client credentials) tokens need it in the URL.
-    prefix = f"/v2.0/{tenant}/{environment}" if tenant else f"/v2.0/{environment}"
-    return f"{prefix}/api/v2.0/companies({company})"
+    return f"/v2.0/{tenant}/{environment}/api/v2.0/companies({company})"
+
+
+def _token_value(settings: ConnectorSettings, name: str) -> str | None:
+    return settings.tokens.value(name) if settings.tokens is not None else None
+
 
 
 def _if_match(entity: Obj) -> dict[str, str]:

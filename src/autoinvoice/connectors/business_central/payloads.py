@@ -18,6 +18,7 @@ from autoinvoice.connectors.errors import PermanentError
 from autoinvoice.connectors.http import exact_json
 from autoinvoice.domain.invoice import Invoice, InvoiceLine
 from autoinvoice.domain.job import Customer
+from autoinvoice.domain.tax_outcome import keys_for, lookup
 
 PLATFORM = "business_central"
 Obj = dict[str, Any]
@@ -30,7 +31,6 @@ CUSTOMER_NUMBER_MAX = 20  # customer.number
 NAME_MAX = 100  # customer.displayName
 EMAIL_MAX = 80  # customer.email
 DEFAULT_SALES_ACCOUNT = "40100"  # overridden by the ``sales_account`` connection setting
-ZERO_TAX_CODE = "NO VAT"
 
 
 # -- wire format --------------------------------------------------------------------------------
@@ -119,34 +119,27 @@ def credit_memo_body(credit: Invoice, customer_id: str, invoice_id: str | None,
 
 class LineSettings:
     """Where our lines post in the tenant's books: the revenue G/L account of every line, and
-    the tax code (US: tax group; elsewhere: VAT product posting group) per tax rate."""
+    the company's own tax group (a line's ``taxCode``: a VAT product posting group, or a US
+    tax group) per tax outcome, from ``platform.tax_groups``."""
 
-    def __init__(self, sales_account: str, tax_codes: Mapping[Decimal, str]) -> None:
+    def __init__(self, sales_account: str, tax_groups: Mapping[str, str]) -> None:
         self.sales_account = sales_account
-        self.tax_codes = dict(tax_codes)
+        self.tax_groups = dict(tax_groups)
 
-    def tax_code(self, rate: Decimal) -> str:
-        percentage = (rate * 100).normalize()
-        if percentage in self.tax_codes:
-            return self.tax_codes[percentage]
-        return ZERO_TAX_CODE if rate == 0 else f"VAT{text(percentage)}"
+    def tax_code(self, category: str, rate: Decimal) -> str:
+        code = lookup(self.tax_groups, category, rate)
+        if code is None:
+            exact, general = keys_for(category, rate)
+            raise PermanentError(
+                f"platform.tax_groups maps no tax group for {exact}: add \"{exact}\" or "
+                f"\"{general}\" with one of the company's tax groups",
+                platform=PLATFORM, code="unmapped_tax_outcome")
+        return code
 
     @classmethod
-    def parse(cls, sales_account: str | None, tax_codes: str | None) -> LineSettings:
-        """``tax_codes`` as ``"8.5=TAXABLE, 0=NONTAXABLE"`` (percentage=code pairs)."""
-        mapping: dict[Decimal, str] = {}
-        for pair in (tax_codes or "").replace(";", ",").split(","):
-            if not pair.strip():
-                continue
-            percentage, sep, code = pair.partition("=")
-            try:
-                mapping[Decimal(percentage.strip()).normalize()] = code.strip()
-            except ArithmeticError:
-                sep = ""
-            if not sep or not code.strip():
-                raise PermanentError(f"tax_codes: {pair.strip()!r} is not percentage=CODE",
-                                     platform=PLATFORM, code="bad_setting")
-        return cls(sales_account or DEFAULT_SALES_ACCOUNT, mapping)
+    def parse(cls, sales_account: str | None, tax_groups: Mapping[str, str] | None
+              ) -> LineSettings:
+        return cls(sales_account or DEFAULT_SALES_ACCOUNT, tax_groups or {})
 
 
 def document_lines(document: Invoice, settings: LineSettings) -> list[Obj]:
@@ -173,7 +166,7 @@ def account_line(line: InvoiceLine, settings: LineSettings) -> Obj:
         "description": line.description[:DESCRIPTION_MAX],
         "quantity": line.quantity,
         "unitPrice": line.unit_price,
-        "taxCode": settings.tax_code(line.tax_rate),
+        "taxCode": settings.tax_code(line.tax_category, line.tax_rate),
     }
 
 

@@ -12,14 +12,21 @@ points it at ``autoinvoice.sandbox.sage``; a URL already ending in ``/v3.1`` is 
 
 Auth: an OAuth2 access token from ``settings.tokens`` (Sage's last 5 minutes; the refresh
 token rotates on every use -- ``connectors.oauth`` keeps them); a 401 refreshes once
-(``bearer_request``). ``tokens.value("business_id")`` goes out as ``X-Business``.
+(``bearer_request``). The consent asks for scope ``full_access`` (guides/authenticating/
+authentication: "scopes ... Can be readonly or full_access"; a readonly token cannot create).
+The business is the one ``connect`` found with ``GET /businesses`` ("a GET request to the
+businesses endpoint will return all businesses accessible to the authenticated user",
+guides/concepts/multi_business; its answer is the ``$items`` envelope there and in
+best_practices, a bare array in some other sources: both are read), kept as
+``tokens.value("business_id")`` and sent as ``X-Business`` on every request.
 
 Flow: contact -- ``GET /contacts?search=<our id>`` (search covers name and ``reference``; we
 keep our customer id in the contact's ``reference``, "Unique reference for the contact"),
 then ``GET /contacts?email=``, else ``POST /contacts`` with ``contact_type_ids: [CUSTOMER]``
 -> the sales ledger account (``GET /ledger_accounts?ledger_account_type_id=SALES``, first
 one, cached) and the tax rates (``GET /tax_rates?usage=sales``, matched by ``percentage``;
-0 % lines by kind: exempt, zero or no-tax; cached) -> ``POST /sales_invoices`` with
+0 % lines by kind: exempt, zero or no-tax; ``platform.tax_rates`` first; cached)
+-> ``POST /sales_invoices`` with
 ``contact_id``, ``date``, ``due_date``, ``reference`` (our invoice number, at most 25
 characters), ``notes`` (first line ``Job <id> revision <n> · PO <po>``, then the legal notes
 such as reverse charge -- the sales invoice has no PO or vendor-reference field),
@@ -30,7 +37,15 @@ such as reverse charge -- the sales invoice has no PO or vendor-reference field)
 
 Tax: Swagger, ``invoice_lines[].tax_amount``: "required in v3.1, unless the tax rate is of a
 zero, exempt or no_tax type" -- tax lives on each line and the document totals are the sums
-of the lines (``TAX_ROUNDING["sage"] = line``).
+of the lines (``TAX_ROUNDING["sage"] = line``). Each line's ``tax_rate_id`` is one of the
+business's own rates (``GET /tax_rates?usage=sales``; a UK business lists ``GB_STANDARD``,
+``GB_REDUCED``, ``GB_ZERO``, ``GB_EXEMPT``, ``GB_NO_TAX``): ``platform.tax_rates`` maps an
+outcome ("S:20", "AE", ...) to an id, else a taxed line takes the rate of its percentage and an
+untaxed one the business's ZERO (zero-rated), EXEMPT (exempt) or NO_TAX (reverse charge,
+intra-community, export, outside the scope) rate. No fitting rate fails naming the outcome and
+listing the business's rates; ``check_setup`` reports mapped ids the business lacks (at
+``connect`` and at start). Amounts, quantities and percentages are JSON numbers both ways
+(Swagger: ``number``/``double``).
 
 Delivery: the API has no e-mail/send operation for sales invoices (the sales-invoice paths
 are list/get/create/update/delete plus ``/release``), so ``delivers_itself = False``: the
@@ -115,14 +130,17 @@ from autoinvoice.connectors.sage.payloads import (
     job_marker,
     line_body,
     loads,
+    rate_for,
+    rate_ids,
     reference_of,
     remote_credit_note,
     remote_invoice,
     remote_status,
-    zero_rate_preference,
+    unknown_rate_message,
 )
 from autoinvoice.domain.invoice import Invoice, InvoiceLine
 from autoinvoice.domain.job import Customer
+from autoinvoice.domain.tax_outcome import matching_key
 
 DEFAULT_BASE_URL = "https://api.accounting.sage.com"
 API_PREFIX = "/v3.1"
@@ -145,6 +163,7 @@ class SageConnector:
         self._currency = settings.currency
         self._ledger_account: str | None = None
         self._tax_rates: list[Obj] | None = None
+        self._tax_map: Mapping[str, str] = settings.options.get("tax_rates") or {}
         headers = {"Accept": "application/json"}
         business = self._tokens.value("business_id")
         if business:
@@ -286,19 +305,33 @@ class SageConnector:
         return self._ledger_account
 
     def _tax_rate_id(self, line: InvoiceLine) -> str:
-        percentage = (line.tax_rate * 100).normalize()
-        rates = [r for r in self._sales_tax_rates()
-                 if Decimal(r.get("percentage") or 0) == percentage]
-        if percentage == 0:
-            preference = zero_rate_preference(line.tax_category)
-            rates.sort(key=lambda r: next((i for i, kind in enumerate(preference)
-                                           if str(r["id"]).upper().endswith(kind)),
-                                          len(preference)))
-        if not rates:
-            raise PermanentError(f"Sage has no sales tax rate of {percentage}%; add it in "
-                                 "Sage (Settings > Tax rates)", platform=PLATFORM,
-                                 code="no_tax_rate")
-        return str(rates[0]["id"])
+        """The business's own tax rate for the line's outcome: the tenant's
+        ``platform.tax_rates`` mapping first, else by kind -- a rate of the line's percentage
+        for a taxed line, the business's ZERO / EXEMPT / NO_TAX rate for an untaxed one."""
+        rates = self._sales_tax_rates()
+        key = matching_key(self._tax_map, line.tax_category, line.tax_rate)
+        if key is not None:
+            mapped = self._tax_map[key]
+            if mapped not in rate_ids(rates):
+                raise PermanentError(unknown_rate_message(key, mapped, rates),
+                                     platform=PLATFORM, code="unknown_tax_rate")
+            return mapped
+        found = rate_for(rates, line.tax_category, line.tax_rate)
+        if found is None:
+            percentage = (line.tax_rate * 100).normalize()
+            raise PermanentError(
+                f"this Sage business has no sales tax rate for {line.tax_category.value} at "
+                f"{percentage}% (its rates: {', '.join(rate_ids(rates))}); add one in Sage "
+                "(Settings > Tax rates) or map the outcome in platform.tax_rates",
+                platform=PLATFORM, code="no_tax_rate")
+        return found
+
+    def check_setup(self) -> list[str]:
+        """What in ``platform.tax_rates`` the business lacks (at connect and at start)."""
+        rates = self._sales_tax_rates()
+        known = set(rate_ids(rates))
+        return [unknown_rate_message(key, code, rates)
+                for key, code in self._tax_map.items() if code not in known]
 
     def _sales_tax_rates(self) -> list[Obj]:
         if self._tax_rates is None:

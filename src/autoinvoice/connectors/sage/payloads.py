@@ -136,13 +136,46 @@ def credit_note_body(credit: Invoice, contact_id: str, original: Obj, lines: lis
     })}
 
 
+ZERO_KINDS = ("ZERO", "EXEMPT", "NO_TAX")
+
+
 def zero_rate_preference(category: TaxCategory) -> tuple[str, ...]:
-    """Which 0 % Sage rate suits a line of ``category`` (Sage ids end with the kind)."""
+    """Which 0 % Sage rate suits an untaxed line of ``category``: Sage's built-in ids end with
+    the kind (``GB_ZERO``, ``GB_EXEMPT``, ``GB_NO_TAX``). Reverse charge, intra-community,
+    export and not-subject supplies are outside the seller's own VAT: "no tax"."""
     if category is TaxCategory.EXEMPT:
-        return ("EXEMPT", "ZERO", "NO_TAX")
+        return ("EXEMPT",)
     if category is TaxCategory.ZERO:
-        return ("ZERO", "EXEMPT", "NO_TAX")
-    return ("NO_TAX", "ZERO", "EXEMPT")  # reverse charge, export, not subject
+        return ("ZERO", "NO_TAX")
+    return ("NO_TAX",)
+
+
+def kind_of(rate: Obj) -> str | None:
+    rate_id = str(rate.get("id", "")).upper()
+    return next((k for k in ZERO_KINDS if rate_id.endswith("_" + k) or rate_id == k), None)
+
+
+def rate_ids(rates: list[Obj]) -> list[str]:
+    return [str(r["id"]) for r in rates]
+
+
+def rate_for(rates: list[Obj], category: TaxCategory, rate: Decimal) -> str | None:
+    """The id of the business's rate for a line of ``category`` at ``rate`` (None: none)."""
+    if rate > 0:
+        percentage = (rate * 100).normalize()
+        taxed = [r for r in rates if kind_of(r) is None
+                 and Decimal(str(r.get("percentage") or 0)) == percentage]
+        return str(taxed[0]["id"]) if taxed else None
+    for kind in zero_rate_preference(category):
+        found = [r for r in rates if kind_of(r) == kind]
+        if found:
+            return str(found[0]["id"])
+    return None
+
+
+def unknown_rate_message(key: str, code: str, rates: list[Obj]) -> str:
+    return (f"platform.tax_rates.\"{key}\" = {code!r}: this Sage business has no such tax "
+            f"rate (its rates: {', '.join(rate_ids(rates))})")
 
 
 def _compact(obj: Obj) -> Obj:

@@ -15,9 +15,8 @@ from typing import Any, TypeAlias
 from urllib.parse import parse_qsl
 
 from autoinvoice.domain.money import Money
+from autoinvoice.sandbox.business_central.companies import COMPANIES, DEMO_OPTIONS
 from autoinvoice.sandbox.business_central.store import (
-    DEFAULT_ACCOUNTS,
-    DEFAULT_TAX_SETUP,
     BCError,
     Company,
     Obj,
@@ -25,7 +24,7 @@ from autoinvoice.sandbox.business_central.store import (
     not_found,
 )
 from autoinvoice.sandbox.faults import Fault, FaultKind, Faults, ResponseLost
-from autoinvoice.sandbox.oauth import OAuthServer
+from autoinvoice.sandbox.scoped_oauth import ScopedOAuthServer
 
 Response: TypeAlias = tuple[int, dict[str, str], bytes]
 API = re.compile(r"^/v2\.0/(?:(?P<tenant>[^/]+)/)?(?P<env>[^/]+)/api/v2\.0(?P<rest>/.*)?$")
@@ -34,6 +33,14 @@ CLAUSE = re.compile(r"^\s*(?P<field>\w+)\s+eq\s+'(?P<value>(?:[^']|'')*)'\s*$")
 JSON_TYPE = "application/json; odata.metadata=minimal; odata.streaming=true"
 DEFAULT_TENANT = "7a3b2c1d-0000-4000-8000-00000000b0c0"
 DEFAULT_COMPANY = "f3a5738a-44e3-ea11-bb43-000d3a2feca1"
+DEFAULT_DOMAIN = "cronus-demo.onmicrosoft.com"
+OAUTH = re.compile(r"^/(?P<tenant>[^/]+)/oauth2/v2\.0/(?P<what>authorize|token)$")
+#: the API's resource: a token for Business Central carries it as audience, and its scope
+#: (``.default``: the app's configured permissions, or the delegated permission itself)
+RESOURCE = "https://api.businesscentral.dynamics.com"
+API_SCOPES = frozenset({f"{RESOURCE}/.default", f"{RESOURCE}/Financials.ReadWrite.All",
+                        f"{RESOURCE}/user_impersonation"})
+OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
 ACTIONS = ("Microsoft.NAV.post", "Microsoft.NAV.send", "Microsoft.NAV.postAndSend",
            "Microsoft.NAV.cancel")
 
@@ -42,29 +49,58 @@ class BusinessCentralSandbox:
     """In-memory Business Central company behind the v2.0 API; ``handle`` is the whole API."""
 
     def __init__(self, api_key: str | None = None, *, clock: Callable[[], float] = time.time,
-                 tenant_id: str = DEFAULT_TENANT, environment: str = "production",
-                 company_id: str = DEFAULT_COMPANY, currency: str = "USD",
-                 accounts: Mapping[str, str] | None = None,
-                 tax_setup: Mapping[str, Decimal] | None = None,
-                 email_configured: bool = True, rate_limit: int = 6000,
-                 rate_window: float = 300.0) -> None:
+                 tenant_id: str = DEFAULT_TENANT, tenant_domain: str = DEFAULT_DOMAIN,
+                 environment: str = "production",
+                 company_id: str = DEFAULT_COMPANY, country: str = "US",
+                 currency: str | None = None, accounts: Mapping[str, str] | None = None,
+                 other_countries: tuple[str, ...] = (), email_configured: bool = True,
+                 rate_limit: int = 6000, rate_window: float = 300.0) -> None:
         self.api_key = api_key  # accepted as a pre-issued bearer token when given
         self.tenant_id, self.environment, self.company_id = tenant_id, environment, company_id
+        self.tenant_domain = tenant_domain  # BC's URL takes the tenant's id or its domain
         self.rate_limit, self.rate_window = rate_limit, rate_window
         self.faults = Faults(default_method=None)
-        self.oauth = OAuthServer(clock=clock, values=self.connection_values())
-        self.oauth_paths = (f"/{tenant_id}/oauth2/v2.0/authorize",
-                            f"/{tenant_id}/oauth2/v2.0/token")
+        # Entra names the tenant in the tokens' ``tid`` claim, never in extra fields
+        self.oauth = ScopedOAuthServer(
+            clock=clock, supported_scopes=API_SCOPES | OIDC_SCOPES,
+            claims={"tid": tenant_id, "aud": RESOURCE, "iss":
+                    f"https://sts.windows.net/{tenant_id}/"})
+        self.oauth_paths = ("/organizations/oauth2/v2.0/authorize",
+                            "/organizations/oauth2/v2.0/token")
         self._clock = clock
         self._lock = threading.RLock()
         self._calls: dict[str, deque[float]] = {}
-        self.store = Store(Company(currency, dict(accounts or DEFAULT_ACCOUNTS),
-                                   dict(tax_setup or DEFAULT_TAX_SETUP), email_configured), clock)
+        company = Company.of(COMPANIES[country], company_id, email_configured, currency)
+        if accounts is not None:
+            company.accounts = dict(accounts)
+        self.stores: dict[str, Store] = {company_id: Store(company, clock)}
+        self.store = self.stores[company_id]
+        for other in other_countries:
+            self.add_company(other)
+
+    def add_company(self, country: str) -> str:
+        """Sandbox-only: another company of the environment, in ``country``; its id."""
+        with self._lock:
+            key = f"{self.company_id[:-2]}{len(self.stores):02d}"
+            self.stores[key] = Store(Company.of(COMPANIES[country], key), self._clock)
+            return key
 
     def connection_values(self) -> dict[str, str]:
-        """What a connection learns: the Entra tenant, the environment and the company."""
+        """What a connection learns (by the token's ``tid`` claim, the configured environment
+        and ``GET companies``): the Entra tenant, the environment and the company."""
         return {"tenant_id": self.tenant_id, "environment": self.environment,
                 "company_id": self.company_id}
+
+    def demo_choice(self, country: str) -> dict[str, str]:
+        """Sandbox-only: the company a tenant of ``country`` picks at consent (made when the
+        environment has none there), as ``connect_headless(choose=...)`` takes it."""
+        found = next((k for k, s in self.stores.items() if s.company.country == country), None)
+        return {"tenant_id": self.tenant_id, "company_id": found or self.add_company(country)}
+
+    def demo_options(self, country: str) -> dict[str, object]:
+        """Sandbox-only: the tax group and area mapping that fits the company in
+        ``country`` (what its tenant writes under ``platform``)."""
+        return {k: dict(v) for k, v in DEMO_OPTIONS.get(country, DEMO_OPTIONS["US"]).items()}
 
     # -- the HTTP entry point ----------------------------------------------------------------
 
@@ -73,8 +109,9 @@ class BusinessCentralSandbox:
         method = method.upper()
         request_id = str(uuid.uuid4())
         lowered = {k.lower(): v for k, v in headers.items()}
-        if path in self.oauth_paths:
-            return self._oauth(method, path, query, lowered, body)
+        oauth = OAUTH.match(path)
+        if oauth is not None:  # any tenant segment: organizations, common, an id, a domain
+            return self._oauth(method, oauth.group("what"), query, lowered, body)
         fault = self.faults.take(method, path)
         if fault is not None and fault.kind is FaultKind.STATUS:
             return self._fault_response(fault, request_id)
@@ -103,8 +140,13 @@ class BusinessCentralSandbox:
     def _authenticate(self, authorization: str | None) -> str:
         if self.api_key is not None and authorization == f"Bearer {self.api_key}":
             return authorization
-        if authorization and self.oauth.check(authorization):
+        scopes = self.oauth.scopes_of(authorization)
+        if scopes is not None and scopes & API_SCOPES:
             return "oauth"  # one user: every token of the stand-in is the same principal
+        if scopes is not None:  # a live token, but not for Business Central's API
+            raise BCError(401, "Authentication_InvalidCredentials", "The credentials "
+                          "provided are incorrect: the token has no scope of "
+                          f"{RESOURCE} (e.g. {RESOURCE}/.default).")
         raise BCError(401, "Authentication_InvalidCredentials",
                       "The server has rejected the client credentials.")
 
@@ -132,9 +174,9 @@ class BusinessCentralSandbox:
             headers["Retry-After"] = f"{fault.retry_after:g}"
         return fault.status, headers, encode(error.body(request_id))
 
-    def _oauth(self, method: str, path: str, query: str, headers: Mapping[str, str],
+    def _oauth(self, method: str, what: str, query: str, headers: Mapping[str, str],
                body: bytes) -> Response:
-        if path == self.oauth_paths[0]:
+        if what == "authorize":
             status, text = self.oauth.authorize(dict(parse_qsl(query)))
             if status == 302:
                 return 302, {"Location": text}, b""
@@ -156,11 +198,17 @@ class BusinessCentralSandbox:
         if match is None or not parts or None in parts:
             raise BCError(404, "BadRequest_NotFound", f"No HTTP resource was found that matches "
                           f"the request URI '{path}'.")
+        tenant = match.group("tenant")
+        if tenant is not None and tenant not in (self.tenant_id, self.tenant_domain):
+            # BC's URL needs the tenant that issued the token: never "organizations"
+            raise BCError(404, "BadRequest_NotFound", f"The tenant '{tenant}' in the request "
+                          "URI is not the tenant of the access token (use its 'tid').")
         segments = [(m.group("name"), m.group("key")) for m in parts if m is not None]
         if segments[0] == ("companies", None) and len(segments) == 1 and method == "GET":
-            return 200, {"value": [self._company()]}
-        if segments[0][0] != "companies" or segments[0][1] != self.company_id:
+            return 200, {"value": [self._company(key) for key in self.stores]}
+        if segments[0][0] != "companies" or segments[0][1] not in self.stores:
             raise not_found("Company", str(segments[0][1]))
+        self.store = self.stores[str(segments[0][1])]
         return self._company_route(method, segments[1:], query, headers, body)
 
     def _company_route(self, method: str, segments: list[tuple[str, str | None]],
@@ -169,7 +217,14 @@ class BusinessCentralSandbox:
         store = self.store
         match (method, *segments):
             case ("GET",):
-                return 200, self._company()
+                return 200, self._company(store.company.id)
+            case ("GET", (("taxGroups" | "taxAreas") as name, None)):
+                table = store.tax_groups if name == "taxGroups" else store.tax_areas
+                return 200, listing(table.values(), query)
+            case ("PATCH", ("customers", key)) if key:
+                customer = store.get(store.customers, key, "Customer")
+                check_etag(customer, headers, required=True)
+                return 200, store.update_customer(customer, decode(body))
             case ("GET", ("customers", None)):
                 return 200, listing(store.customers.values(), query)
             case ("POST", ("customers", None)):
@@ -219,44 +274,58 @@ class BusinessCentralSandbox:
         del self.store.invoices[doc["id"]]
         return 204, None
 
-    def _company(self) -> Obj:
-        return {"id": self.company_id, "systemVersion": "24.0", "name": "CRONUS USA, Inc.",
-                "displayName": "CRONUS USA, Inc.", "businessProfileId": ""}
+    def _company(self, key: str) -> Obj:
+        company = self.stores[key].company
+        return {"id": key, "systemVersion": "24.0", "name": company.name[:30],
+                "displayName": company.name, "businessProfileId": ""}
+
+    def _holding(self, doc_id: str) -> Store:
+        return next((s for s in self.stores.values()
+                     if doc_id in s.invoices or doc_id in s.memos), self.stores[self.company_id])
 
     # -- sandbox-only API ---------------------------------------------------------------------
 
     def record_payment(self, remote_id: str, amount_minor: int) -> Obj:
         """A customer payment applied to the posted invoice ``remote_id`` (partial or full)."""
         with self._lock:
-            invoice = self.store.get(self.store.invoices, remote_id, "Sales Invoice Header")
+            store = self._holding(remote_id)
+            invoice = store.get(store.invoices, remote_id, "Sales Invoice Header")
             amount = Money.from_minor(amount_minor, invoice["currencyCode"]).amount
-            self.store.pay(invoice, amount)
+            store.pay(invoice, amount)
             return public(invoice)
 
     def get_invoice(self, remote_id: str) -> Obj:
         with self._lock:
-            return public(self.store.get(self.store.invoices, remote_id, "Sales Invoice Header"),
+            store = self._holding(remote_id)
+            return public(store.get(store.invoices, remote_id, "Sales Invoice Header"),
                           lines=True)
 
     def find_invoices(self, external_document_number: str) -> list[Obj]:
         with self._lock:
-            return [public(x, lines=True) for x in self.store.invoices.values()
+            return [public(x, lines=True) for s in self.stores.values()
+                    for x in s.invoices.values()
                     if x["externalDocumentNumber"] == external_document_number]
 
     def credit_memos(self, invoice_id: str | None = None) -> list[Obj]:
         with self._lock:
-            return [public(x, lines=True) for x in self.store.memos.values()
+            return [public(x, lines=True) for s in self.stores.values() for x in s.memos.values()
                     if invoice_id in (None, x.get("invoiceId"))]
 
     def count(self, kind: str) -> int:
         """How many ``customers``, ``salesInvoices`` or ``salesCreditMemos`` exist."""
         with self._lock:
-            return len({"customers": self.store.customers, "salesInvoices": self.store.invoices,
-                        "salesCreditMemos": self.store.memos}[kind])
+            return sum(len({"customers": s.customers, "salesInvoices": s.invoices,
+                            "salesCreditMemos": s.memos}[kind]) for s in self.stores.values())
 
     def emails_sent(self, remote_id: str) -> int:
         with self._lock:
-            return self.store.emails.get(remote_id, 0)
+            return self._holding(remote_id).emails.get(remote_id, 0)
+
+    def customer(self, customer_id: str) -> Obj:
+        """Sandbox-only: a customer as the API shows it (any company)."""
+        with self._lock:
+            return dict(next(s.customers[customer_id] for s in self.stores.values()
+                             if customer_id in s.customers))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,9 +5,9 @@ Totals are computed the way BC computes them: each line's ``amountExcludingTax``
 ``round(quantity * unitPrice)`` to the currency's precision; tax is computed **per document**,
 per tax code (BC's VAT identifier): ``round(sum of the group's line amounts * percent / 100)``,
 then spread over the group's lines (each line rounded, the last one takes the remainder), as
-BC's VAT Amount Line (table 290) does. The percentage comes from the company's tax setup
-(``tax_setup``: code -> percent; codes ``VAT<percent>`` are understood as that percentage, like a
-company that set up one VAT product posting group per rate).
+BC's VAT Amount Line (table 290) does. The percentage comes from the company's own tax setup
+(``companies``): the line's tax group (``taxCode``) with the tax area of the document's customer
+(its VAT business posting group, or US tax area); codes the company lacks are refused.
 """
 
 from __future__ import annotations
@@ -17,20 +17,29 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from autoinvoice.domain.money import CurrencyError, exponent
+from autoinvoice.sandbox.business_central.companies import (
+    COMPANIES,
+    REVERSE,
+    SALES_TAX,
+    CompanySpec,
+    TaxSetup,
+)
 
 Obj = dict[str, Any]
 DEFAULT_ACCOUNTS = {"40100": "Income, Services", "40200": "Income, Product Sales",
                     "40300": "Income, Consulting"}
-DEFAULT_TAX_SETUP = {"NO VAT": Decimal(0), "NONTAXABLE": Decimal(0)}
 
 CUSTOMER_FIELDS = {"number": 20, "displayName": 100, "type": None, "addressLine1": 100,
                    "addressLine2": 50, "city": 30, "state": 30, "country": 10, "postalCode": 20,
                    "phoneNumber": 30, "email": 80, "website": 80, "taxRegistrationNumber": 20,
-                   "currencyCode": 10, "taxLiable": None}
+                   "currencyCode": 10, "taxLiable": None, "taxAreaId": None}
+#: what PATCH /customers({id}) takes here (the tax area and liability the connector sets)
+CUSTOMER_PATCH_FIELDS = {"taxAreaId": None, "taxLiable": None, "taxRegistrationNumber": 20,
+                         "email": 80, "displayName": 100}
 HEADER_FIELDS = {"externalDocumentNumber": 35, "invoiceDate": None, "postingDate": None,
                  "dueDate": None, "customerPurchaseOrderReference": 35, "customerId": None,
                  "customerNumber": 20, "currencyCode": 10, "email": 80, "phoneNumber": 30}
@@ -71,14 +80,31 @@ def not_found(what: str, key: str) -> BCError:
 class Company:
     currency: str = "USD"
     accounts: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ACCOUNTS))
-    tax_setup: Mapping[str, Decimal] = field(default_factory=lambda: dict(DEFAULT_TAX_SETUP))
+    tax: TaxSetup = field(default_factory=lambda: COMPANIES["US"].tax)
     email_configured: bool = True
+    name: str = "CRONUS USA, Inc."
+    country: str = "US"
+    id: str = ""
+
+    @classmethod
+    def of(cls, spec: CompanySpec, company_id: str, email_configured: bool = True,
+           currency: str | None = None) -> Company:
+        return cls(currency or spec.currency, dict(spec.accounts), spec.tax, email_configured,
+                   spec.name, spec.country, company_id)
 
 
 class Store:
     def __init__(self, company: Company, now: Callable[[], float]) -> None:
         self.company = company
         self._now = now
+        stamp = datetime.fromtimestamp(now(), UTC).isoformat().replace("+00:00", "Z")
+        self.tax_groups = {code: {"id": str(uuid.uuid4()), "code": code, "displayName": name,
+                                  "taxType": company.tax.tax_type, "lastModifiedDateTime": stamp}
+                           for code, name in company.tax.groups.items()}
+        self.tax_areas = {code: {"id": str(uuid.uuid4()), "code": code, "displayName": name,
+                                 "taxType": company.tax.tax_type, "lastModifiedDateTime": stamp}
+                          for code, name in company.tax.areas.items()}
+        self.doc_tax: dict[str, tuple[str, bool]] = {}  # document id -> (tax area, liable)
         self.customers: dict[str, Obj] = {}
         self.invoices: dict[str, Obj] = {}
         self.memos: dict[str, Obj] = {}
@@ -95,11 +121,36 @@ class Store:
         if any(c["number"] == number for c in self.customers.values()):
             raise BCError(409, "Internal_EntityWithSameKeyExists", "The record in table Customer "
                           f"already exists. Identification fields and values: No.='{number}'")
+        area = self._area_by_id(body.get("taxAreaId")) if body.get("taxAreaId") else \
+            self.company.tax.default_area
         customer = {**{k: "" for k in CUSTOMER_FIELDS if k != "taxLiable"}, **body,
                     "id": str(uuid.uuid4()), "number": number, "type": body.get("type", "Company"),
-                    "blocked": " "}
+                    "blocked": " ", "taxLiable": bool(body.get("taxLiable", False))}
+        self._set_area(customer, area)
         self.customers[customer["id"]] = self._touch(customer)
         return customer
+
+    def update_customer(self, customer: Obj, body: Obj) -> Obj:
+        check_fields(body, CUSTOMER_PATCH_FIELDS, "customer")
+        if "taxAreaId" in body:
+            self._set_area(customer, self._area_by_id(body.pop("taxAreaId")))
+        if "taxLiable" in body and not isinstance(body["taxLiable"], bool):
+            raise BCError(400, "BadRequest", "Cannot convert the literal to the expected type "
+                          "'Edm.Boolean'.")
+        customer.update(body)
+        return self._touch(customer)
+
+    def _area_by_id(self, area_id: Any) -> str:
+        for code, area in self.tax_areas.items():
+            if area["id"] == area_id:
+                return code
+        raise BCError(400, "Internal_RecordNotFound", "The Tax Area does not exist. "
+                      f"Identification fields and values: Id='{area_id}'")
+
+    def _set_area(self, customer: Obj, code: str | None) -> None:
+        area = self.tax_areas.get(code or "")
+        customer["taxAreaId"] = area["id"] if area else ZERO_ID
+        customer["taxAreaDisplayName"] = area["displayName"] if area else ""
 
     # -- documents ------------------------------------------------------------------------------
     def create_invoice(self, body: Obj) -> Obj:
@@ -162,6 +213,10 @@ class Store:
         if not isinstance(lines, list):
             raise BCError(400, "BadRequest", f"The navigation property for {entity} must be a "
                           "collection.")
+        customer = self.customers[doc["customerId"]]
+        area = next((c for c, a in self.tax_areas.items() if a["id"] == customer["taxAreaId"]),
+                    "")
+        self.doc_tax[doc["id"]] = (area, bool(customer.get("taxLiable")))
         doc["lines"] = [self._line(doc["id"], raw, n, entity) for n, raw in enumerate(lines, 1)]
         self.recompute(doc)
         doc["remainingAmount"] = doc["totalAmountIncludingTax"]
@@ -191,20 +246,28 @@ class Store:
                           f"Identification fields and values: No.='{account}'")
         code = raw.get("taxCode", "")
         line.update({"lineObjectNumber": account, "taxCode": code,
-                     "taxPercent": self.tax_percent(code),
+                     "taxPercent": self.tax_percent(code, *self.doc_tax[doc_id]),
                      **{k: raw[k] for k in DECIMALS if k in raw}})
         return line
 
-    def tax_percent(self, code: str) -> Decimal:
-        if code in self.company.tax_setup:
-            return Decimal(self.company.tax_setup[code])
-        if code.startswith("VAT"):
-            try:
-                return Decimal(code[3:])
-            except InvalidOperation:
-                pass
-        raise BCError(400, "Internal_RecordNotFound", "The VAT Product Posting Group does not "
-                      f"exist. Identification fields and values: Code='{code}'")
+    def tax_percent(self, code: str, area: str, liable: bool) -> Decimal:
+        """The line's tax %: the company's setup for (the customer's tax area, the line's tax
+        group); Reverse Charge VAT puts 0 % on the sales line; US sales tax only for a
+        tax-liable customer."""
+        tax = self.company.tax
+        if code not in tax.groups:
+            what = "Tax Group" if tax.tax_type == SALES_TAX else "VAT Product Posting Group"
+            raise BCError(400, "Internal_RecordNotFound", f"The {what} does not exist. "
+                          f"Identification fields and values: Code='{code}'")
+        if tax.tax_type == SALES_TAX:
+            return tax.rates.get((area, code), (Decimal(0), SALES_TAX))[0] if liable \
+                else Decimal(0)
+        setup = tax.rates.get((area, code))
+        if setup is None:
+            raise BCError(400, "Internal_RecordNotFound", "The VAT Posting Setup does not "
+                          "exist. Identification fields and values: VAT Bus. Posting Group="
+                          f"'{area}',VAT Prod. Posting Group='{code}'")
+        return Decimal(0) if setup[1] == REVERSE else setup[0]
 
     def recompute(self, doc: Obj) -> None:
         quantum = Decimal(1).scaleb(-exponent(doc["currencyCode"]))
@@ -213,8 +276,8 @@ class Store:
             gross = line["quantity"] * line["unitPrice"]
             amount = (gross * (1 - line["discountPercent"] / 100)).quantize(quantum, ROUND_HALF_UP)
             line["amountExcludingTax"] = line["netAmount"] = amount
-        for code in {x["taxCode"] for x in priced}:
-            group = [x for x in priced if x["taxCode"] == code]
+        for code in {(x["taxCode"], x["taxPercent"]) for x in priced}:
+            group = [x for x in priced if (x["taxCode"], x["taxPercent"]) == code]
             percent = group[0]["taxPercent"]
             base = sum((x["amountExcludingTax"] for x in group), Decimal(0))
             left = (base * percent / 100).quantize(quantum, ROUND_HALF_UP)

@@ -14,10 +14,18 @@ from decimal import Decimal
 from typing import Any, TypeAlias
 from urllib.parse import parse_qsl
 
+from autoinvoice.connectors.http import exact_json
 from autoinvoice.domain.money import exponent
 from autoinvoice.sandbox.faults import Fault, FaultKind, Faults, ResponseLost
-from autoinvoice.sandbox.oauth import OAuthServer
-from autoinvoice.sandbox.sage.store import Obj, SageError, Store, invalid, not_found
+from autoinvoice.sandbox.sage.store import (
+    COUNTRY_SETUP,
+    Obj,
+    SageError,
+    Store,
+    invalid,
+    not_found,
+)
+from autoinvoice.sandbox.scoped_oauth import ScopedOAuthServer
 
 Response: TypeAlias = tuple[int, dict[str, str], bytes]
 API = "/v3.1"
@@ -25,6 +33,12 @@ AUTHORIZE_PATH = "/oauth2/auth/central"
 TOKEN_PATH = "/token"
 IDEMPOTENCY_TTL = 7 * 24 * 3600  # "for the next 7 days"
 DEFAULT_BUSINESS = "0d40342d0287cd6b13555c54afca6c90"
+#: developer.sage.com/accounting/guides/authenticating/authentication: "scopes ... Can be
+#: readonly or full_access"
+FULL_ACCESS, READONLY = "full_access", "readonly"
+#: the shape of ``GET /businesses``: Sage's guides (multi_business, best_practices) show the
+#: ``$items`` envelope; some third-party references show a bare array
+BusinessesShape = str  # "items" | "array"
 #: which list attributes are always shown (Sage: "in addition to the base attributes")
 BASE_ATTRIBUTES = ("id", "displayed_as", "$path")
 
@@ -33,27 +47,53 @@ class SageSandbox:
     """The in-memory Sage Accounting stand-in. ``handle`` is the whole API."""
 
     def __init__(self, api_key: str | None = None, *, clock: Callable[[], float] = time.time,
-                 business_id: str = DEFAULT_BUSINESS, currency: str = "USD",
-                 rate_limit_per_minute: int | None = None,
+                 business_id: str = DEFAULT_BUSINESS, country: str = "GB",
+                 currency: str | None = None, rate_limit_per_minute: int | None = None,
                  tax_rates: Mapping[str, str] | None = None,
+                 other_countries: tuple[str, ...] = (),
+                 businesses_shape: BusinessesShape = "items",
                  access_ttl: float = 300.0) -> None:
         #: a pre-issued bearer token accepted for ever (demo, ``sandbox serve``); optional
         self.api_key = api_key
-        self.business_id = business_id
+        self.business_id = business_id  # the lead business (the first the user created)
+        self.businesses_shape = businesses_shape
         self.rate_limit_per_minute = rate_limit_per_minute
         self.faults = Faults()
-        self.oauth = OAuthServer(client_id="sage-demo-client", client_secret="sage-demo-secret",
-                                 access_ttl=access_ttl, values={"business_id": business_id},
-                                 clock=clock)
+        # the business is never in the token answer: ``GET /businesses`` names it
+        self.oauth = ScopedOAuthServer(
+            client_id="sage-demo-client", client_secret="sage-demo-secret",
+            access_ttl=access_ttl, clock=clock,
+            supported_scopes=frozenset({FULL_ACCESS, READONLY}),
+            default_scopes=(READONLY,))
         self.oauth_paths = (AUTHORIZE_PATH, TOKEN_PATH)
         self._clock = clock
         self._lock = threading.RLock()
-        self._store = Store(business_id=business_id, currency=currency, clock=clock,
-                            tax_rates=tax_rates)
+        default_currency, default_rates = COUNTRY_SETUP[country]
+        self._stores: dict[str, Store] = {business_id: Store(
+            business_id=business_id, currency=currency or default_currency, clock=clock,
+            tax_rates=tax_rates or default_rates, country=country)}
+        self._store = self._stores[business_id]
         self._saved: dict[str, tuple[float, str, int, bytes]] = {}
         self._recent: deque[float] = deque()
         self._request_no = 0
         self.requests: list[tuple[str, str]] = []  # (method, path) of every API request
+        for other in other_countries:
+            self.add_business(other)
+
+    def add_business(self, country: str) -> str:
+        """Sandbox-only: another business of the same user, in ``country`` (its base currency
+        and tax rates from ``COUNTRY_SETUP``); returns its id."""
+        with self._lock:
+            key = f"{self.business_id[:-2]}{len(self._stores):02d}"
+            currency, rates = COUNTRY_SETUP[country]
+            self._stores[key] = Store(business_id=key, currency=currency, clock=self._clock,
+                                      tax_rates=rates, country=country)
+            return key
+
+    def demo_choice(self, country: str) -> dict[str, str]:
+        """Sandbox-only: the business a demo tenant of ``country`` picks at consent (made when
+        the user has none there), as ``connect_headless(choose=...)`` takes it."""
+        return {"business_id": self.business_for(country) or self.add_business(country)}
 
     # -- the HTTP entry point ----------------------------------------------------------------
 
@@ -111,29 +151,42 @@ class SageSandbox:
              body: bytes) -> Response:
         self.requests.append((method, path))
         try:
-            self._authenticate(headers)
+            self._authenticate(method, headers)
             self._throttle()
             status, result = self._route(method, path, dict(parse_qsl(query)), body)
         except SageError as err:
             extra = {"Retry-After": str(err.retry_after)} if err.retry_after else {}
             return err.status, {"Content-Type": "application/json", **extra}, \
                 json.dumps(err.body()).encode()
+        business = {"X-Business": self._store.business_id}  # Sage answers with it
         if result is None:
-            return status, {}, b""
+            return status, business, b""
         if isinstance(result, bytes):  # a replayed answer
-            return status, {"Content-Type": "application/json"}, result
-        return status, {"Content-Type": "application/json"}, json.dumps(result).encode()
+            return status, {"Content-Type": "application/json", **business}, result
+        return status, {"Content-Type": "application/json", **business}, \
+            exact_json(result).encode()
 
-    def _authenticate(self, headers: Mapping[str, str]) -> None:
+    def _authenticate(self, method: str, headers: Mapping[str, str]) -> None:
         authorization = headers.get("authorization")
-        if not (self.api_key and authorization == f"Bearer {self.api_key}") and \
-                not self.oauth.check(authorization):
+        if self.api_key and authorization == f"Bearer {self.api_key}":
+            scopes: frozenset[str] | None = frozenset({FULL_ACCESS})
+        else:
+            scopes = self.oauth.scopes_of(authorization)
+        if scopes is None:
             raise SageError(401, "AuthorizationFailure",
                             "Access token is missing, invalid or expired")
+        if method != "GET" and FULL_ACCESS not in scopes:
+            raise SageError(403, "AuthorizationFailure", "The access token's scope "
+                            f"({' '.join(sorted(scopes)) or 'none'}) does not allow "
+                            f"{method} requests: full_access is needed")
+        if READONLY not in scopes and FULL_ACCESS not in scopes:
+            raise SageError(403, "AuthorizationFailure",
+                            "The access token has neither readonly nor full_access scope")
         business = headers.get("x-business")
-        if business is not None and business != self.business_id:
+        if business is not None and business not in self._stores:
             raise SageError(403, "AuthorizationFailure",
                             f"The user has no access to business {business}")
+        self._store = self._stores[business or self.business_id]
 
     def _throttle(self) -> None:
         if not self.rate_limit_per_minute:
@@ -156,10 +209,9 @@ class SageSandbox:
         store = self._store
         match (method, *parts):
             case ("GET", "businesses"):
-                return 200, self._listing([{"id": self.business_id,
-                                            "displayed_as": "Stand-in business",
-                                            "$path": f"/businesses/{self.business_id}"}],
-                                          query)
+                return 200, self._businesses(query)
+            case ("GET", "businesses", key):
+                return 200, self._business(self.business_id if key == "lead" else key)
             case ("GET", "contacts"):
                 return 200, self._listing(store.find_contacts(query), query)
             case ("POST", "contacts"):
@@ -206,7 +258,7 @@ class SageSandbox:
                 raise SageError(422, "IdempotencyResourceMismatch", "Entity type mismatch")
             return saved[2], saved[3]
         try:
-            status, payload = 201, json.dumps(make(data)).encode()
+            status, payload = 201, exact_json(make(data)).encode()
         except SageError as err:
             if err.status == 422:
                 raise  # a rejected request is not remembered: fixed, it may be sent again
@@ -256,32 +308,68 @@ class SageSandbox:
                 "$back": f"?page={page - 1}" if page > 1 else None,
                 "$items_per_page": per_page, "$items": shown}
 
+    def _businesses(self, query: Mapping[str, str]) -> Any:
+        """Every business the user can reach, the lead one first."""
+        found = [self._business(key, brief=True) for key in self._stores]
+        if self.businesses_shape == "array":
+            return found
+        return self._listing(found, {**query, "attributes": "all"})
+
+    def _business(self, key: str, *, brief: bool = False) -> Obj:
+        store = self._stores.get(key)
+        if store is None:
+            raise not_found("Business", key)
+        names = {"GB": "Stand-in Compressors Ltd", "DE": "Stand-in Kompressoren GmbH",
+                 "US": "Stand-in Compressors LLC"}
+        shown: Obj = {"id": key, "displayed_as": names.get(store.country, key),
+                      "$path": f"/businesses/{key}"}
+        if not brief:
+            shown.update({"name": shown["displayed_as"],
+                          "country": {"id": store.country, "displayed_as": store.country}})
+        return shown
+
+    def business_for(self, country: str) -> str | None:
+        """Sandbox-only: the id of the business in ``country`` (the demo's choice per tenant)."""
+        return next((k for k, s in self._stores.items() if s.country == country), None)
+
     # -- sandbox-only API ---------------------------------------------------------------------
 
     def record_payment(self, remote_id: str, amount_minor: int) -> Obj:
         """A customer receipt of ``amount_minor`` against the invoice (partial or full)."""
         with self._lock:
-            currency = self._store.invoice(remote_id)["currency"]["id"]
+            store = self._holding(remote_id)
+            currency = store.invoice(remote_id)["currency"]["id"]
             amount = Decimal(amount_minor).scaleb(-exponent(currency))
             day = datetime.fromtimestamp(self._clock(), UTC).date().isoformat()
-            return dict(self._store.record_payment(remote_id, amount, day))
+            return dict(store.record_payment(remote_id, amount, day))
 
     def get_invoice(self, remote_id: str) -> Obj:
         with self._lock:
-            return dict(self._store.invoice(remote_id))
+            return dict(self._holding(remote_id).invoice(remote_id))
 
     def invoices(self) -> list[Obj]:
-        """Every sales invoice not deleted, oldest first."""
+        """Every sales invoice not deleted, oldest first (every business)."""
         with self._lock:
-            return [dict(d) for d in self._store.find_documents("invoice", {})]
+            return [dict(d) for s in self._stores.values()
+                    for d in s.find_documents("invoice", {})]
 
     def credit_notes(self) -> list[Obj]:
         with self._lock:
-            return [dict(d) for d in self._store.find_documents("credit_note", {})]
+            return [dict(d) for s in self._stores.values()
+                    for d in s.find_documents("credit_note", {})]
 
     def contacts(self) -> list[Obj]:
         with self._lock:
-            return [dict(c) for c in self._store.contacts.values()]
+            return [dict(c) for s in self._stores.values() for c in s.contacts.values()]
+
+    def tax_rate_ids(self, business_id: str | None = None) -> list[str]:
+        """Sandbox-only: the tax rate ids of a business (the lead one by default)."""
+        with self._lock:
+            return list(self._stores[business_id or self.business_id].tax_rates)
+
+    def _holding(self, remote_id: str) -> Store:
+        return next((s for s in self._stores.values() if remote_id in s.invoices),
+                    self._stores[self.business_id])
 
 
 def _ledger_match(account: Obj, query: Mapping[str, str]) -> bool:

@@ -1,6 +1,19 @@
-"""The Sage stand-in's objects: contacts, ledger accounts, tax rates, sales invoices and sales
-credit notes, with Sage's validation (422 ``RecordInvalid`` naming the attribute) and its
-per-line totals. Not locked itself: ``SageSandbox`` holds its lock around every call."""
+"""The Sage stand-in's objects: one business's contacts, ledger accounts, tax rates, sales
+invoices and sales credit notes, with Sage's validation (422 ``RecordInvalid`` naming the
+attribute) and its per-line totals. Not locked itself: ``SageSandbox`` holds its lock around
+every call.
+
+Numbers are typed as Sage's Swagger types them (``swagger.full.v3.1.json``: amounts,
+quantities and ``percentage`` are ``number``/``double``): they are kept as ``Decimal`` and
+written as exact JSON numbers; a string where a number belongs is refused (stricter than
+anything Sage documents: its Rails back end may coerce one).
+
+Tax rates per country (``COUNTRY_SETUP``): a UK business has Sage's built-in UK rates only --
+``GB_STANDARD`` 20 %, ``GB_REDUCED`` 5 %, ``GB_ZERO``, ``GB_EXEMPT`` and ``GB_NO_TAX`` (the
+ids the ``tax_rates`` endpoint lists for a UK business). The German and US businesses exist
+for the demo's other tenants; their ids follow the UK pattern and are a stand-in assumption
+(a US business's sales tax rates are made per agency by its user).
+"""
 
 from __future__ import annotations
 
@@ -15,12 +28,19 @@ from autoinvoice.domain.money import CurrencyError, exponent
 Obj = dict[str, Any]
 REFERENCE_MAX = 25
 
-#: Sage's UK ids for its built-in rates, plus stand-in extras for the demo tenants' rates.
-DEFAULT_TAX_RATES: Mapping[str, str] = {
-    "GB_STANDARD": "20", "GB_REDUCED": "5", "GB_ZERO": "0", "GB_EXEMPT": "0",
-    "GB_NO_TAX": "0", "US_SALES_8_5": "8.5", "US_SALES_6_25": "6.25", "DE_STANDARD": "19",
-    "DE_REDUCED": "7",
+#: Sage's ids of its built-in UK rates: what a UK business's ``GET /tax_rates`` lists.
+UK_TAX_RATES: Mapping[str, str] = {
+    "GB_STANDARD": "20", "GB_REDUCED": "5", "GB_ZERO": "0", "GB_EXEMPT": "0", "GB_NO_TAX": "0",
 }
+#: country -> (base currency, tax rates); DE and US are stand-in assumptions (see above)
+COUNTRY_SETUP: Mapping[str, tuple[str, Mapping[str, str]]] = {
+    "GB": ("GBP", UK_TAX_RATES),
+    "DE": ("EUR", {"DE_STANDARD": "19", "DE_REDUCED": "7", "DE_ZERO": "0", "DE_EXEMPT": "0",
+                   "DE_NO_TAX": "0"}),
+    "US": ("USD", {"US_OK_SALES": "8.5", "US_TX_SALES": "6.25", "US_EXEMPT": "0",
+                   "US_NO_TAX": "0"}),
+}
+DEFAULT_TAX_RATES = UK_TAX_RATES
 
 
 class SageError(Exception):
@@ -50,17 +70,18 @@ def new_id() -> str:
     return secrets.token_hex(16)
 
 
-def money_text(value: Decimal) -> str:
-    return format(value, "f")
+def number(value: Decimal) -> Decimal:
+    """An amount as the API shows it: a JSON number (kept exact)."""
+    return value
 
 
 def _decimal(value: Any, source: str) -> Decimal:
-    if isinstance(value, bool) or value is None:
-        raise invalid(source, f"{source} is not a number")
+    if isinstance(value, bool | str) or value is None:
+        raise invalid(source, f"{source} must be a number")
     try:
         return Decimal(str(value)) if not isinstance(value, Decimal) else value
     except InvalidOperation:
-        raise invalid(source, f"{source} is not a number") from None
+        raise invalid(source, f"{source} must be a number") from None
 
 
 def _text(data: Obj, name: str, source: str, *, required: bool = False) -> str | None:
@@ -87,8 +108,9 @@ def _date(data: Obj, name: str, source: str, *, required: bool = False) -> str |
 
 class Store:
     def __init__(self, *, business_id: str, currency: str, clock: Callable[[], float],
-                 tax_rates: Mapping[str, str] | None = None) -> None:
+                 tax_rates: Mapping[str, str] | None = None, country: str = "GB") -> None:
         self.business_id, self.currency, self._clock = business_id, currency, clock
+        self.country = country
         self.contacts: dict[str, Obj] = {}
         self.invoices: dict[str, Obj] = {}
         self.credit_notes: dict[str, Obj] = {}
@@ -108,7 +130,7 @@ class Store:
         for key, pct in (tax_rates or DEFAULT_TAX_RATES).items():
             self.tax_rates[key] = {"id": key, "displayed_as": f"{key} {pct}%",
                                    "$path": f"/tax_rates/{key}", "name": key,
-                                   "percentage": money_text(Decimal(pct)), "is_visible": True}
+                                   "percentage": Decimal(pct), "is_visible": True}
 
     # -- contacts -------------------------------------------------------------------------
 
@@ -155,7 +177,7 @@ class Store:
         doc = self._document(data, "invoice_lines", "invoice")
         self._seq["SI"] += 1
         doc.update({"invoice_number": f"SI-{self._seq['SI']}", "sent": False,
-                    "total_paid": money_text(self._q(Decimal(0), doc["currency"]["id"])),
+                    "total_paid": number(self._q(Decimal(0), doc["currency"]["id"])),
                     "outstanding_amount": doc["total_amount"], "last_paid": None,
                     "void_reason": None, "$path": f"/sales_invoices/{doc['id']}"})
         if data.get("status_id") == "DRAFT":
@@ -219,7 +241,8 @@ class Store:
         if not void_reason:
             raise invalid("void_reason", "void_reason can't be blank")
         doc.update({"status": {"id": "VOID", "displayed_as": "Void"},
-                    "void_reason": void_reason, "outstanding_amount": "0.00",
+                    "void_reason": void_reason,
+                    "outstanding_amount": self._q(Decimal(0), doc["currency"]["id"]),
                     "updated_at": self._now()})
 
     def record_payment(self, key: str, amount: Decimal, day: str) -> Obj:
@@ -233,7 +256,7 @@ class Store:
         paid = self._q(Decimal(doc["total_paid"]) + amount, currency)
         left = self._q(outstanding - amount, currency)
         status = ("PAID", "Paid") if left == 0 else ("PART_PAID", "Part Paid")
-        doc.update({"total_paid": money_text(paid), "outstanding_amount": money_text(left),
+        doc.update({"total_paid": number(paid), "outstanding_amount": number(left),
                     "last_paid": day, "status": {"id": status[0], "displayed_as": status[1]},
                     "updated_at": self._now()})
         return doc
@@ -273,9 +296,9 @@ class Store:
             "reference": reference, "notes": _text(data, "notes", "notes"),
             "currency": {"id": currency, "displayed_as": currency},
             "status": {"id": "UNPAID", "displayed_as": "Unpaid"},
-            "net_amount": money_text(self._q(net, currency)),
-            "tax_amount": money_text(self._q(tax, currency)),
-            "total_amount": money_text(self._q(net + tax, currency)),
+            "net_amount": number(self._q(net, currency)),
+            "tax_amount": number(self._q(tax, currency)),
+            "total_amount": number(self._q(net + tax, currency)),
             lines_name: lines, "created_at": self._now(), "updated_at": self._now(),
             "deleted_at": None}
 
@@ -304,10 +327,10 @@ class Store:
         else:
             tax = Decimal(0)
         return {"id": new_id(), "description": description,
-                "ledger_account": {"id": account}, "quantity": money_text(quantity),
-                "unit_price": money_text(price), "net_amount": money_text(net),
+                "ledger_account": {"id": account}, "quantity": number(quantity),
+                "unit_price": number(price), "net_amount": number(net),
                 "tax_rate": {"id": rate_id} if rate_id else None,
-                "tax_amount": money_text(tax), "total_amount": money_text(net + tax)}
+                "tax_amount": number(tax), "total_amount": number(net + tax)}
 
     @staticmethod
     def _q(value: Decimal, currency: str) -> Decimal:
