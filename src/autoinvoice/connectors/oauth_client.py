@@ -148,8 +148,9 @@ class OAuthClient:
     def discover(self, tokens: TokenSet, callback: Mapping[str, str],
                  preset: Mapping[str, str] | None = None) -> dict[str, str]:
         """The connection's values (realm id, tenant id, …): ``preset`` ones (a choice made
-        beforehand), from the consent redirect, from the token response (stand-ins may put
-        them there), from the token's claims or the config, else from the platform's API."""
+        beforehand), from the consent redirect, from a token-answer field the platform documents
+        for it (Zoho's ``api_domain``), from the token's claims or the config, else from the
+        platform's discovery call -- never from an undocumented token-answer field."""
         values: dict[str, str] = dict(preset or {})
         origin = self.settings.api_origin.rstrip("/")
         for item in self.platform.discovery:
@@ -164,10 +165,6 @@ class OAuthClient:
             found = callback.get(item.redirect_param) if item.redirect_param else None
             if found:
                 values[item.name] = item.template.format(value=found, origin=origin)
-                continue
-            if tokens.extra.get(item.name):  # a stand-in shortcut: Xero, FreshBooks, Zoho and
-                # MYOB stand-ins no longer take it; to go once no stand-in hands ids out here
-                values[item.name] = str(tokens.extra[item.name])
                 continue
             known = self._known(item, tokens)
             if known:

@@ -39,9 +39,10 @@ URL plus those paths and the client credentials to the server's, and connects ea
 tenant with ``autoinvoice.connections.connect.connect_headless`` -- the real code flow over
 HTTP (the authorize path redirects at once to the local callback). After consent the
 connection's values (``realm_id``, ``tenant_id``…) are learned the way the platform tells
-them: the consent redirect (``redirect_values``), the stand-in's own discovery endpoint at the
-platform's path (``/connections``, ``/books/v3/organizations``…), or -- a stand-in shortcut --
-a field of that name in the token response (``values``).
+them: the consent redirect (``redirect_values``) or the stand-in's own discovery endpoint at
+the platform's path (``/connections``, ``/books/v3/organizations``, ``/users/me``,
+``/businesses``, ``companies``…); never a field of the token response (``connect`` no longer
+reads one there, so a stand-in handing ids out in ``values`` would not be believed).
 """
 
 from __future__ import annotations
