@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from autoinvoice.connectors.base import RecordedRequest
+from autoinvoice.connectors.errors import PermanentError
 from autoinvoice.connectors.http import clear_limiters
 from autoinvoice.connectors.xero import XeroConnector
 from autoinvoice.domain.invoice import Invoice, InvoiceLine, TaxCategory
@@ -39,6 +40,11 @@ def _fresh_limiters() -> Iterator[None]:
 
 
 @pytest.fixture
+def records() -> list[RecordedRequest]:
+    return []
+
+
+@pytest.fixture
 def uk() -> XeroSandbox:
     return XeroSandbox(country="GB", limits=Limits(per_minute=None, per_day=None))
 
@@ -59,8 +65,6 @@ def booked(core: XeroSandbox, connector: XeroConnector, invoice: Invoice) -> lis
     return [item["TaxType"] for item in items if "TaxType" in item]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: Xero picks a tax type by EffectiveRate alone "
-                   "(AE lands on ZERORATEDOUTPUT)")
 def test_a_reverse_charged_line_is_booked_on_the_uk_ec_services_type(uk) -> None:
     # given a UK organisation (Xero's UK rates) and an invoice to an EU business
     line = uk_line("Onsite labour", TaxCategory.REVERSE_CHARGE)
@@ -82,3 +86,94 @@ def test_the_uk_stand_in_lists_xeros_uk_rates_with_their_report_tax_types(uk) ->
     assert rates["NONE"][1:] == ("NONE", True)
     assert rates["INPUT2"][2] is False
     assert "OUTPUT" not in rates  # a UK organisation has no US/Global OUTPUT type
+
+
+@pytest.mark.parametrize(("category", "rate", "expected"), [
+    (TaxCategory.STANDARD, "0.2", "OUTPUT2"),
+    (TaxCategory.STANDARD, "0.05", "RROUTPUT"),
+    (TaxCategory.ZERO, "0", "ZERORATEDOUTPUT"),
+    (TaxCategory.EXEMPT, "0", "EXEMPTOUTPUT"),
+    (TaxCategory.REVERSE_CHARGE, "0", "ECZROUTPUTSERVICES"),
+    (TaxCategory.INTRA_COMMUNITY, "0", "ECZROUTPUT"),
+    (TaxCategory.EXPORT, "0", "ZERORATEDOUTPUT"),
+    (TaxCategory.NOT_SUBJECT, "0", "NONE"),
+])
+def test_each_outcome_is_booked_on_the_uk_type_xero_reports_it_under(
+        uk, category, rate, expected) -> None:
+    invoice = uk_invoice(uk_line("Service", category, rate))
+    assert booked(uk, connector_for(uk), invoice) == [expected]
+
+
+def test_one_invoice_with_several_outcomes_books_each_line_on_its_own_type(uk) -> None:
+    invoice = uk_invoice(uk_line("Labour", TaxCategory.STANDARD, "0.2"),
+                         uk_line("Exempt training", TaxCategory.EXEMPT),
+                         uk_line("Mileage", TaxCategory.NOT_SUBJECT))
+    assert booked(uk, connector_for(uk), invoice) == ["OUTPUT2", "EXEMPTOUTPUT", "NONE"]
+
+
+def test_untaxed_lines_of_a_us_company_stay_on_tax_exempt(records) -> None:
+    # given the US demo company (NONE "Tax Exempt", OUTPUT 15 %), a zero-rated labour line
+    us = XeroSandbox(limits=Limits(per_minute=None, per_day=None))
+    invoice = make_invoice(
+        dataclasses.replace(make_line("Labor", "1", "100", "0"), tax_category=TaxCategory.ZERO),
+        make_line("Valve", "1", "50", "0.085"))
+    # when / then: 0 % on NONE, 8.5 % created as a custom sales tax rate, as US companies do
+    assert booked(us, connector_for(us, records), invoice) == ["NONE", "TAX001"]
+
+
+def test_the_tenants_mapping_wins_over_the_report_types(uk) -> None:
+    connector = connector_for(uk, tax_types={"AE": "NONE", "S:20": "OUTPUT2"})
+    invoice = uk_invoice(uk_line("Labour", TaxCategory.REVERSE_CHARGE),
+                         uk_line("Parts", TaxCategory.STANDARD, "0.2"))
+    assert booked(uk, connector, invoice) == ["NONE", "OUTPUT2"]
+
+
+def test_reverse_charge_on_an_organisation_without_an_ec_type_is_refused_before_anything_is_made(
+        records) -> None:
+    # given a German company on Xero's Global edition: no ECOUTPUTSERVICES rate
+    de = XeroSandbox(country="DE", limits=Limits(per_minute=None, per_day=None))
+    connector = connector_for(de, records)
+    invoice = dataclasses.replace(
+        make_invoice(dataclasses.replace(make_line("Labour", "1", "100", "0", currency="EUR"),
+                                         tax_category=TaxCategory.REVERSE_CHARGE),
+                     currency="EUR"), notes=(NOTE,))
+    keys = keys_for(invoice)
+    customer = connector.ensure_customer(invoice.customer, keys)
+    # when
+    with pytest.raises(PermanentError) as caught:
+        connector.create_invoice(invoice, customer, keys)
+    # then: the outcome is named, the organisation's types listed, nothing written
+    message = caught.value.message
+    assert message.startswith("this Xero organisation has no tax type for AE (its tax types: ")
+    assert "TAX004 (Reverse Charge EU (§ 13b UStG))" in message
+    assert 'platform.tax_types, e.g. tax_types = { "AE" = "<TaxType>" }' in message
+    assert caught.value.code == "no_tax_type"
+    assert not [r for r in records if r.method == "PUT" and "/Contacts" not in r.url]
+    # when the tenant maps it, the same invoice goes through on the accountant's rate
+    mapped = connector_for(de, tax_types={"AE": "TAX004"})
+    assert booked(de, mapped, invoice) == ["TAX004"]
+
+
+def test_a_mapped_tax_type_the_organisation_lacks_is_named_with_its_key(uk) -> None:
+    connector = connector_for(uk, tax_types={"AE": "ECZROUTPUTSERVICE", "O": "NONE"})
+    invoice = uk_invoice(uk_line("Labour", TaxCategory.REVERSE_CHARGE))
+    with pytest.raises(PermanentError, match=r'platform.tax_types."AE" = '
+                                             r"'ECZROUTPUTSERVICE': this Xero organisation has "
+                                             r"no such tax type for sales"):
+        booked(uk, connector, invoice)
+    # an input-only rate is no sales tax type either
+    assert connector_for(uk, tax_types={"S": "INPUT2"}).check_setup() == [
+        "platform.tax_types.\"S\" = 'INPUT2': this Xero organisation has no such tax type for "
+        "sales (its tax types: OUTPUT2 (20% (VAT on Income)), RROUTPUT (5% (VAT on Income)), "
+        "ZERORATEDOUTPUT (Zero Rated Income), EXEMPTOUTPUT (Exempt Income), NONE (No VAT), "
+        "ECZROUTPUT (Zero Rated EC Goods Income), ECZROUTPUTSERVICES (Zero Rated EC "
+        "Services))"]
+    assert connector_for(uk, tax_types={"AE": "ECZROUTPUTSERVICES"}).check_setup() == []
+
+
+def test_a_uk_organisation_gets_no_invented_vat_rate(uk, records) -> None:
+    # given a UK company and a line at a rate the UK does not have (a German 19 %)
+    invoice = uk_invoice(uk_line("Labour", TaxCategory.STANDARD, "0.19"))
+    with pytest.raises(PermanentError, match="no tax type for S:19 "):
+        booked(uk, connector_for(uk, records), invoice)
+    assert not [r for r in records if r.method == "PUT" and "/TaxRates" in r.url]
