@@ -35,9 +35,22 @@ answered 401 ``AuthorizationUnsuccessful`` (XeroAPI/Xero-NetStandard issue 178).
 
 Flow: contact by ``ContactNumber`` (= our customer id), else by ``EmailAddress`` or
 ``Name`` (an unnumbered contact, entered by hand, is adopted; a name held by another numbered
-contact gets our id appended, since names are unique), else ``PUT /Contacts``. Tax types by
-rate from ``GET /TaxRates`` (``EffectiveRate``, revenue rates), a missing rate created with
-``PUT /TaxRates``; cached per connector. Invoice: ``PUT /Invoices?unitdp=4`` as a DRAFT ACCREC
+contact gets our id appended, since names are unique), else ``PUT /Contacts``.
+
+Tax types per tax outcome from the organisation's own rates (``GET /TaxRates``, active rates
+that ``CanApplyToRevenue``; cached per connector): ``platform.tax_types`` first (keys as in
+``domain.tax_outcome``), else by the rate's ``ReportTaxType`` (``tax_types``: S at its
+``EffectiveRate`` on OUTPUT, Z on a 0 % OUTPUT rate, E on EXEMPTOUTPUT, AE on
+ECOUTPUTSERVICES, K on ECOUTPUT, G on EXEMPTEXPORT or a 0 % OUTPUT rate, O on NONE;
+developer.xero.com/documentation/api/accounting/types, "Report Tax Types" and "Tax Types";
+``TaxRate.ReportTaxType`` in ``xero_accounting.yaml``). Every line's type is resolved before
+anything is written; an outcome no rate fits is refused, naming it and listing the
+organisation's tax types. A missing standard rate is created with ``PUT /TaxRates`` only on
+editions without national rates of their own (US, Global; not UK/AU/NZ: ``GET /Organisation``
+``Version``). ``check_setup`` reports mapped types the organisation lacks (at ``connect`` and
+at start).
+
+Invoice: ``PUT /Invoices?unitdp=4`` as a DRAFT ACCREC
 with ``LineAmountTypes: Exclusive``, ``InvoiceNumber`` = our number, ``Reference`` = number,
 job (and revision) and PO, ``DueDate``, one line per our line (covered lines at price 0 with
 their coverage), legal notes as description-only lines. DRAFT, not AUTHORISED, because the
