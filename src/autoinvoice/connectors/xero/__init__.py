@@ -371,7 +371,10 @@ class XeroConnector:
 
     def check_setup(self) -> list[str]:
         """Every ``platform.tax_types`` code the organisation lacks among its sales tax rates
-        (at ``connect`` and at start: ``ledger_setup.check_ledger_setup``)."""
+        (at ``connect`` and at start: ``ledger_setup.check_ledger_setup``); no call to Xero
+        when nothing is mapped."""
+        if not self._tax_map:
+            return []
         rates = self._revenue_rates()
         known = {str(r["TaxType"]) for r in rates}
         return [unknown_type_message(key, code, rates)
