@@ -144,6 +144,13 @@ class PlatformConfig(_Model):
             raise ValueError(f"platform.scopes: {self.scopes!r} is {known}")
         return self
 
+    @model_validator(mode="after")
+    def _tax_types_on_xero(self) -> PlatformConfig:
+        if self.tax_types and self.name != "xero":
+            raise ValueError(f"platform.tax_types: Xero's tax types, not used by platform "
+                             f"{self.name!r}")
+        return self
+
     @field_validator("tax_groups", "tax_areas", "tax_rates", "tax_types")
     @classmethod
     def _outcome_keys(cls, value: dict[str, str]) -> dict[str, str]:

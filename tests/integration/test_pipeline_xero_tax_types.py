@@ -154,3 +154,11 @@ def test_a_tax_types_key_that_is_no_outcome_is_refused_naming_it(tmp_path) -> No
     assert "tax_types" in said
     assert "'AE:x' is not a tax outcome" in said
     assert "'O' maps to an empty code" in said
+
+
+def test_tax_types_on_another_platform_is_refused_naming_the_key(tmp_path) -> None:
+    text = xero_text(tmp_path, 1, "GB", 'tax_types = { AE = "ECZROUTPUTSERVICES" }').replace(
+        'name = "xero"', 'name = "sage"')
+    with pytest.raises(InputError, match="platform.tax_types: Xero's tax types, not used by "
+                                         "platform 'sage'"):
+        parse_config(text, "test config")
