@@ -345,8 +345,7 @@ class XeroConnector:
                 return None
             return code
         found = by_default(rates, category, rate)
-        creatable = category == "S" and rate > 0 and self._may_create_rates()
-        if found is None and not creatable:
+        if found is None and not (category == "S" and rate > 0 and self._may_create_rates()):
             problems.append(no_type_message(category, rate, rates))
         return found
 

@@ -6,17 +6,18 @@ Xero reports a line by its tax rate's ``ReportTaxType`` (enum of ``TaxRate.Repor
 developer.xero.com/documentation/api/accounting/types). So an outcome is matched by report type,
 never by rate alone (every 0 % outcome used to land on the first 0 % revenue rate):
 
-====  ===============================================  =====================================
-key   report types tried, in order                     e.g. UK organisation (US / Global)
-====  ===============================================  =====================================
-S:p   OUTPUT, USSALESTAX at ``EffectiveRate`` p          OUTPUT2 20 %, RROUTPUT 5 % (created)
-Z     OUTPUT at 0 %, EXEMPTOUTPUT, NONE                  ZERORATEDOUTPUT (NONE "Tax Exempt")
-E     EXEMPTOUTPUT, NONE                                 EXEMPTOUTPUT "Exempt Income"
-AE    ECOUTPUTSERVICES                                   ECZROUTPUTSERVICES (map it)
-K     ECOUTPUT                                           ECZROUTPUT (map it)
-G     EXEMPTEXPORT, OUTPUT at 0 %, NONE                  ZERORATEDOUTPUT (NONE)
-O     NONE, BASEXCLUDED, NONEOUTPUT, OSOUTPUT            NONE "No VAT" (NONE)
-====  ===============================================  =====================================
+====  ==========================================  ======================  ===================
+key   report types tried, in order                UK organisation         US / Global
+====  ==========================================  ======================  ===================
+S:p   OUTPUT, USSALESTAX at ``EffectiveRate`` p     OUTPUT2 20 %,           the rate at p %,
+                                                  RROUTPUT 5 %            else created
+Z     OUTPUT at 0 %, EXEMPTOUTPUT, NONE             ZERORATEDOUTPUT         NONE / OUTPUT 0 %
+E     EXEMPTOUTPUT, NONE                            EXEMPTOUTPUT            NONE
+AE    ECOUTPUTSERVICES                              ECZROUTPUTSERVICES      none: map it
+K     ECOUTPUT                                      ECZROUTPUT              none: map it
+G     EXEMPTEXPORT, OUTPUT at 0 %, NONE             ZERORATEDOUTPUT         NONE / OUTPUT 0 %
+O     NONE, BASEXCLUDED, NONEOUTPUT, OSOUTPUT       NONE "No VAT"           NONE
+====  ==========================================  ======================  ===================
 
 ``S`` at 0 % is treated as ``Z``. Reverse charge and intra-community supplies are never put on
 a plain zero or no-tax rate: an organisation without an EC type (Xero's Global edition, e.g. a
@@ -26,10 +27,11 @@ an outcome no rate fits, is refused naming the key and listing the organisation'
 types. Only rates that are ``ACTIVE`` and ``CanApplyToRevenue`` are candidates.
 
 Unconfirmed: the ``ReportTaxType`` Xero returns for ZERORATEDOUTPUT (the UK report types list
-none for zero rating, so OUTPUT at 0 % is assumed); whether HMRC wants a GB seller's B2B
-services to EU businesses since 2021 on "Zero Rated EC Services" or on "No VAT" (we default to
-the EC type, as Xero's UK list still has it; map ``AE`` otherwise); which type Xero's AU
-edition wants for input-taxed (E) sales.
+none for zero rating, so OUTPUT at 0 % is assumed); a GB seller's B2B services to EU
+businesses since 2021 are O in our engine and land on "No VAT", off the VAT return, where an
+accountant may want them in box 6 (map ``O`` to ZERORATEDOUTPUT); whether Xero's UK edition
+still wants the EC types for AE / K outside Northern Ireland; which type Xero's AU edition
+wants for input-taxed (E) sales (docs/platforms.md, Xero).
 """
 
 from __future__ import annotations
