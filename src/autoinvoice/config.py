@@ -127,6 +127,9 @@ class PlatformConfig(_Model):
     tax_areas: dict[str, str] = Field(default_factory=dict)
     #: Sage: each tax outcome -> one of the business's ``tax_rates`` ids (else found by kind)
     tax_rates: dict[str, str] = Field(default_factory=dict)
+    #: Xero: each tax outcome -> one of the organisation's tax types (``TaxType``, e.g.
+    #: "ECZROUTPUTSERVICES"); unmapped outcomes follow Xero's report types
+    tax_types: dict[str, str] = Field(default_factory=dict)
     #: which of the listed companies (Business Central) / businesses (Sage) to connect: id
     #: or name; BC refuses to guess among several, Sage takes the lead business
     company: str | None = None
@@ -141,7 +144,14 @@ class PlatformConfig(_Model):
             raise ValueError(f"platform.scopes: {self.scopes!r} is {known}")
         return self
 
-    @field_validator("tax_groups", "tax_areas", "tax_rates")
+    @model_validator(mode="after")
+    def _tax_types_on_xero(self) -> PlatformConfig:
+        if self.tax_types and self.name != "xero":
+            raise ValueError(f"platform.tax_types: Xero's tax types, not used by platform "
+                             f"{self.name!r}")
+        return self
+
+    @field_validator("tax_groups", "tax_areas", "tax_rates", "tax_types")
     @classmethod
     def _outcome_keys(cls, value: dict[str, str]) -> dict[str, str]:
         from autoinvoice.domain.tax_outcome import key_problem

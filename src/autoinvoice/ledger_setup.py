@@ -1,7 +1,8 @@
 """A ledger's own tax codes, as the tenant maps them: required where the ledger computes tax from
 its own setup (Business Central), and checked against the ledger itself -- at ``connect`` and
 when ``worker`` / ``serve`` start -- where the connector can read that setup
-(``check_setup``: Business Central's tax groups and areas, Sage's tax rates)."""
+(``check_setup``: Business Central's tax groups and areas, Sage's tax rates, Xero's tax
+types)."""
 
 from __future__ import annotations
 
@@ -35,14 +36,15 @@ def tax_code_problems(platform: PlatformConfig, key: str) -> list[str]:
 
 
 #: ledgers whose connector checks the tenant's tax code mapping against the ledger itself
-LEDGERS_WITH_TAX_SETUP = frozenset({"business_central", "sage"})
+LEDGERS_WITH_TAX_SETUP = frozenset({"business_central", "sage", "xero"})
 
 
 def check_ledger_setup(app: App, tenants: Iterable[str] | None = None) -> None:
     """At start (worker, serve) and after ``connect``: each connected tenant's mapped tax codes
-    exist on its ledger (connectors with a ``check_setup``: Business Central, Sage). A code the
-    ledger lacks refuses the start, naming the key and listing the ledger's codes; a tenant
-    not yet connected, or a ledger out of reach, is only logged (the first invoice says it)."""
+    exist on its ledger (connectors with a ``check_setup``: Business Central, Sage, Xero). A
+    code the ledger lacks refuses the start, naming the key and listing the ledger's codes; a
+    tenant not yet connected, or a ledger out of reach, is only logged (the first invoice says
+    it)."""
     problems: list[str] = []
     for name in tenants or list(app.config.tenants):
         if app.config.tenant(name).platform.name not in LEDGERS_WITH_TAX_SETUP:

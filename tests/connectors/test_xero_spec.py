@@ -30,9 +30,11 @@ from referencing.jsonschema import DRAFT4
 from autoinvoice.connectors.base import IdempotencyKeys, RecordedRequest
 from autoinvoice.connectors.http import clear_limiters
 from autoinvoice.connectors.xero import API, XeroConnector
+from autoinvoice.domain.invoice import TaxCategory
 from autoinvoice.sandbox.xero import Limits, XeroSandbox
 from tests.connectors.test_stripe import keys_for, make_invoice
 from tests.connectors.test_xero import rich_invoice, settings_for
+from tests.connectors.test_xero_tax_types import connector_for, uk_invoice, uk_line
 
 pytestmark = pytest.mark.needs_shared
 
@@ -226,3 +228,25 @@ def test_a_missing_tenant_header_and_unknown_query_are_caught(spec) -> None:
     assert sorted(problems) == [
         "GET /Invoices: missing required header 'xero-tenant-id'",
         "GET /Invoices: undocumented query parameter 'status'"]
+
+
+def test_a_uk_invoice_of_every_outcome_conforms_to_xeros_spec(spec) -> None:
+    # given a UK organisation and one line of each tax outcome our engine can reach
+    clear_limiters()
+    records: list[RecordedRequest] = []
+    core = XeroSandbox(country="GB", limits=Limits(per_minute=None, per_day=None))
+    connector = connector_for(core, records)
+    invoice = uk_invoice(*(uk_line(f"Line {c.value}", c, "0.2" if c is TaxCategory.STANDARD
+                                   else "0") for c in TaxCategory))
+    keys = keys_for(invoice)
+    # when
+    remote = connector.create_invoice(invoice, connector.ensure_customer(invoice.customer, keys),
+                                      keys)
+    connector.close()
+    clear_limiters()
+    # then every request is Xero's, and each line carries a TaxType the organisation has
+    assert [p for r in records for p in spec.problems(r)] == []
+    sent = {item["TaxType"] for item in core.get_invoice(remote.id)["LineItems"]
+            if "TaxType" in item}
+    assert sent <= set(core.ledger.tax_rates)
+    assert len(sent) == 6  # S, Z/G (zero rated), E, AE, K, O

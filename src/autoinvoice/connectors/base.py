@@ -196,7 +196,8 @@ class ConnectorSettings:
     #: OAuth2 platforms: where the access token comes from (None: API-key platforms)
     tokens: TokenSource | None = None
     #: the platform section's other keys a connector reads (Business Central's
-    #: ``entra_tenant``, ``environment``, ``tax_groups``, ``tax_areas``; Sage's ``tax_rates``)
+    #: ``entra_tenant``, ``environment``, ``tax_groups``, ``tax_areas``; Sage's ``tax_rates``;
+    #: Xero's ``tax_types``)
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def secret(self, name: str) -> str:

@@ -35,9 +35,22 @@ answered 401 ``AuthorizationUnsuccessful`` (XeroAPI/Xero-NetStandard issue 178).
 
 Flow: contact by ``ContactNumber`` (= our customer id), else by ``EmailAddress`` or
 ``Name`` (an unnumbered contact, entered by hand, is adopted; a name held by another numbered
-contact gets our id appended, since names are unique), else ``PUT /Contacts``. Tax types by
-rate from ``GET /TaxRates`` (``EffectiveRate``, revenue rates), a missing rate created with
-``PUT /TaxRates``; cached per connector. Invoice: ``PUT /Invoices?unitdp=4`` as a DRAFT ACCREC
+contact gets our id appended, since names are unique), else ``PUT /Contacts``.
+
+Tax types per tax outcome from the organisation's own rates (``GET /TaxRates``, active rates
+that ``CanApplyToRevenue``; cached per connector): ``platform.tax_types`` first (keys as in
+``domain.tax_outcome``), else by the rate's ``ReportTaxType`` (``tax_types``: S at its
+``EffectiveRate`` on OUTPUT, Z on a 0 % OUTPUT rate, E on EXEMPTOUTPUT, AE on
+ECOUTPUTSERVICES, K on ECOUTPUT, G on EXEMPTEXPORT or a 0 % OUTPUT rate, O on NONE;
+developer.xero.com/documentation/api/accounting/types, "Report Tax Types" and "Tax Types";
+``TaxRate.ReportTaxType`` in ``xero_accounting.yaml``). Every line's type is resolved before
+anything is written; an outcome no rate fits is refused, naming it and listing the
+organisation's tax types. A missing standard rate is created with ``PUT /TaxRates`` only on
+editions without national rates of their own (US, Global; not UK/AU/NZ: ``GET /Organisation``
+``Version``). ``check_setup`` reports mapped types the organisation lacks (at ``connect`` and
+at start).
+
+Invoice: ``PUT /Invoices?unitdp=4`` as a DRAFT ACCREC
 with ``LineAmountTypes: Exclusive``, ``InvoiceNumber`` = our number, ``Reference`` = number,
 job (and revision) and PO, ``DueDate``, one line per our line (covered lines at price 0 with
 their coverage), legal notes as description-only lines. DRAFT, not AUTHORISED, because the
@@ -128,6 +141,13 @@ from autoinvoice.connectors.xero.payloads import (
     text,
     where_literal,
 )
+from autoinvoice.connectors.xero.tax_types import (
+    by_default,
+    mapped,
+    no_type_message,
+    revenue_rates,
+    unknown_type_message,
+)
 from autoinvoice.domain.invoice import Invoice
 from autoinvoice.domain.job import Customer
 
@@ -152,7 +172,9 @@ class XeroConnector:
         self._tokens: TokenSource = settings.tokens
         self._currency = settings.currency
         self._account_code = _option(settings, "account_code", DEFAULT_ACCOUNT_CODE)
-        self._tax_types: dict[Decimal, str] | None = None
+        self._tax_rates: list[Obj] | None = None  # the organisation's revenue tax rates
+        self._tax_map: Mapping[str, str] = settings.options.get("tax_types") or {}
+        self._edition: str | None = None
         self._tax_lock = threading.Lock()
         # Workers of one process share this connector: two jobs of one new customer must not
         # both find no contact and both create one (Xero refuses the second name).
@@ -198,7 +220,7 @@ class XeroConnector:
 
     def create_invoice(self, invoice: Invoice, customer: RemoteCustomer,
                        keys: IdempotencyKeys) -> RemoteInvoice:
-        tax_types = {line.tax_rate: self._tax_type(line.tax_rate, keys) for line in invoice.lines}
+        tax_types = self._tax_types_for(invoice, keys)
         body = invoice_body(invoice, customer.id, tax_types, self._account_code)
         try:
             created = self._send("PUT", "/Invoices", body, keys.for_step("create"),
@@ -289,26 +311,79 @@ class XeroConnector:
         found = self._get("/Contacts", {"where": where}).get("Contacts") or []
         return [c for c in found if c.get("ContactStatus", "ACTIVE") == "ACTIVE"]
 
-    def _tax_type(self, rate: Decimal, keys: IdempotencyKeys) -> str:
-        percentage = percentage_of(rate)
+    def _tax_types_for(self, invoice: Invoice, keys: IdempotencyKeys
+                       ) -> dict[tuple[str, Decimal], str]:
+        """The organisation's tax type per (category, rate) of the invoice (``tax_types``):
+        ``platform.tax_types`` first, else by Xero's report types. Every outcome is resolved
+        before anything is written: one that no rate fits refuses the invoice, naming it and
+        listing the organisation's tax types; a missing standard rate is then created where
+        the edition lets a company add its own sales tax rates (US, Global)."""
+        outcomes = list(dict.fromkeys((line.tax_category.value, line.tax_rate)
+                                      for line in invoice.lines))
         with self._tax_lock:
-            known = self._known_tax_types()
-            if percentage not in known:
-                created = self._send("PUT", "/TaxRates", tax_rate_body(percentage),
-                                     keys.for_step(f"taxrate-{text(percentage)}"))
-                known[percentage] = str(need(only(created, "TaxRates"), "TaxType"))
-            return known[percentage]
+            rates = self._revenue_rates()
+            chosen: dict[tuple[str, Decimal], str] = {}
+            problems: list[str] = []
+            for category, rate in outcomes:
+                found = self._chosen(rates, category, rate, problems)
+                if found is not None:
+                    chosen[(category, rate)] = found
+            if problems:
+                raise PermanentError("; ".join(problems), platform=PLATFORM, code="no_tax_type")
+            for category, rate in outcomes:
+                if (category, rate) not in chosen:
+                    chosen[(category, rate)] = self._created_rate(rates, rate, keys)
+        return chosen
 
-    def _known_tax_types(self) -> dict[Decimal, str]:
-        if self._tax_types is None:
-            rates = self._get("/TaxRates", {"where": 'Status=="ACTIVE"'}).get("TaxRates") or []
-            known: dict[Decimal, str] = {}
-            for rate in rates:
-                if rate.get("CanApplyToRevenue") and rate.get("TaxType"):
-                    effective = Decimal(str(rate.get("EffectiveRate", "0"))).normalize()
-                    known.setdefault(effective, str(rate["TaxType"]))
-            self._tax_types = known
-        return self._tax_types
+    def _chosen(self, rates: list[Obj], category: str, rate: Decimal,
+                problems: list[str]) -> str | None:
+        hit = mapped(self._tax_map, category, rate)
+        if hit is not None:
+            key, code = hit
+            if code not in {str(r["TaxType"]) for r in rates}:
+                problems.append(unknown_type_message(key, code, rates))
+                return None
+            return code
+        found = by_default(rates, category, rate)
+        if found is None and not (category == "S" and rate > 0 and self._may_create_rates()):
+            problems.append(no_type_message(category, rate, rates))
+        return found
+
+    def _created_rate(self, rates: list[Obj], rate: Decimal, keys: IdempotencyKeys) -> str:
+        percentage = percentage_of(rate)
+        created = self._send("PUT", "/TaxRates", tax_rate_body(percentage),
+                             keys.for_step(f"taxrate-{text(percentage)}"))
+        tax_type = str(need(only(created, "TaxRates"), "TaxType"))
+        rates.append({"TaxType": tax_type, "Name": f"autoinvoice {text(percentage)}%",
+                      "ReportTaxType": "OUTPUT", "EffectiveRate": percentage,
+                      "CanApplyToRevenue": True, "Status": "ACTIVE"})
+        return tax_type
+
+    def _may_create_rates(self) -> bool:
+        """UK, AU and NZ editions come with their country's VAT/GST rates (developer.xero.com
+        /documentation/api/accounting/types, "Tax Types"): a standard rate missing there means
+        the tenant's tax setup does not fit the organisation, so it is refused, not invented."""
+        if self._edition is None:
+            found = self._get("/Organisation").get("Organisations") or [{}]
+            self._edition = str(found[0].get("Version") or "")
+        return not self._edition.startswith(("UK", "AU", "NZ"))
+
+    def check_setup(self) -> list[str]:
+        """Every ``platform.tax_types`` code the organisation lacks among its sales tax rates
+        (at ``connect`` and at start: ``ledger_setup.check_ledger_setup``); no call to Xero
+        when nothing is mapped."""
+        if not self._tax_map:
+            return []
+        rates = self._revenue_rates()
+        known = {str(r["TaxType"]) for r in rates}
+        return [unknown_type_message(key, code, rates)
+                for key, code in self._tax_map.items() if code not in known]
+
+    def _revenue_rates(self) -> list[Obj]:
+        if self._tax_rates is None:
+            found = self._get("/TaxRates", {"where": 'Status=="ACTIVE"'}).get("TaxRates") or []
+            self._tax_rates = revenue_rates(found)
+        return self._tax_rates
 
     def _find_credit_note(self, credit: Invoice) -> Obj | None:
         where = f'Type=="ACCRECCREDIT"&&Reference=={where_literal(credit_note_reference(credit))}'

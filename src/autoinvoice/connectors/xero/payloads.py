@@ -56,12 +56,14 @@ def reference(invoice: Invoice) -> str:
     return clip(" / ".join(p for p in parts if p), REFERENCE_MAX)
 
 
-def invoice_body(invoice: Invoice, contact_id: str, tax_types: Mapping[Decimal, str],
-                 account_code: str) -> Obj:
+def invoice_body(invoice: Invoice, contact_id: str,
+                 tax_types: Mapping[tuple[str, Decimal], str], account_code: str) -> Obj:
     """A DRAFT ACCREC invoice (``send_invoice`` authorises it). Legal notes (reverse charge,
     exemption) become description-only lines: Xero invoices have no notes field, and a line with
-    only a Description is Xero's documented way to print text on the document."""
-    lines = [line_item(line, tax_types[line.tax_rate], account_code, invoice.currency)
+    only a Description is Xero's documented way to print text on the document. ``tax_types``:
+    the organisation's TaxType per (category, rate) of our lines."""
+    lines = [line_item(line, tax_types[(line.tax_category.value, line.tax_rate)], account_code,
+                       invoice.currency)
              for line in invoice.lines]
     lines += [{"Description": clip(note, DESCRIPTION_MAX)} for note in legal_notes(invoice)]
     body: Obj = {

@@ -4,9 +4,15 @@ Same paths (``/api.xro/2.0/…``), headers, payload shapes and error bodies as X
 against ``XeroAPI/Xero-OpenAPI`` ``xero_accounting.yaml`` and developer.xero.com), so the real
 connector runs against it unchanged:
 
-- ``GET /Organisation``; ``GET|PUT /Contacts`` (``where``), ``GET /Contacts/{id}``;
-  ``GET|PUT /TaxRates`` (seeded: ``NONE`` 0 %, ``OUTPUT`` 15 %; a created rate gets
-  ``TAX001``…); ``PUT /Invoices`` (``unitdp``), ``GET /Invoices`` (``where``,
+- ``GET /Organisation`` (``CountryCode``, ``Version``); ``GET|PUT /Contacts`` (``where``),
+  ``GET /Contacts/{id}``; ``GET|PUT /TaxRates``: one realistic organisation per country
+  (``country=``: ``US`` the original demo company, ``NONE`` 0 % and ``OUTPUT`` 15 %; ``GB``
+  Xero's UK default rates -- ``OUTPUT2`` 20 %, ``RROUTPUT`` 5 %, ``ZERORATEDOUTPUT``,
+  ``EXEMPTOUTPUT``, ``NONE`` "No VAT", ``ECZROUTPUT``, ``ECZROUTPUTSERVICES`` and input
+  rates that cannot apply to revenue; ``DE`` a Global-edition company with its accountant's
+  own ``TAX00n`` rates, all reported as OUTPUT), each rate with its ``ReportTaxType``; a
+  created rate gets the next ``TAX00n``; a line whose tax type cannot apply to a revenue
+  account is refused; ``PUT /Invoices`` (``unitdp``), ``GET /Invoices`` (``where``,
   ``InvoiceNumbers``), ``GET /Invoices/{id}``, ``POST /Invoices/{id}`` (status changes:
   DRAFT → SUBMITTED/AUTHORISED/DELETED, AUTHORISED → VOIDED without payments or credits),
   ``POST /Invoices/{id}/Email`` (204; ACCREC with status SUBMITTED, AUTHORISED or PAID and a

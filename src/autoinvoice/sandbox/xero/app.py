@@ -19,7 +19,15 @@ from urllib.parse import parse_qsl
 from autoinvoice.sandbox.faults import Fault, FaultKind, Faults, ResponseLost
 from autoinvoice.sandbox.oauth import OAuthServer
 from autoinvoice.sandbox.scopes import Rule, missing
-from autoinvoice.sandbox.xero.ledger import Ledger, Obj, XeroError, ms_date, not_found, select
+from autoinvoice.sandbox.xero.ledger import (
+    ORGANISATIONS,
+    Ledger,
+    Obj,
+    XeroError,
+    ms_date,
+    not_found,
+    select,
+)
 
 Response: TypeAlias = tuple[int, dict[str, str], bytes]
 API = "/api.xro/2.0"
@@ -81,11 +89,18 @@ class XeroSandbox:
 
     def __init__(self, api_key: str | None = None, *, clock: Callable[[], float] = time.time,
                  tenant_id: str = TENANT_ID, limits: Limits | None = None,
-                 base_currency: str = "USD", organisation: str = "Demo Company (US)",
-                 app: str = "granular") -> None:
+                 base_currency: str | None = None, organisation: str | None = None,
+                 app: str = "granular", country: str = "US") -> None:
         """``app``: ``granular`` (made since 2 March 2026: ``accounting.transactions`` is
-        refused at consent) or ``legacy`` (an older app, broad scopes allowed)."""
-        self.api_key, self.tenant_id, self.organisation = api_key, tenant_id, organisation
+        refused at consent) or ``legacy`` (an older app, broad scopes allowed). ``country``:
+        which realistic organisation (``ledger.ORGANISATIONS``: US, GB, DE) with its edition's
+        own tax rates; name and base currency default to that organisation's."""
+        if country not in ORGANISATIONS:
+            raise ValueError(f"country {country!r}: the Xero stand-in models "
+                             f"{', '.join(ORGANISATIONS)}")
+        name, currency, self.version, _ = ORGANISATIONS[country]
+        self.api_key, self.tenant_id, self.organisation = api_key, tenant_id, organisation or name
+        self.country = country
         self.clock = clock
         self.limits = limits or Limits()
         self.faults = Faults(default_method=None)
@@ -96,7 +111,7 @@ class XeroSandbox:
                             "accounting.contacts", "accounting.settings"),
             scope_error=("unauthorized_client", "Invalid scope for client"))
         self.oauth_paths = (AUTHORIZE_PATH, TOKEN_PATH)
-        self.ledger = Ledger(self._now, base_currency)
+        self.ledger = Ledger(self._now, base_currency or currency, country)
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.RLock()
         self._saved: dict[str, _Saved] = {}
@@ -295,7 +310,8 @@ class XeroSandbox:
 
     def _organisation(self) -> Obj:
         return {"OrganisationID": self.tenant_id, "Name": self.organisation,
-                "BaseCurrency": self.ledger.base_currency, "OrganisationStatus": "ACTIVE"}
+                "BaseCurrency": self.ledger.base_currency, "OrganisationStatus": "ACTIVE",
+                "CountryCode": self.country, "Version": self.version}
 
     def _connection(self) -> Obj:
         return {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, self.tenant_id)),

@@ -20,10 +20,49 @@ Obj = dict[str, Any]
 CENT = Decimal("0.01")
 ACCOUNTS = {"200": "Sales", "260": "Other Revenue", "400": "Advertising"}
 REVENUE_ACCOUNTS = frozenset({"200", "260"})
-SEEDED_TAX_RATES: tuple[tuple[str, str, Decimal], ...] = (
-    ("NONE", "Tax Exempt", Decimal("0")),
-    ("OUTPUT", "Sales Tax", Decimal("15.0000")),
-)
+#: (TaxType, Name, rate %, ReportTaxType, can apply to revenue)
+TaxRateSeed = tuple[str, str, str, str, bool]
+#: One realistic organisation per country: the tax rates Xero sets up by default in that
+#: edition, as developer.xero.com/documentation/api/accounting/types lists them ("Tax Types":
+#: TaxType, rate, name; "Report Tax Types" per edition), each with the ``ReportTaxType`` of
+#: ``xero_accounting.yaml``'s ``TaxRate.ReportTaxType`` enum. Which ReportTaxType Xero gives
+#: ZERORATEDOUTPUT (we say OUTPUT: the UK list has no zero-rated report type) is inferred.
+ORGANISATIONS: dict[str, tuple[str, str, str, tuple[TaxRateSeed, ...]]] = {
+    # the stand-in's original US company (kept: earlier tests rely on its 15 % OUTPUT)
+    "US": ("Demo Company (US)", "USD", "US", (
+        ("NONE", "Tax Exempt", "0", "NONE", True),
+        ("OUTPUT", "Sales Tax", "15", "OUTPUT", True),
+        ("INPUT", "Tax on Purchases", "0", "INPUT", False),
+    )),
+    # a UK VAT-registered company: Xero's UK default rates
+    "GB": ("Demo Company (UK)", "GBP", "UK", (
+        ("OUTPUT2", "20% (VAT on Income)", "20", "OUTPUT", True),
+        ("RROUTPUT", "5% (VAT on Income)", "5", "OUTPUT", True),
+        ("ZERORATEDOUTPUT", "Zero Rated Income", "0", "OUTPUT", True),
+        ("EXEMPTOUTPUT", "Exempt Income", "0", "EXEMPTOUTPUT", True),
+        ("NONE", "No VAT", "0", "NONE", True),
+        ("ECZROUTPUT", "Zero Rated EC Goods Income", "0", "ECOUTPUT", True),
+        ("ECZROUTPUTSERVICES", "Zero Rated EC Services", "0", "ECOUTPUTSERVICES", True),
+        ("CAPEXOUTPUT2", "20% (VAT on Capital Sales)", "20", "CAPITALSALESOUTPUT", False),
+        ("INPUT2", "20% (VAT on Expenses)", "20", "INPUT", False),
+        ("ECACQUISITIONS", "EC Acquisitions (20%)", "20", "ECACQUISITIONS", False),
+        ("REVERSECHARGES", "Reverse Charge Expenses (20%)", "20", "REVERSECHARGES", False),
+    )),
+    # a German company on Xero's Global edition (there is no German edition): the Global
+    # defaults plus the rates its accountant set up, each reported as plain OUTPUT -- so
+    # reverse charge has no EC type here and must be mapped (``platform.tax_types``)
+    "DE": ("Druckluft Service GmbH", "EUR", "GLOBAL", (
+        ("NONE", "Tax Exempt", "0", "NONE", True),
+        ("OUTPUT", "Tax on Sales", "0", "OUTPUT", True),
+        ("INPUT", "Tax on Purchases", "0", "INPUT", False),
+        ("TAX001", "USt 19%", "19", "OUTPUT", True),
+        ("TAX002", "USt 7%", "7", "OUTPUT", True),
+        ("TAX003", "Steuerfrei (§ 4 UStG)", "0", "EXEMPTOUTPUT", True),
+        ("TAX004", "Reverse Charge EU (§ 13b UStG)", "0", "OUTPUT", True),
+        ("TAX005", "Innergemeinschaftliche Lieferung", "0", "OUTPUT", True),
+        ("TAX006", "Ausfuhr (Drittland)", "0", "OUTPUT", True),
+    )),
+}
 EDITABLE = ("DRAFT", "SUBMITTED")
 
 
@@ -79,16 +118,17 @@ def iso_date(value: Any, field: str, element: Obj) -> date:
 
 
 class Ledger:
-    def __init__(self, now: Callable[[], datetime], base_currency: str = "USD") -> None:
-        self.now, self.base_currency = now, base_currency
+    def __init__(self, now: Callable[[], datetime], base_currency: str = "USD",
+                 country: str = "US") -> None:
+        self.now, self.base_currency, self.country = now, base_currency, country
         self.contacts: dict[str, Obj] = {}
         self.tax_rates: dict[str, Obj] = {}
         self.invoices: dict[str, Obj] = {}
         self.credit_notes: dict[str, Obj] = {}
         self.emails: dict[str, int] = {}
         self._numbers = {"ACCREC": 0, "ACCRECCREDIT": 0}
-        for tax_type, name, rate in SEEDED_TAX_RATES:
-            self._add_tax_rate(tax_type, name, rate)
+        for tax_type, name, rate, report, revenue in ORGANISATIONS[country][3]:
+            self._add_tax_rate(tax_type, name, Decimal(rate), report, revenue=revenue)
 
     # -- contacts -----------------------------------------------------------------------------
 
@@ -137,13 +177,16 @@ class Ledger:
         if not name or not components:
             raise XeroError("Name and at least one TaxComponent are required", element=data)
         rate = sum((decimal(c.get("Rate"), "Rate", data) for c in components), Decimal(0))
-        tax_type = f"TAX{len(self.tax_rates) + 1:03d}"
-        return self._add_tax_rate(tax_type, name, rate)
+        taken = {int(t[3:]) for t in self.tax_rates if re.fullmatch(r"TAX\d{3}", t)}
+        tax_type = f"TAX{max(taken, default=0) + 1:03d}"
+        report = str(data.get("ReportTaxType") or ("OUTPUT" if rate else "EXEMPTOUTPUT"))
+        return self._add_tax_rate(tax_type, name, rate, report)
 
-    def _add_tax_rate(self, tax_type: str, name: str, rate: Decimal) -> Obj:
+    def _add_tax_rate(self, tax_type: str, name: str, rate: Decimal, report: str, *,
+                      revenue: bool = True) -> Obj:
         obj = {"Name": name, "TaxType": tax_type, "Status": "ACTIVE",
-               "ReportTaxType": "OUTPUT" if rate else "EXEMPTOUTPUT",
-               "CanApplyToRevenue": True, "CanApplyToExpenses": True,
+               "ReportTaxType": report,
+               "CanApplyToRevenue": revenue, "CanApplyToExpenses": True,
                "CanApplyToAssets": True, "CanApplyToEquity": True,
                "CanApplyToLiabilities": True, "DisplayTaxRate": rate.quantize(Decimal("0.0001")),
                "EffectiveRate": rate.quantize(Decimal("0.0001")),
@@ -226,7 +269,8 @@ class Ledger:
                             element=element)
         tax_type = str(item.get("TaxType") or ("NONE" if amount_types == "NoTax" else "OUTPUT"))
         rate = self.tax_rates.get(tax_type)
-        if rate is None or rate["Status"] != "ACTIVE":
+        if rate is None or rate["Status"] != "ACTIVE" or (
+                code in REVENUE_ACCOUNTS and not rate["CanApplyToRevenue"]):
             raise XeroError(f"The TaxType code '{tax_type}' does not exist or cannot be used "
                             "with this type of transaction", element=element)
         amount = money(quantity * unit)
