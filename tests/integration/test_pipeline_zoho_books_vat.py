@@ -26,8 +26,6 @@ from tests.integration.conftest import FakeClock, Harness
 from tests.integration.test_einvoice_delivery import config_text, job
 from tests.integration.test_reverse_charge_pipeline import AUSTRIAN, SWISS
 
-NO_TREATMENT_YET = pytest.mark.xfail(strict=True, reason="the connector picks a tax by "
-                                     "percentage only and sends no treatment")
 LONDON = {"line1": "1 Canal Side", "city": "London", "postal_code": "E14 5AB", "country": "GB"}
 BRITISH = {"id": "K-GB", "name": "Thames Air Tools Ltd", "email": "ap@thames-air.example",
            "vat_id": "GB980780684", "billing_address": LONDON}
@@ -112,7 +110,6 @@ def test_a_domestic_job_goes_from_event_to_paid_in_the_organisations_own_currenc
     assert (after["payment_state"], after["payment"]["balance"]) == ("paid", "0.00")
 
 
-@NO_TREATMENT_YET
 def test_a_reverse_charged_austrian_business_is_invoiced_as_eu_vat_registered_at_zero_rate(
         tmp_path, smtp_sink, env_ksf):
     harness, core = harness_for(tmp_path, smtp_sink.port, "DE")
@@ -132,7 +129,6 @@ def test_a_reverse_charged_austrian_business_is_invoiced_as_eu_vat_registered_at
     assert "Article 196" in remote["notes"] or "reverse charge" in remote["notes"].lower()
 
 
-@NO_TREATMENT_YET
 def test_a_swiss_business_outside_the_scope_is_invoiced_as_non_eu(tmp_path, smtp_sink, env_ksf):
     harness, core = harness_for(tmp_path, smtp_sink.port, "DE")
     shown = bill(harness, "WO-ZV3", SWISS)

@@ -104,6 +104,7 @@ from autoinvoice.connectors.errors import (
     PermanentError,
 )
 from autoinvoice.connectors.http import HttpClient, limiter_for, slots_for
+from autoinvoice.connectors.zoho_books import vat
 from autoinvoice.connectors.zoho_books.bodies import (
     DEFAULT_BASE_URL,
     PLATFORM,
@@ -122,8 +123,9 @@ from autoinvoice.connectors.zoho_books.bodies import (
     remote_invoice,
     tax_body,
 )
-from autoinvoice.domain.invoice import Invoice
+from autoinvoice.domain.invoice import Invoice, InvoiceLine, TaxCategory
 from autoinvoice.domain.job import Customer
+from autoinvoice.domain.tax_outcome import lookup
 
 PER_MINUTE, BURST, CONCURRENT = 100, 10, 5
 DUPLICATE_NUMBER = 1001  # "Invoice Number already exist"
@@ -142,6 +144,10 @@ class ZohoBooksConnector:
         self._tokens: TokenSource = settings.tokens
         self._org: str | None = settings.tokens.value("organization_id")
         self._taxes: dict[Decimal, str] | None = None
+        self._tax_list: list[Obj] | None = None
+        self._org_obj: Obj | None = None
+        self._tax_map: Mapping[str, str] = settings.options.get("tax_rates") or {}
+        self._treatment_map: Mapping[str, str] = settings.options.get("tax_treatments") or {}
         rate = settings.rate_limit_per_second or (PER_MINUTE - BURST) / 60
         key = f"{settings.tenant}:{PLATFORM}"
         self._http = HttpClient(
@@ -173,7 +179,8 @@ class ZohoBooksConnector:
             if found is not None:
                 return RemoteCustomer(found)
             try:
-                created = self._post("/contacts", contact_body(customer))["contact"]
+                created = self._post("/contacts", contact_body(customer, self._vat_fields(
+                    vat.customer_treatment(*self._edition(), customer), customer)))["contact"]
             except ConnectorError:  # another process created it meanwhile?
                 again = self._find_contact(customer)
                 if again is not None:
@@ -186,8 +193,8 @@ class ZohoBooksConnector:
         found = self.find_by_reference(invoice)  # a lost response or a crash came first
         if found is not None:
             return found
-        lines = [line_body(line, self._tax_id(line.tax_rate)) for line in invoice.lines]
-        body = invoice_body(invoice, customer.id, lines)
+        lines = [line_body(line, self._tax_id(line)) for line in invoice.lines]
+        body = {**invoice_body(invoice, customer.id, lines), **self._document_vat(invoice)}
         try:
             created = self._post("/invoices", body, {"ignore_auto_number_generation": "true"})
         except ConnectorError as exc:
@@ -258,8 +265,9 @@ class ZohoBooksConnector:
                                  code=f"invoice_{invoice['status']}")
         note = self._find_credit_note(credit)
         if note is None:
-            lines = [line_body(line, self._tax_id(line.tax_rate)) for line in credit.lines]
-            body = credit_note_body(credit, str(invoice["customer_id"]), lines)
+            lines = [line_body(line, self._tax_id(line)) for line in credit.lines]
+            body = {**credit_note_body(credit, str(invoice["customer_id"]), lines),
+                    **self._document_vat(credit)}
             note = self._post("/creditnotes", body,
                               {"ignore_auto_number_generation": "true"})["creditnote"]
         self._apply(note, invoice)
@@ -296,20 +304,81 @@ class ZohoBooksConnector:
         same = [c for c in listed if c.get("contact_name") == customer.name]
         return _pick_customer(same, customer)
 
-    def _tax_id(self, rate: Decimal) -> str | None:
+    def check_setup(self) -> list[str]:
+        """What in ``platform.tax_rates`` / ``platform.tax_treatments`` the organisation
+        lacks (at connect and at start): tax ids or names it does not have, treatments its
+        edition does not know."""
+        taxes = self._all_taxes()
+        known = {str(t["tax_id"]) for t in taxes} | {str(t.get("tax_name")) for t in taxes}
+        problems = [f"platform.tax_rates.\"{key}\" = {code!r}: this Zoho Books organisation "
+                    f"has no such tax (its taxes: {_tax_names(taxes)})"
+                    for key, code in self._tax_map.items() if code not in known]
+        edition, country = self._edition()
+        return problems + vat.treatment_problems(edition, country, self._treatment_map)
+
+    def _edition(self) -> tuple[vat.Edition, str]:
+        country = str(self._organization().get("country_code") or "").upper()
+        return vat.edition_of(country), country
+
+    def _vat_fields(self, treatment: str | None, customer: Customer) -> Obj:
+        edition, _ = self._edition()
+        fields: Obj = {edition.field: treatment} if edition.field and treatment else {}
+        if customer.vat_id:
+            fields["vat_reg_no"] = customer.vat_id
+        return fields
+
+    def _document_vat(self, document: Invoice) -> Obj:
+        """The document's VAT treatment (its outcome's) and the customer's VAT number."""
+        edition, country = self._edition()
+        treatment = vat.treatment_for(edition, country, document.customer, document.lines,
+                                      self._treatment_map)
+        return self._vat_fields(treatment, document.customer)
+
+    def _tax_id(self, line: InvoiceLine) -> str | None:
+        category, rate = line.tax_category.value, line.tax_rate
+        mapped = lookup(self._tax_map, category, rate)
+        if mapped is not None:
+            return self._mapped_tax(mapped, category, rate)
         if rate == 0:
-            return None
+            return self._zero_tax(category)
         percentage = (rate * 100).normalize()
         known = self._known_taxes()
         if percentage not in known:
             created = self._post("/settings/taxes", tax_body(percentage))["tax"]
             known[percentage] = str(created["tax_id"])
+            self._all_taxes().append(created)
         return known[percentage]
+
+    def _mapped_tax(self, code: str, category: str, rate: Decimal) -> str:
+        for tax in self._all_taxes():
+            if code in (str(tax["tax_id"]), str(tax.get("tax_name"))):
+                return str(tax["tax_id"])
+        raise PermanentError(f"platform.tax_rates maps {category} at {rate * 100:f}% to "
+                             f"{code!r}, which this Zoho Books organisation does not have "
+                             f"(its taxes: {_tax_names(self._all_taxes())})",
+                             platform=PLATFORM, code="no_tax_rate")
+
+    def _zero_tax(self, category: str) -> str | None:
+        """A 0 % line in a VAT edition: the organisation's zero rate (or exempt tax); out of
+        scope (O) and any 0 % line of an edition without VAT treatments: no tax."""
+        if category == TaxCategory.NOT_SUBJECT or self._edition()[0].field is None:
+            return None
+        found = vat.zero_rate(self._all_taxes(), category)
+        if found is None:
+            found = self._post("/settings/taxes", {**tax_body(Decimal(0)),
+                                                   "tax_name": "Zero Rate"})["tax"]
+            self._all_taxes().append(found)
+        return str(found["tax_id"])
+
+    def _all_taxes(self) -> list[Obj]:
+        if self._tax_list is None:
+            self._tax_list = list(self._get("/settings/taxes")["taxes"])
+        return self._tax_list
 
     def _known_taxes(self) -> dict[Decimal, str]:
         if self._taxes is None:
             self._taxes = {}
-            for tax in self._get("/settings/taxes")["taxes"]:
+            for tax in self._all_taxes():
                 if tax.get("tax_type", "tax") == "tax":
                     pct = Decimal(str(tax["tax_percentage"])).normalize()
                     self._taxes.setdefault(pct, str(tax["tax_id"]))
@@ -321,12 +390,20 @@ class ZohoBooksConnector:
 
     def _organization_id(self) -> str:
         if self._org is None:
-            orgs = self._request("GET", "/organizations", org=False)["organizations"]
-            default = [o for o in orgs if o.get("is_default_org")] or orgs
-            if not default:
-                raise AuthError("this Zoho login has no Books organisation", platform=PLATFORM)
-            self._org = str(default[0]["organization_id"])
+            self._org = str(self._organization()["organization_id"])
         return self._org
+
+    def _organization(self) -> Obj:
+        """Our organisation as ``GET /organizations`` lists it (its ``country_code`` and base
+        ``currency_code``): the connected one, else the login's default."""
+        if self._org_obj is None:
+            orgs = self._request("GET", "/organizations", org=False)["organizations"]
+            ours = [o for o in orgs if str(o.get("organization_id")) == self._org] or \
+                [o for o in orgs if o.get("is_default_org")] or orgs
+            if not ours:
+                raise AuthError("this Zoho login has no Books organisation", platform=PLATFORM)
+            self._org_obj = ours[0]
+        return self._org_obj
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -355,6 +432,10 @@ class ZohoBooksConnector:
               form: list[tuple[str, str]] | None, token: str) -> httpx.Response:
         return self._http.request(method, path, params=query, form=form,
                                   headers={"Authorization": f"Zoho-oauthtoken {token}"})
+
+
+def _tax_names(taxes: list[Obj]) -> str:
+    return ", ".join(f"{t.get('tax_name')} ({t['tax_id']})" for t in taxes) or "none"
 
 
 def _pick_customer(contacts: list[Obj], customer: Customer) -> str | None:

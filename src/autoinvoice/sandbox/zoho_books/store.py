@@ -14,8 +14,8 @@ contact and an invoice carry the edition's treatment field (``vat_treatment`` in
 ``tax_treatment`` in the EU edition), the invoice's defaulting to its contact's; a value the
 edition does not know is refused (400, code 2 "Invalid value passed for ..."), and so is an
 invoice whose treatment does not fit (an EU-registered treatment without the customer's VAT
-registration number; a treatment other than the home country's with a taxed line: Zoho's
-German help, "all the items ... must be associated with Zero Rate (0%) VAT"). Zoho's own
+registration number, or with a taxed line: Zoho's German help, "all the items ... must be
+associated with Zero Rate (0%) VAT"). Zoho's own
 wording and code for these two refusals are unconfirmed (code 2 and a plain message here).
 """
 
@@ -104,7 +104,7 @@ class Books:
 
     def __post_init__(self) -> None:
         for name, percentage in self.edition.taxes:  # the edition's default rates
-            tax = {"tax_id": self.new_id(), "tax_name": name, "tax_percentage": percentage,
+            tax: Obj = {"tax_id": self.new_id(), "tax_name": name, "tax_percentage": percentage,
                    "tax_type": "tax", "is_default_tax": False, "is_editable": False}
             self.taxes[tax["tax_id"]] = tax
 
@@ -251,7 +251,7 @@ class Books:
                             "the customer's VAT registration number (vat_reg_no).")
         taxed = [line["name"] or line["description"] for line in lines
                  if line["tax_percentage"] > 0]
-        if treatment != edition.home and taxed:
+        if treatment == edition.registered and taxed:
             raise ZohoError(400, 2, f"Invalid value passed for {field_name}: {treatment} "
                             f"sales take the Zero Rate (0%), not VAT on {taxed[0]!r}.")
         return {field_name: treatment, "vat_reg_no": vat_no}
