@@ -195,3 +195,24 @@ def test_tax_treatments_and_tax_rates_reach_the_zoho_connector():
                                       'tax_treatments = { "AE" = "eu_vat_registered" }'), "t")
     assert platform_options(config.tenant("northwind").platform) == {
         "tax_rates": {"AE": "Zero Rate"}, "tax_treatments": {"AE": "eu_vat_registered"}}
+
+
+def test_a_reverse_charged_invoice_is_credited_with_the_same_treatment_and_zero_rate():
+    from autoinvoice.connectors.base import IdempotencyKeys
+    from autoinvoice.domain.invoice import DocumentKind
+    from tests.connectors.test_zoho_books import keys_for
+
+    core = ZohoBooksSandbox(country="DE")
+    conn = connector(core)
+    sold = invoice(line(TaxCategory.REVERSE_CHARGE))
+    remote = conn.send_invoice(create(conn, sold), keys_for(sold))
+    credit = dataclasses.replace(sold, kind=DocumentKind.CREDIT_NOTE, number="CN-2026-0001",
+                                 corrects=sold.number)
+    note = conn.credit_invoice(remote.id, credit,
+                               IdempotencyKeys.derive("t1", sold.job_id, 1, "credit_note"))
+    stored = core.books.creditnote(note.id)
+    assert (stored["tax_treatment"], stored["vat_reg_no"]) == ("eu_vat_registered",
+                                                               "FR40303265045")
+    assert [tax_name(core, li["tax_id"]) for li in stored["line_items"]] == ["Zero Rate"]
+    assert note.total == sold.total
+    assert core.get_invoice(remote.id)["balance"] == 0

@@ -47,9 +47,11 @@ def british(tmp_path: Path, smtp_port: int) -> str:
         'rate = "0.19"', 'rate = "0.20"')
 
 
-def harness_for(tmp_path: Path, smtp_port: int, country: str) -> tuple[Harness, Any]:
+def harness_for(tmp_path: Path, smtp_port: int, country: str, platform_lines: str = ""
+                ) -> tuple[Harness, Any]:
     clear_limiters()
-    text = (german if country == "DE" else british)(tmp_path, smtp_port)
+    text = (german if country == "DE" else british)(tmp_path, smtp_port).replace(
+        'name = "zoho_books"', 'name = "zoho_books"\n' + platform_lines)
     clock = FakeClock()
     core = ZohoBooksSandbox(country=country, clock=lambda: clock().timestamp())
     app = bootstrap(parse_config(text, "test config"), clock=clock,
@@ -137,3 +139,18 @@ def test_a_swiss_business_outside_the_scope_is_invoiced_as_non_eu(tmp_path, smtp
     assert remote["tax_treatment"] == "non_eu"
     assert remote["tax_total"] == 0
     assert shown["remote"]["total"] == shown["total"]
+
+
+def test_worker_start_refuses_a_mapping_to_a_tax_the_organisation_lacks(
+        tmp_path, smtp_sink, env_ksf):
+    from autoinvoice.ledger_setup import check_ledger_setup
+    from autoinvoice.validation import InputError
+
+    harness, _ = harness_for(tmp_path, smtp_sink.port, "DE",
+                             'tax_rates = { "AE" = "RC-EU", "S:19" = "Standard Rate" }')
+    with pytest.raises(InputError) as refused:
+        check_ledger_setup(harness.app)
+    assert len(refused.value.problems) == 1
+    assert refused.value.problems[0].startswith(
+        'tenants.ksf: platform.tax_rates."AE" = \'RC-EU\': this Zoho Books organisation has '
+        "no such tax (its taxes: Standard Rate")

@@ -145,6 +145,7 @@ class ZohoBooksConnector:
         self._org: str | None = settings.tokens.value("organization_id")
         self._taxes: dict[Decimal, str] | None = None
         self._tax_list: list[Obj] | None = None
+        self._seller_country: str | None = None  # the last document's seller's country
         self._org_obj: Obj | None = None
         self._tax_map: Mapping[str, str] = settings.options.get("tax_rates") or {}
         self._treatment_map: Mapping[str, str] = settings.options.get("tax_treatments") or {}
@@ -193,6 +194,7 @@ class ZohoBooksConnector:
         found = self.find_by_reference(invoice)  # a lost response or a crash came first
         if found is not None:
             return found
+        self._seller_country = invoice.seller.address.country
         lines = [line_body(line, self._tax_id(line)) for line in invoice.lines]
         body = {**invoice_body(invoice, customer.id, lines), **self._document_vat(invoice)}
         try:
@@ -265,6 +267,7 @@ class ZohoBooksConnector:
                                  code=f"invoice_{invoice['status']}")
         note = self._find_credit_note(credit)
         if note is None:
+            self._seller_country = credit.seller.address.country
             lines = [line_body(line, self._tax_id(line)) for line in credit.lines]
             body = {**credit_note_body(credit, str(invoice["customer_id"]), lines),
                     **self._document_vat(credit)}
@@ -316,12 +319,16 @@ class ZohoBooksConnector:
         edition, country = self._edition()
         return problems + vat.treatment_problems(edition, country, self._treatment_map)
 
-    def _edition(self) -> tuple[vat.Edition, str]:
-        country = str(self._organization().get("country_code") or "").upper()
-        return vat.edition_of(country), country
+    def _edition(self, seller_country: str | None = None) -> tuple[vat.Edition, str]:
+        """The organisation's edition and country (``country_code`` of ``GET
+        /organizations``; where Zoho leaves it out, the seller's country on the invoice)."""
+        country = str(self._organization().get("country_code") or seller_country
+                      or self._seller_country or "")
+        return vat.edition_of(country), country.upper()
 
-    def _vat_fields(self, treatment: str | None, customer: Customer) -> Obj:
-        edition, _ = self._edition()
+    def _vat_fields(self, treatment: str | None, customer: Customer,
+                    seller_country: str | None = None) -> Obj:
+        edition, _ = self._edition(seller_country)
         fields: Obj = {edition.field: treatment} if edition.field and treatment else {}
         if customer.vat_id:
             fields["vat_reg_no"] = customer.vat_id
@@ -329,10 +336,10 @@ class ZohoBooksConnector:
 
     def _document_vat(self, document: Invoice) -> Obj:
         """The document's VAT treatment (its outcome's) and the customer's VAT number."""
-        edition, country = self._edition()
+        edition, country = self._edition(document.seller.address.country)
         treatment = vat.treatment_for(edition, country, document.customer, document.lines,
                                       self._treatment_map)
-        return self._vat_fields(treatment, document.customer)
+        return self._vat_fields(treatment, document.customer, document.seller.address.country)
 
     def _tax_id(self, line: InvoiceLine) -> str | None:
         category, rate = line.tax_category.value, line.tax_rate
