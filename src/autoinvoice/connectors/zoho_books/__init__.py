@@ -49,6 +49,20 @@ quantity, unit, tax_id}]`` (covered lines listed at rate 0 with their coverage t
 ``notes`` (legal notes such as reverse charge first, then job and PO). The total Zoho computed
 comes back in the create response and is returned as ``RemoteInvoice.total``.
 
+Currency: an organisation has one country and base currency (``GET /organizations``:
+``country_code``, ``currency_code``) and an invoice is created in its customer's currency
+(zoho.com/books/api/v3/invoices: ``currency_code`` "The currency code in which the invoice is
+created"; a contact's currency defaults to the base currency): every total is read with the
+invoice's own ``currency_code``, so a German organisation's invoice is EUR and a UK one's GBP.
+
+VAT (``vat``): in the UK edition (``vat_treatment``) and the EU edition (``tax_treatment``) a
+contact carries its customer's treatment and an invoice or credit note its tax outcome's, with
+the customer's VAT id as ``vat_reg_no``; 0 % lines go on the organisation's Zero Rate (exempt:
+its exempt tax if it has one; out of scope: no tax); ``platform.tax_rates`` (outcome -> tax id
+or name) and ``platform.tax_treatments`` (outcome -> treatment) come first and are checked
+against the organisation by ``check_setup`` (at ``connect`` and when ``worker``/``serve``
+start). Sources and what is unconfirmed: ``vat`` and docs/platforms.md.
+
 Delivery: ``POST /invoices/{id}/email`` (``delivers_itself = True``), which also moves a draft
 to ``sent``; a sent invoice is not e-mailed twice.
 
