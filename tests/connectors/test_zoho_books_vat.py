@@ -36,9 +36,11 @@ def _fresh_limiters() -> Iterator[None]:
     clear_limiters()
 
 
-def connector(core: ZohoBooksSandbox, **options: Any) -> ZohoBooksConnector:
+def connector(core: ZohoBooksSandbox, recorded: list[Any] | None = None, **options: Any
+              ) -> ZohoBooksConnector:
     settings = ConnectorSettings(
         tenant="t1", currency=core.books.currency, transport=mock_transport(core),
+        recorder=None if recorded is None else recorded.append,
         tokens=StaticTokens(core.oauth.issue()["access_token"],
                             {"organization_id": core.organization_id}),
         timer=VirtualTimer(), rate_limit_per_second=1000, options=options)
@@ -216,3 +218,21 @@ def test_a_reverse_charged_invoice_is_credited_with_the_same_treatment_and_zero_
     assert [tax_name(core, li["tax_id"]) for li in stored["line_items"]] == ["Zero Rate"]
     assert note.total == sold.total
     assert core.get_invoice(remote.id)["balance"] == 0
+
+
+def test_the_vat_fields_are_sent_as_the_v3_pages_type_them():
+    from tests.connectors.test_zoho_books import LINE_TYPES, body_of
+
+    core, recorded = ZohoBooksSandbox(country="DE"), []
+    conn = connector(core, recorded)
+    create(conn, invoice(line(TaxCategory.REVERSE_CHARGE)))
+    posted = {r.url.split("?")[0].rsplit("/", 1)[-1]: body_of(r) for r in recorded
+              if r.method == "POST"}
+    for body in (posted["contacts"], posted["invoices"]):
+        assert isinstance(body["tax_treatment"], str)  # "string" on /contacts, /invoices
+        assert isinstance(body["vat_reg_no"], str)
+        assert "vat_treatment" not in body  # the UK edition's field, not Germany's
+    for item in posted["invoices"]["line_items"]:
+        assert isinstance(item["tax_id"], str)
+        for name, kind in LINE_TYPES.items():
+            assert isinstance(item[name], kind), name
