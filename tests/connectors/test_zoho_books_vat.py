@@ -236,3 +236,15 @@ def test_the_vat_fields_are_sent_as_the_v3_pages_type_them():
         assert isinstance(item["tax_id"], str)
         for name, kind in LINE_TYPES.items():
             assert isinstance(item[name], kind), name
+
+
+def test_an_invoice_in_another_currency_than_the_customers_is_refused_before_it_is_created():
+    # given a US organisation (USD books) and a tenant billing in EUR
+    core = ZohoBooksSandbox()
+    # when / then: refused, saying which currencies, nothing created in USD
+    with pytest.raises(PermanentError) as refused:
+        create(connector(core), invoice(line(TaxCategory.STANDARD, "0.19")))
+    assert refused.value.code == "currency_mismatch"
+    assert "is in EUR, but this Zoho Books organisation keeps its books in USD" in str(
+        refused.value)
+    assert core.count("invoices") == 0

@@ -209,6 +209,7 @@ class ZohoBooksConnector:
         if found is not None:
             return found
         self._seller_country = invoice.seller.address.country
+        self._check_currency(invoice, customer.id)
         lines = [line_body(line, self._tax_id(line)) for line in invoice.lines]
         body = {**invoice_body(invoice, customer.id, lines), **self._document_vat(invoice)}
         try:
@@ -332,6 +333,23 @@ class ZohoBooksConnector:
                     for key, code in self._tax_map.items() if code not in known]
         edition, country = self._edition()
         return problems + vat.treatment_problems(edition, country, self._treatment_map)
+
+    def _check_currency(self, invoice: Invoice, contact_id: str) -> None:
+        """Zoho creates the invoice in the contact's currency (by default the organisation's
+        base currency): one in another currency is refused before it is created, saying so,
+        rather than created in the wrong currency."""
+        base = self._organization().get("currency_code")
+        if not base or base == invoice.currency:
+            return
+        contact = self._get(f"/contacts/{contact_id}")["contact"]
+        if contact.get("currency_code", base) != invoice.currency:
+            raise PermanentError(
+                f"invoice {invoice.number or invoice.job_id} is in {invoice.currency}, but this "
+                f"Zoho Books organisation keeps its books in {base} and the customer "
+                f"{contact.get('contact_name')!r} is billed in "
+                f"{contact.get('currency_code', base)}: connect the organisation of the "
+                f"tenant's currency, or set the customer's currency in Zoho Books",
+                platform=PLATFORM, code="currency_mismatch")
 
     def _edition(self, seller_country: str | None = None) -> tuple[vat.Edition, str]:
         """The organisation's edition and country (``country_code`` of ``GET
