@@ -135,11 +135,10 @@ from autoinvoice.connectors.zoho_books.bodies import (
     money,
     reference,
     remote_invoice,
-    tax_body,
 )
-from autoinvoice.domain.invoice import Invoice, InvoiceLine, TaxCategory
+from autoinvoice.connectors.zoho_books.taxes import OrganisationTaxes
+from autoinvoice.domain.invoice import Invoice, InvoiceLine
 from autoinvoice.domain.job import Customer
-from autoinvoice.domain.tax_outcome import lookup
 
 PER_MINUTE, BURST, CONCURRENT = 100, 10, 5
 DUPLICATE_NUMBER = 1001  # "Invoice Number already exist"
@@ -157,11 +156,11 @@ class ZohoBooksConnector:
                             "zoho_books): no token source configured", platform=PLATFORM)
         self._tokens: TokenSource = settings.tokens
         self._org: str | None = settings.tokens.value("organization_id")
-        self._taxes: dict[Decimal, str] | None = None
-        self._tax_list: list[Obj] | None = None
+        self._taxes = OrganisationTaxes(lambda: self._get("/settings/taxes")["taxes"],
+                                        lambda body: self._post("/settings/taxes", body)["tax"],
+                                        settings.options.get("tax_rates") or {})
         self._seller_country: str | None = None  # the last document's seller's country
         self._org_obj: Obj | None = None
-        self._tax_map: Mapping[str, str] = settings.options.get("tax_rates") or {}
         self._treatment_map: Mapping[str, str] = settings.options.get("tax_treatments") or {}
         rate = settings.rate_limit_per_second or (PER_MINUTE - BURST) / 60
         key = f"{settings.tenant}:{PLATFORM}"
@@ -326,13 +325,9 @@ class ZohoBooksConnector:
         """What in ``platform.tax_rates`` / ``platform.tax_treatments`` the organisation
         lacks (at connect and at start): tax ids or names it does not have, treatments its
         edition does not know."""
-        taxes = self._all_taxes()
-        known = {str(t["tax_id"]) for t in taxes} | {str(t.get("tax_name")) for t in taxes}
-        problems = [f"platform.tax_rates.\"{key}\" = {code!r}: this Zoho Books organisation "
-                    f"has no such tax (its taxes: {_tax_names(taxes)})"
-                    for key, code in self._tax_map.items() if code not in known]
         edition, country = self._edition()
-        return problems + vat.treatment_problems(edition, country, self._treatment_map)
+        return self._taxes.problems() + vat.treatment_problems(edition, country,
+                                                               self._treatment_map)
 
     def _check_currency(self, invoice: Invoice, contact_id: str) -> None:
         """Zoho creates the invoice in the contact's currency (by default the organisation's
@@ -374,54 +369,7 @@ class ZohoBooksConnector:
         return self._vat_fields(treatment, document.customer, document.seller.address.country)
 
     def _tax_id(self, line: InvoiceLine) -> str | None:
-        category, rate = line.tax_category.value, line.tax_rate
-        mapped = lookup(self._tax_map, category, rate)
-        if mapped is not None:
-            return self._mapped_tax(mapped, category, rate)
-        if rate == 0:
-            return self._zero_tax(category)
-        percentage = (rate * 100).normalize()
-        known = self._known_taxes()
-        if percentage not in known:
-            created = self._post("/settings/taxes", tax_body(percentage))["tax"]
-            known[percentage] = str(created["tax_id"])
-            self._all_taxes().append(created)
-        return known[percentage]
-
-    def _mapped_tax(self, code: str, category: str, rate: Decimal) -> str:
-        for tax in self._all_taxes():
-            if code in (str(tax["tax_id"]), str(tax.get("tax_name"))):
-                return str(tax["tax_id"])
-        raise PermanentError(f"platform.tax_rates maps {category} at {rate * 100:f}% to "
-                             f"{code!r}, which this Zoho Books organisation does not have "
-                             f"(its taxes: {_tax_names(self._all_taxes())})",
-                             platform=PLATFORM, code="no_tax_rate")
-
-    def _zero_tax(self, category: str) -> str | None:
-        """A 0 % line in a VAT edition: the organisation's zero rate (or exempt tax); out of
-        scope (O) and any 0 % line of an edition without VAT treatments: no tax."""
-        if category == TaxCategory.NOT_SUBJECT or self._edition()[0].field is None:
-            return None
-        found = vat.zero_rate(self._all_taxes(), category)
-        if found is None:
-            found = self._post("/settings/taxes", {**tax_body(Decimal(0)),
-                                                   "tax_name": "Zero Rate"})["tax"]
-            self._all_taxes().append(found)
-        return str(found["tax_id"])
-
-    def _all_taxes(self) -> list[Obj]:
-        if self._tax_list is None:
-            self._tax_list = list(self._get("/settings/taxes")["taxes"])
-        return self._tax_list
-
-    def _known_taxes(self) -> dict[Decimal, str]:
-        if self._taxes is None:
-            self._taxes = {}
-            for tax in self._all_taxes():
-                if tax.get("tax_type", "tax") == "tax":
-                    pct = Decimal(str(tax["tax_percentage"])).normalize()
-                    self._taxes.setdefault(pct, str(tax["tax_id"]))
-        return self._taxes
+        return self._taxes.for_line(line, self._edition()[0].field is not None)
 
     def _invoice(self, remote_id: str) -> Obj:
         found: Obj = self._get(f"/invoices/{remote_id}")["invoice"]
@@ -471,10 +419,6 @@ class ZohoBooksConnector:
               form: list[tuple[str, str]] | None, token: str) -> httpx.Response:
         return self._http.request(method, path, params=query, form=form,
                                   headers={"Authorization": f"Zoho-oauthtoken {token}"})
-
-
-def _tax_names(taxes: list[Obj]) -> str:
-    return ", ".join(f"{t.get('tax_name')} ({t['tax_id']})" for t in taxes) or "none"
 
 
 def _pick_customer(contacts: list[Obj], customer: Customer) -> str | None:
