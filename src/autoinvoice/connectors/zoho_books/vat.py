@@ -36,7 +36,7 @@ lines are the home treatment for a buyer of the organisation's country, else
 of its customer alone (the country and VAT id), an invoice its outcome's, and both the
 customer's VAT id as ``vat_reg_no``.
 
-Taxes of a line (``ZohoBooksConnector._tax_id``): ``platform.tax_rates`` first (an outcome ->
+Taxes of a line (``taxes.OrganisationTaxes.for_line``): ``platform.tax_rates`` first (an outcome ->
 the organisation's tax id or tax name); a positive rate -> the tax of that percentage
 (created when missing, as before); at 0 % in a VAT edition: exempt (E) -> a 0 % tax named
 "exempt" when the organisation has one, else its zero rate; Z, AE, K, G -> the 0 % tax named
