@@ -104,7 +104,8 @@ class App:
 def platform_options(platform: PlatformConfig) -> dict[str, Any]:
     """The platform keys a connector reads beyond URL, credentials and rate (see
     ``ConnectorSettings.options``); unset ones are left out."""
-    names = ("entra_tenant", "environment", "tax_groups", "tax_areas", "tax_rates", "tax_types")
+    names = ("entra_tenant", "environment", "tax_groups", "tax_areas", "tax_rates", "tax_types",
+             "tax_treatments")
     return {n: getattr(platform, n) for n in names if getattr(platform, n)}
 
 

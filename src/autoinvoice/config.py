@@ -125,11 +125,15 @@ class PlatformConfig(_Model):
     #: Business Central: each tax outcome -> the tax area its customer is put in (a VAT
     #: business posting group such as DOMESTIC/EU/EXPORT, or a US tax area)
     tax_areas: dict[str, str] = Field(default_factory=dict)
-    #: Sage: each tax outcome -> one of the business's ``tax_rates`` ids (else found by kind)
+    #: Sage: each tax outcome -> one of the business's ``tax_rates`` ids (else found by kind);
+    #: Zoho Books: each tax outcome -> one of the organisation's taxes (its id or name)
     tax_rates: dict[str, str] = Field(default_factory=dict)
     #: Xero: each tax outcome -> one of the organisation's tax types (``TaxType``, e.g.
     #: "ECZROUTPUTSERVICES"); unmapped outcomes follow Xero's report types
     tax_types: dict[str, str] = Field(default_factory=dict)
+    #: Zoho Books (UK and EU editions): each tax outcome -> the VAT treatment its invoices
+    #: carry (``vat_treatment`` / ``tax_treatment``, e.g. "AE" = "eu_vat_registered")
+    tax_treatments: dict[str, str] = Field(default_factory=dict)
     #: which of the listed companies (Business Central) / businesses (Sage) to connect: id
     #: or name; BC refuses to guess among several, Sage takes the lead business
     company: str | None = None
@@ -151,7 +155,21 @@ class PlatformConfig(_Model):
                              f"{self.name!r}")
         return self
 
-    @field_validator("tax_groups", "tax_areas", "tax_rates", "tax_types")
+    @model_validator(mode="after")
+    def _treatments(self) -> PlatformConfig:
+        from autoinvoice.connectors.zoho_books.vat import TREATMENTS
+
+        if self.tax_treatments and self.name != "zoho_books":
+            raise ValueError(f"platform.tax_treatments: not used by platform {self.name!r} "
+                             "(Zoho Books only)")
+        unknown = [f"{key!r} = {value!r}" for key, value in self.tax_treatments.items()
+                   if value not in TREATMENTS]
+        if unknown:
+            raise ValueError(f"platform.tax_treatments: {', '.join(unknown)} is not a Zoho "
+                             f"Books VAT treatment (one of {', '.join(TREATMENTS)})")
+        return self
+
+    @field_validator("tax_groups", "tax_areas", "tax_rates", "tax_types", "tax_treatments")
     @classmethod
     def _outcome_keys(cls, value: dict[str, str]) -> dict[str, str]:
         from autoinvoice.domain.tax_outcome import key_problem

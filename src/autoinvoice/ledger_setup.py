@@ -2,7 +2,7 @@
 its own setup (Business Central), and checked against the ledger itself -- at ``connect`` and
 when ``worker`` / ``serve`` start -- where the connector can read that setup
 (``check_setup``: Business Central's tax groups and areas, Sage's tax rates, Xero's tax
-types)."""
+types, Zoho Books' taxes and VAT treatments)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def tax_code_problems(platform: PlatformConfig, key: str) -> list[str]:
 
 
 #: ledgers whose connector checks the tenant's tax code mapping against the ledger itself
-LEDGERS_WITH_TAX_SETUP = frozenset({"business_central", "sage", "xero"})
+LEDGERS_WITH_TAX_SETUP = frozenset({"business_central", "sage", "xero", "zoho_books"})
 
 
 def check_ledger_setup(app: App, tenants: Iterable[str] | None = None) -> None:

@@ -83,6 +83,7 @@ def test_each_tax_outcome_goes_on_its_australian_code() -> None:
     (TaxCategory.INTRA_COMMUNITY, "0", "Australian GST has no sales tax code for it"),
     (TaxCategory.STANDARD, "0.085", "the file's GST code is 10%"),
     (TaxCategory.STANDARD, "0.19", "the file's GST code is 10%"),
+    (TaxCategory.STANDARD, "0.20", "outcome S at 20% (the file's GST code is 10%"),
 ])
 def test_an_outcome_without_an_australian_code_is_refused_before_anything_is_created(
         category: TaxCategory, rate: str, why: str) -> None:

@@ -49,6 +49,20 @@ quantity, unit, tax_id}]`` (covered lines listed at rate 0 with their coverage t
 ``notes`` (legal notes such as reverse charge first, then job and PO). The total Zoho computed
 comes back in the create response and is returned as ``RemoteInvoice.total``.
 
+Currency: an organisation has one country and base currency (``GET /organizations``:
+``country_code``, ``currency_code``) and an invoice is created in its customer's currency
+(zoho.com/books/api/v3/invoices: ``currency_code`` "The currency code in which the invoice is
+created"; a contact's currency defaults to the base currency): every total is read with the
+invoice's own ``currency_code``, so a German organisation's invoice is EUR and a UK one's GBP.
+
+VAT (``vat``): in the UK edition (``vat_treatment``) and the EU edition (``tax_treatment``) a
+contact carries its customer's treatment and an invoice or credit note its tax outcome's, with
+the customer's VAT id as ``vat_reg_no``; 0 % lines go on the organisation's Zero Rate (exempt:
+its exempt tax if it has one; out of scope: no tax); ``platform.tax_rates`` (outcome -> tax id
+or name) and ``platform.tax_treatments`` (outcome -> treatment) come first and are checked
+against the organisation by ``check_setup`` (at ``connect`` and when ``worker``/``serve``
+start). Sources and what is unconfirmed: ``vat`` and docs/platforms.md.
+
 Delivery: ``POST /invoices/{id}/email`` (``delivers_itself = True``), which also moves a draft
 to ``sent``; a sent invoice is not e-mailed twice.
 
@@ -104,6 +118,7 @@ from autoinvoice.connectors.errors import (
     PermanentError,
 )
 from autoinvoice.connectors.http import HttpClient, limiter_for, slots_for
+from autoinvoice.connectors.zoho_books import vat
 from autoinvoice.connectors.zoho_books.bodies import (
     DEFAULT_BASE_URL,
     PLATFORM,
@@ -120,9 +135,9 @@ from autoinvoice.connectors.zoho_books.bodies import (
     money,
     reference,
     remote_invoice,
-    tax_body,
 )
-from autoinvoice.domain.invoice import Invoice
+from autoinvoice.connectors.zoho_books.taxes import OrganisationTaxes
+from autoinvoice.domain.invoice import Invoice, InvoiceLine
 from autoinvoice.domain.job import Customer
 
 PER_MINUTE, BURST, CONCURRENT = 100, 10, 5
@@ -141,7 +156,12 @@ class ZohoBooksConnector:
                             "zoho_books): no token source configured", platform=PLATFORM)
         self._tokens: TokenSource = settings.tokens
         self._org: str | None = settings.tokens.value("organization_id")
-        self._taxes: dict[Decimal, str] | None = None
+        self._taxes = OrganisationTaxes(lambda: self._get("/settings/taxes")["taxes"],
+                                        lambda body: self._post("/settings/taxes", body)["tax"],
+                                        settings.options.get("tax_rates") or {})
+        self._seller_country: str | None = None  # the last document's seller's country
+        self._org_obj: Obj | None = None
+        self._treatment_map: Mapping[str, str] = settings.options.get("tax_treatments") or {}
         rate = settings.rate_limit_per_second or (PER_MINUTE - BURST) / 60
         key = f"{settings.tenant}:{PLATFORM}"
         self._http = HttpClient(
@@ -173,7 +193,8 @@ class ZohoBooksConnector:
             if found is not None:
                 return RemoteCustomer(found)
             try:
-                created = self._post("/contacts", contact_body(customer))["contact"]
+                created = self._post("/contacts", contact_body(customer, self._vat_fields(
+                    vat.customer_treatment(*self._edition(), customer), customer)))["contact"]
             except ConnectorError:  # another process created it meanwhile?
                 again = self._find_contact(customer)
                 if again is not None:
@@ -186,8 +207,10 @@ class ZohoBooksConnector:
         found = self.find_by_reference(invoice)  # a lost response or a crash came first
         if found is not None:
             return found
-        lines = [line_body(line, self._tax_id(line.tax_rate)) for line in invoice.lines]
-        body = invoice_body(invoice, customer.id, lines)
+        self._seller_country = invoice.seller.address.country
+        self._check_currency(invoice, customer.id)
+        lines = [line_body(line, self._tax_id(line)) for line in invoice.lines]
+        body = {**invoice_body(invoice, customer.id, lines), **self._document_vat(invoice)}
         try:
             created = self._post("/invoices", body, {"ignore_auto_number_generation": "true"})
         except ConnectorError as exc:
@@ -258,8 +281,10 @@ class ZohoBooksConnector:
                                  code=f"invoice_{invoice['status']}")
         note = self._find_credit_note(credit)
         if note is None:
-            lines = [line_body(line, self._tax_id(line.tax_rate)) for line in credit.lines]
-            body = credit_note_body(credit, str(invoice["customer_id"]), lines)
+            self._seller_country = credit.seller.address.country
+            lines = [line_body(line, self._tax_id(line)) for line in credit.lines]
+            body = {**credit_note_body(credit, str(invoice["customer_id"]), lines),
+                    **self._document_vat(credit)}
             note = self._post("/creditnotes", body,
                               {"ignore_auto_number_generation": "true"})["creditnote"]
         self._apply(note, invoice)
@@ -296,24 +321,55 @@ class ZohoBooksConnector:
         same = [c for c in listed if c.get("contact_name") == customer.name]
         return _pick_customer(same, customer)
 
-    def _tax_id(self, rate: Decimal) -> str | None:
-        if rate == 0:
-            return None
-        percentage = (rate * 100).normalize()
-        known = self._known_taxes()
-        if percentage not in known:
-            created = self._post("/settings/taxes", tax_body(percentage))["tax"]
-            known[percentage] = str(created["tax_id"])
-        return known[percentage]
+    def check_setup(self) -> list[str]:
+        """What in ``platform.tax_rates`` / ``platform.tax_treatments`` the organisation
+        lacks (at connect and at start): tax ids or names it does not have, treatments its
+        edition does not know."""
+        edition, country = self._edition()
+        return self._taxes.problems() + vat.treatment_problems(edition, country,
+                                                               self._treatment_map)
 
-    def _known_taxes(self) -> dict[Decimal, str]:
-        if self._taxes is None:
-            self._taxes = {}
-            for tax in self._get("/settings/taxes")["taxes"]:
-                if tax.get("tax_type", "tax") == "tax":
-                    pct = Decimal(str(tax["tax_percentage"])).normalize()
-                    self._taxes.setdefault(pct, str(tax["tax_id"]))
-        return self._taxes
+    def _check_currency(self, invoice: Invoice, contact_id: str) -> None:
+        """Zoho creates the invoice in the contact's currency (by default the organisation's
+        base currency): one in another currency is refused before it is created, saying so,
+        rather than created in the wrong currency."""
+        base = self._organization().get("currency_code")
+        if not base or base == invoice.currency:
+            return
+        contact = self._get(f"/contacts/{contact_id}")["contact"]
+        if contact.get("currency_code", base) != invoice.currency:
+            raise PermanentError(
+                f"invoice {invoice.number or invoice.job_id} is in {invoice.currency}, but this "
+                f"Zoho Books organisation keeps its books in {base} and the customer "
+                f"{contact.get('contact_name')!r} is billed in "
+                f"{contact.get('currency_code', base)}: connect the organisation of the "
+                f"tenant's currency, or set the customer's currency in Zoho Books",
+                platform=PLATFORM, code="currency_mismatch")
+
+    def _edition(self, seller_country: str | None = None) -> tuple[vat.Edition, str]:
+        """The organisation's edition and country (``country_code`` of ``GET
+        /organizations``; where Zoho leaves it out, the seller's country on the invoice)."""
+        country = str(self._organization().get("country_code") or seller_country
+                      or self._seller_country or "")
+        return vat.edition_of(country), country.upper()
+
+    def _vat_fields(self, treatment: str | None, customer: Customer,
+                    seller_country: str | None = None) -> Obj:
+        edition, _ = self._edition(seller_country)
+        fields: Obj = {edition.field: treatment} if edition.field and treatment else {}
+        if customer.vat_id:
+            fields["vat_reg_no"] = customer.vat_id
+        return fields
+
+    def _document_vat(self, document: Invoice) -> Obj:
+        """The document's VAT treatment (its outcome's) and the customer's VAT number."""
+        edition, country = self._edition(document.seller.address.country)
+        treatment = vat.treatment_for(edition, country, document.customer, document.lines,
+                                      self._treatment_map)
+        return self._vat_fields(treatment, document.customer, document.seller.address.country)
+
+    def _tax_id(self, line: InvoiceLine) -> str | None:
+        return self._taxes.for_line(line, self._edition()[0].field is not None)
 
     def _invoice(self, remote_id: str) -> Obj:
         found: Obj = self._get(f"/invoices/{remote_id}")["invoice"]
@@ -321,12 +377,20 @@ class ZohoBooksConnector:
 
     def _organization_id(self) -> str:
         if self._org is None:
-            orgs = self._request("GET", "/organizations", org=False)["organizations"]
-            default = [o for o in orgs if o.get("is_default_org")] or orgs
-            if not default:
-                raise AuthError("this Zoho login has no Books organisation", platform=PLATFORM)
-            self._org = str(default[0]["organization_id"])
+            self._org = str(self._organization()["organization_id"])
         return self._org
+
+    def _organization(self) -> Obj:
+        """Our organisation as ``GET /organizations`` lists it (its ``country_code`` and base
+        ``currency_code``): the connected one, else the login's default."""
+        if self._org_obj is None:
+            orgs = self._request("GET", "/organizations", org=False)["organizations"]
+            ours = [o for o in orgs if str(o.get("organization_id")) == self._org] or \
+                [o for o in orgs if o.get("is_default_org")] or orgs
+            if not ours:
+                raise AuthError("this Zoho login has no Books organisation", platform=PLATFORM)
+            self._org_obj = ours[0]
+        return self._org_obj
 
     # -- plumbing -----------------------------------------------------------------------------
 

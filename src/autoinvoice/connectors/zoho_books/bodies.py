@@ -39,7 +39,7 @@ def api_base(base_url: str | None) -> str:
     return url if url.endswith(("/books/v3", "/books/v4")) else url + API_ROOT
 
 
-def contact_body(customer: Customer) -> Obj:
+def contact_body(customer: Customer, vat_fields: Obj | None = None) -> Obj:
     address = customer.billing_address
     person: Obj = {"email": customer.email, "is_primary_contact": True}
     body: Obj = {
@@ -54,7 +54,7 @@ def contact_body(customer: Customer) -> Obj:
     }
     if customer.vat_id:
         body["vat_reg_no"] = customer.vat_id
-    return body
+    return {**body, **(vat_fields or {})}
 
 
 def reference(invoice: Invoice) -> str:

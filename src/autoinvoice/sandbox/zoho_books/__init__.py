@@ -18,6 +18,12 @@ docstring of ``autoinvoice.connectors.zoho_books`` for the vendor pages checked)
   400 with code 4. Responses: ``{"code": 0, "message", <object>}``, 201 on creates; errors
   ``{"code": <non-zero>, "message"}`` with 400/401/404/405/429/500, as
   zoho.com/books/api/v3/errors lists them.
+- Organisations (``editions``): one per country, as Zoho's editions are: ``US`` (USD),
+  ``GB`` (GBP, ``vat_treatment``), ``DE`` (EUR, ``tax_treatment``), each with its base
+  currency and default taxes; ``GET /organizations`` tells ``country_code`` and
+  ``currency_code``. Invoices and credit notes are in their customer's currency (the
+  organisation's base currency by default), never a fixed USD; a VAT treatment the edition
+  does not know, or one that does not fit the customer or the lines, is refused (``store``).
 - Totals (``store``): per line ``item_total = round_half_up(rate × quantity)`` and tax
   ``round_half_up(item_total × tax_percentage / 100)`` to the currency's minor unit (item-level
   rounding), summed into ``sub_total``, ``tax_total``, ``total``; ``balance`` = total − payments

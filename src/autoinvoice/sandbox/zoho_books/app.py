@@ -17,6 +17,7 @@ from autoinvoice.domain.money import Money
 from autoinvoice.sandbox.faults import Fault, FaultKind, Faults, ResponseLost
 from autoinvoice.sandbox.oauth import OAuthServer
 from autoinvoice.sandbox.scopes import Rule, missing
+from autoinvoice.sandbox.zoho_books.editions import edition_for
 from autoinvoice.sandbox.zoho_books.store import Books, Obj, ZohoError, invalid
 
 Response: TypeAlias = tuple[int, dict[str, str], bytes]
@@ -52,14 +53,18 @@ class ZohoBooksSandbox:
     expires (preview, demo); tokens from ``oauth`` expire on its clock."""
 
     def __init__(self, api_key: str | None = None, *, clock: Callable[[], float] = time.time,
-                 organization_id: str = ORGANIZATION_ID, currency: str = "USD",
+                 organization_id: str = ORGANIZATION_ID, country: str | None = None,
+                 currency: str | None = None,
                  per_minute: int = 100, client_id: str = "demo-client",
                  client_secret: str = "demo-secret", api_domain: str | None = None,
                  accounts_server: str | None = None, location: str = "us") -> None:
         """A login of one data centre: ``api_domain`` is what the token answer names as its API
         host (e.g. ``https://www.zohoapis.eu``), ``accounts_server`` what the consent redirect
         names as its accounts server (``https://accounts.zoho.eu``) with ``location``; None:
-        the host the request came to (a login of the data centre it asked)."""
+        the host the request came to (a login of the data centre it asked). ``country`` is the
+        first organisation's (``US``, ``GB``, ``DE``: ``editions``), which fixes its base
+        currency, default taxes and VAT treatments; ``currency`` alone picks the country whose
+        currency it is (a US organisation when neither is given)."""
         self.api_key, self.organization_id, self.per_minute = api_key, organization_id, \
             per_minute
         self.faults = Faults()
@@ -72,7 +77,8 @@ class ZohoBooksSandbox:
                                  scope_separator=",")
         self.requests: list[tuple[str, str]] = []
         self.oauth_paths = (AUTHORIZE_PATH, TOKEN_PATH)
-        self.orgs: dict[str, Books] = {organization_id: Books(currency, self._today)}
+        self.orgs: dict[str, Books] = {
+            organization_id: Books(edition_for(country, currency), self._today)}
         self._calls: dict[str, deque[float]] = {organization_id: deque()}
 
     def connection_values(self) -> dict[str, str]:
@@ -87,10 +93,13 @@ class ZohoBooksSandbox:
         """The first organisation's data."""
         return self.orgs[self.organization_id]
 
-    def add_organization(self, organization_id: str, currency: str) -> None:
-        """Another organisation of the same Zoho login (each has its own base currency)."""
+    def add_organization(self, organization_id: str, currency: str | None = None,
+                         country: str | None = None) -> None:
+        """Another organisation of the same Zoho login (each has its own country and base
+        currency)."""
         with self._lock:
-            self.orgs.setdefault(organization_id, Books(currency, self._today))
+            self.orgs.setdefault(organization_id,
+                                 Books(edition_for(country, currency), self._today))
             self._calls.setdefault(organization_id, deque())
 
     # -- the HTTP entry point ----------------------------------------------------------------
@@ -191,6 +200,7 @@ class ZohoBooksSandbox:
                 return _ok(organizations=[
                     {"organization_id": oid, "name": f"Organisation {oid} (stand-in)",
                      "is_default_org": oid == self.organization_id,
+                     "country_code": org.edition.country,
                      "currency_code": org.currency} for oid, org in self.orgs.items()])
             case ("GET", "contacts"):
                 return _ok(contacts=books.list_contacts(params), page_context=_page())

@@ -5,6 +5,18 @@ item-level tax rounding: ``item_total = round_half_up(rate × quantity)`` and ea
 ``round_half_up(item_total × tax_percentage / 100)``, both to the currency's minor unit;
 ``sub_total``, ``tax_total`` and ``total`` are sums of those. ``balance`` is
 ``total − payment_made − credits_applied``. Every number is a ``Decimal``.
+
+Currency and VAT treatment (``editions``): the organisation's country fixes its base currency;
+a contact's ``currency_code`` is the base currency (Zoho: "the currency of the customer", by
+default the organisation's), and an invoice or credit note is in its customer's currency
+(``currency_code`` "The currency code in which the invoice is created"). In a VAT edition a
+contact and an invoice carry the edition's treatment field (``vat_treatment`` in the UK,
+``tax_treatment`` in the EU edition), the invoice's defaulting to its contact's; a value the
+edition does not know is refused (400, code 2 "Invalid value passed for ..."), and so is an
+invoice whose treatment does not fit (an EU-registered treatment without the customer's VAT
+registration number, or with a taxed line: Zoho's German help, "all the items ... must be
+associated with Zero Rate (0%) VAT"). Zoho's own
+wording and code for these two refusals are unconfirmed (code 2 and a plain message here).
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from autoinvoice.domain.money import quantize
+from autoinvoice.sandbox.zoho_books.editions import Edition
 
 Obj = dict[str, Any]
 
@@ -78,7 +91,7 @@ _IDS = itertools.count(460000000026049)
 class Books:
     """One organisation's data; the caller holds the lock."""
 
-    currency: str
+    edition: Edition
     today: Callable[[], date]
     contacts: dict[str, Obj] = field(default_factory=dict)
     taxes: dict[str, Obj] = field(default_factory=dict)
@@ -89,8 +102,29 @@ class Books:
     _ids: itertools.count[int] = field(default_factory=lambda: _IDS)
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
+    def __post_init__(self) -> None:
+        for name, percentage in self.edition.taxes:  # the edition's default rates
+            tax: Obj = {"tax_id": self.new_id(), "tax_name": name, "tax_percentage": percentage,
+                   "tax_type": "tax", "is_default_tax": False, "is_editable": False}
+            self.taxes[tax["tax_id"]] = tax
+
+    @property
+    def currency(self) -> str:
+        """The organisation's base currency."""
+        return self.edition.currency
+
     def new_id(self) -> str:
         return str(next(self._ids))
+
+    def treatment(self, body: Mapping[str, Any], default: str | None) -> str | None:
+        """The edition's VAT treatment in ``body`` (else ``default``); unknown ones refused."""
+        field_name = self.edition.treatment_field
+        if field_name is None:
+            return None
+        value = body.get(field_name) or default
+        if value is not None and value not in self.edition.treatments:
+            raise invalid(field_name)
+        return value
 
     # -- contacts -----------------------------------------------------------------------------
     def create_contact(self, body: Obj) -> Obj:
@@ -109,7 +143,10 @@ class Books:
                                        for p in persons],
                    "billing_address": body.get("billing_address") or {},
                    "notes": _text(body, "notes", limit=5000) or "",
+                   "vat_reg_no": _text(body, "vat_reg_no", limit=20) or "",
                    "currency_code": self.currency}
+        if self.edition.treatment_field:
+            contact[self.edition.treatment_field] = self.treatment(body, self.edition.home)
         self.contacts[contact["contact_id"]] = contact
         return contact
 
@@ -184,21 +221,40 @@ class Books:
         if any(i["invoice_number"] == number for i in self.invoices.values()):
             raise ZohoError(400, 1001, "Invoice Number already exist")
         lines, sub, tax = self.lines(body)
+        vat = self._vat(body, contact, lines)
         invoice = {"invoice_id": self.new_id(), "invoice_number": number, "status": "draft",
                    "customer_id": contact["contact_id"],
                    "customer_name": contact["contact_name"],
                    "reference_number": _text(body, "reference_number") or "",
                    "date": _date(body, "date", self.today()),
                    "due_date": _date(body, "due_date", self.today()),
-                   "currency_code": self.currency, "line_items": lines,
+                   "currency_code": contact["currency_code"], "line_items": lines,
                    "sub_total": sub, "tax_total": tax, "total": sub + tax,
                    "payment_made": Decimal(0), "credits_applied": Decimal(0),
                    "balance": sub + tax, "last_payment_date": "",
                    "notes": _text(body, "notes", limit=5000) or "",
-                   "invoice_url": ""}
+                   "invoice_url": "", **vat}
         invoice["invoice_url"] = f"https://books.zoho.com/portal/invoice/{invoice['invoice_id']}"
         self.invoices[invoice["invoice_id"]] = invoice
         return invoice
+
+    def _vat(self, body: Obj, contact: Obj, lines: list[Obj]) -> Obj:
+        """A document's VAT treatment and the customer's VAT number, checked against its
+        lines and contact (nothing in an edition without treatments)."""
+        field_name, edition = self.edition.treatment_field, self.edition
+        if field_name is None:
+            return {}
+        treatment = self.treatment(body, contact.get(field_name))
+        vat_no = _text(body, "vat_reg_no", limit=20) or contact.get("vat_reg_no") or ""
+        if treatment == edition.registered and not vat_no:
+            raise ZohoError(400, 2, f"Invalid value passed for {field_name}: {treatment} needs "
+                            "the customer's VAT registration number (vat_reg_no).")
+        taxed = [line["name"] or line["description"] for line in lines
+                 if line["tax_percentage"] > 0]
+        if treatment == edition.registered and taxed:
+            raise ZohoError(400, 2, f"Invalid value passed for {field_name}: {treatment} "
+                            f"sales take the Zero Rate (0%), not VAT on {taxed[0]!r}.")
+        return {field_name: treatment, "vat_reg_no": vat_no}
 
     def invoice(self, invoice_id: str) -> Obj:
         if invoice_id not in self.invoices:
@@ -257,10 +313,12 @@ class Books:
         if any(n["creditnote_number"] == number for n in self.creditnotes.values()):
             raise ZohoError(400, 12018, "The specified Credit Note Number already exists")
         lines, sub, tax = self.lines(body)
+        vat = self._vat(body, contact, lines)
         note = {"creditnote_id": self.new_id(), "creditnote_number": number,
                 "status": "open", "customer_id": contact["contact_id"],
                 "reference_number": _text(body, "reference_number") or "",
-                "date": _date(body, "date", self.today()), "currency_code": self.currency,
+                "date": _date(body, "date", self.today()),
+                "currency_code": contact["currency_code"], **vat,
                 "line_items": lines, "sub_total": sub, "tax_total": tax, "total": sub + tax,
                 "balance": sub + tax, "invoices": [],
                 "notes": _text(body, "notes", limit=5000) or ""}
