@@ -20,7 +20,7 @@ from autoinvoice.config import Config, PlatformConfig, SmtpConfig, billing_rules
 from autoinvoice.connections.tokens import DbTokenSource
 from autoinvoice.connectors.base import Connector, ConnectorSettings
 from autoinvoice.connectors.oauth import oauth_platform
-from autoinvoice.connectors.registry import build_connector, rounding_problems
+from autoinvoice.connectors.registry import CONNECTORS, build_connector, rounding_problems
 from autoinvoice.connectors.timer import Timer
 from autoinvoice.ledger_setup import tax_code_problems
 from autoinvoice.store import repo
@@ -110,7 +110,13 @@ def platform_options(platform: PlatformConfig) -> dict[str, Any]:
 
 
 def check_platform_fit(config: Config) -> None:
-    """Settings that cannot work with the tenant's platform are refused at start."""
+    """Settings that cannot work with the tenant's platform are refused at start (an unknown
+    platform first: nothing else can be said of it)."""
+    unknown = [f"tenants.{name}.platform.name: unknown platform {t.platform.name!r}; one of: "
+               f"{', '.join(sorted(CONNECTORS))}" for name, t in config.tenants.items()
+               if t.platform.name not in CONNECTORS]
+    if unknown:
+        raise InputError(unknown, source=config.source)
     problems = [p for name, t in config.tenants.items()
                 for p in rounding_problems(t.platform.name, t.tax.rounding,
                                            f"tenants.{name}.tax.rounding")]

@@ -295,10 +295,14 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
 
 # -- parser ------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    config_help = ("TOML config (default: $AUTOINVOICE_CONFIG, ./autoinvoice.toml, else the "
+                   "embedded demo default)")
+    parser = argparse.ArgumentParser(prog="autoinvoice", description=__doc__)
+    parser.add_argument("--config", help=config_help)
+    # after the command too; SUPPRESS keeps a --config given before the command (argparse
+    # would otherwise overwrite it with the subcommand's default)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", help="TOML config (default: $AUTOINVOICE_CONFIG, "
-                        "./autoinvoice.toml, else the embedded demo default)")
-    parser = argparse.ArgumentParser(prog="autoinvoice", parents=[common], description=__doc__)
+    common.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, func: Callable[[argparse.Namespace], int], help_: str,
@@ -380,10 +384,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def known_tenant(args: argparse.Namespace) -> None:
+    """``--tenant`` must name a tenant of the config: an unknown one is refused before the
+    command runs (never an empty answer, or "OK" about nothing)."""
+    name = getattr(args, "tenant", None)
+    if name is None:
+        return
+    tenants = load_config(args.config).tenants
+    if name not in tenants:
+        raise InputError([f"--tenant: unknown tenant {name!r}; the config has: "
+                          f"{', '.join(sorted(tenants)) or 'none'}"])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
+        known_tenant(args)
         code: int = args.func(args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
