@@ -106,6 +106,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     worker = Worker(app, concurrency=args.concurrency)
     if args.until_idle:
         steps = worker.run_until_idle()
+        if worker.problems:  # never "fine" when a step failed or was put off
+            for problem in worker.problems:
+                print(f"worker: {problem}", file=sys.stderr)
+            failed = sum(1 for p in worker.problems if p.retry_at is None)
+            print(f"worker: {steps} step(s) done; {failed} failed, "
+                  f"{len(worker.problems) - failed} to be retried", file=sys.stderr)
+            return EXIT_FAIL
         print(f"worker: {steps} step(s) done, nothing more is due")
         return EXIT_OK
     stop = threading.Event()

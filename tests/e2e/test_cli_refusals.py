@@ -82,3 +82,48 @@ def test_an_unknown_tenant_is_refused_naming_the_choices(tmp_path: Path,
     assert "'nope'" in done.stderr
     assert "northwind" in done.stderr
     assert "OK" not in done.stdout
+
+
+# -- worker --until-idle: exit 1 and say what when a step did not succeed -------------------
+def ingest_job(tmp_path: Path, cfg: Path) -> None:
+    from tests.helpers import completed, dumps, signed
+
+    events = tmp_path / "events.ndjson"
+    events.write_text(dumps(completed()) + "\n" + dumps(signed()) + "\n", "utf-8")
+    done = run("--config", str(cfg), "ingest", str(events), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+
+
+def test_worker_exits_1_naming_a_step_that_failed_for_good(tmp_path: Path) -> None:
+    # given a job for a platform that has no connector yet
+    cfg = config(tmp_path, platform="wave")
+    ingest_job(tmp_path, cfg)
+    # when the worker runs until idle
+    done = run("--config", str(cfg), "worker", "--until-idle", cwd=tmp_path)
+    # then it does not say "fine": exit 1, the job, the step and why
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "northwind/WO-T-1 step ready: failed" in done.stderr
+    assert "no connector yet" in done.stderr
+    assert "1 failed, 0 to be retried" in done.stderr
+    assert "nothing more is due" not in done.stdout
+
+
+def test_worker_exits_1_naming_a_step_put_off_for_a_retry(tmp_path: Path, monkeypatch) -> None:
+    from autoinvoice.sandbox.registry import make_standin, standin_app
+    from autoinvoice.sandbox.server import serve_in_thread
+
+    # given a Stripe that answers every invoice creation with 429 for an hour
+    core = make_standin("stripe", api_key="sk_test_w1")
+    core.faults.inject("/v1/invoices", status=429, retry_after=3600, times=10)
+    with serve_in_thread(standin_app("stripe", core)) as server:
+        cfg = tmp_path / "stripe.toml"
+        cfg.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "s.db"}"\n' + tenant_toml(
+            "northwind", "stripe", f'base_url = "{server.base_url}"\n'
+            'credentials = { api_key = "env:W1_KEY" }'), "utf-8")
+        ingest_job(tmp_path, cfg)
+        monkeypatch.setenv("W1_KEY", "sk_test_w1")
+        done = run("--config", str(cfg), "worker", "--until-idle", cwd=tmp_path)
+    # then: exit 1, and when it will be tried again
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "northwind/WO-T-1 step ready: retrying at " in done.stderr
+    assert "0 failed, 1 to be retried" in done.stderr

@@ -38,7 +38,23 @@ log = logging.getLogger("autoinvoice.worker")
 Next: TypeAlias = "str | Handoff | None"
 #: A step advances one row by one task (an invoice's state, a credit note's, or a correction).
 Step = Callable[[App, int], Next]
-__all__ = ["LEASE", "Worker"]
+__all__ = ["LEASE", "StepProblem", "Worker"]
+
+
+@dataclass(frozen=True)
+class StepProblem:
+    """A step that did not succeed in this run: failed for good, or retried at ``retry_at``."""
+
+    tenant: str
+    job_id: str
+    step: str
+    error: str
+    retry_at: datetime | None = None
+
+    def __str__(self) -> str:
+        outcome = (f"retrying at {self.retry_at.isoformat()}" if self.retry_at
+                   else "failed (needs an operator: invoices retry)")
+        return f"{self.tenant}/{self.job_id} step {self.step}: {outcome}: {self.error}"
 
 
 @dataclass
@@ -48,6 +64,8 @@ class Worker:
     concurrency: int = 1
     rng: random.Random = field(default_factory=random.Random)
     processed: int = 0
+    #: every step of this worker's runs that failed or was put off for a retry
+    problems: list[StepProblem] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def run_until_idle(self) -> int:
@@ -185,17 +203,20 @@ class Worker:
                 row.next_attempt_at = now + self._delay(row.attempts, exc)
                 repo.record(session, row, now, "payment_check_failed", error=row.last_error,
                             request_id=request_id)
-                return
-            if retry and row.attempts < policy.max_attempts:
+            elif retry and row.attempts < policy.max_attempts:
                 row.next_attempt_at = now + self._delay(row.attempts, exc)
                 repo.record(session, row, now, "retry_scheduled", error=row.last_error,
                             attempt=row.attempts, at=row.next_attempt_at.isoformat(),
                             request_id=request_id)
-                return
-            row.next_attempt_at = None
-            repo.record(session, row, now, "failed", to_state=DocState.FAILED,
-                        error=row.last_error, attempts=row.attempts, step=state,
-                        request_id=request_id)
+            else:
+                row.next_attempt_at = None
+                repo.record(session, row, now, "failed", to_state=DocState.FAILED,
+                            error=row.last_error, attempts=row.attempts, step=state,
+                            request_id=request_id)
+            problem = StepProblem(row.tenant, row.job_id, state, row.last_error,
+                                  row.next_attempt_at)
+        with self._lock:
+            self.problems.append(problem)
 
     def _delay(self, attempts: int, exc: Exception) -> timedelta:
         """Exponential backoff with full jitter in [half, whole]; ``Retry-After`` wins."""
