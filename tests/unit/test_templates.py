@@ -113,6 +113,10 @@ BROKEN = [
                  id="unknown-attribute"),
     pytest.param("terms.en.j2", "Pay by {{ due }}\n", "'due' is undefined",
                  id="unknown-variable"),
+    pytest.param("footer.en.j2", "{{ seller.__class__.__mro__ }}\n", "is unsafe",
+                 id="python-internals-sandboxed"),
+    pytest.param("footer.en.j2", "{% set x = [1] %}{{ x.append(2) }}\n", "is unsafe",
+                 id="mutation-sandboxed"),
     pytest.param("payment.en.j2", "{{ labels.bank }}\n", "has no attribute 'bank'",
                  id="unknown-label-in-template"),
 ]

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 __all__ = ["BUILT_IN", "LANGUAGES", "TEXTS", "TemplateError", "Templates", "load_templates",
            "stray_files"]
@@ -156,8 +157,12 @@ def _labels(template_dir: Path | None, language: str) -> tuple[dict[str, str], P
 
 @functools.cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
+    # A tenant's template is text from outside the code: sandboxed, so it can read the values
+    # it is given but reach no Python internals (``__class__``, ``__globals__``…) and change
+    # nothing (Jinja2's documented sandbox, https://jinja.palletsprojects.com/en/stable/sandbox/)
+    return ImmutableSandboxedEnvironment(
+        autoescape=False, undefined=jinja2.StrictUndefined, trim_blocks=True,
+        lstrip_blocks=True, keep_trailing_newline=False)
 
 
 def _compile(path: Path) -> jinja2.Template:
