@@ -93,3 +93,16 @@ def test_the_type_walk_finds_what_the_codec_cannot_decode() -> None:
         "Loose.either: int | str is a union of several types",
         "Loose.anything: typing.Any is not a type the codec decodes",
         "Loose.raw: <class 'tuple'> is not a type the codec decodes"]
+
+
+def test_a_platforms_payment_date_is_midnight_utc_and_a_bad_one_names_its_field() -> None:
+    from datetime import UTC, datetime
+
+    from autoinvoice.connectors.base import paid_on
+    from autoinvoice.connectors.errors import PermanentError
+
+    assert paid_on("2026-11-30T14:02:00", platform="sage", field="last_paid") == datetime(
+        2026, 11, 30, tzinfo=UTC)
+    assert paid_on(None, platform="sage", field="last_paid") is None
+    with pytest.raises(PermanentError, match="myob sent an invalid LastPaymentDate"):
+        paid_on("30/11/2026", platform="myob", field="LastPaymentDate")

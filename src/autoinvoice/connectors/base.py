@@ -23,10 +23,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from autoinvoice.connectors.errors import AuthError
+from autoinvoice.connectors.errors import AuthError, PermanentError
 from autoinvoice.connectors.timer import SYSTEM_TIMER, Timer
 from autoinvoice.domain.invoice import Invoice
 from autoinvoice.domain.job import Customer
@@ -215,3 +215,16 @@ class RecordedRequest:
     url: str
     headers: Mapping[str, str]
     body: str
+
+
+def paid_on(value: Any, *, platform: str, field: str) -> datetime | None:
+    """A platform's payment date (``YYYY-MM-DD``, perhaps with a time) as midnight UTC of that
+    day; None when absent; a ``PermanentError`` naming the field when it is not a date."""
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise PermanentError(f"{platform} sent an invalid {field}: {value!r}",
+                             platform=platform) from None
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)

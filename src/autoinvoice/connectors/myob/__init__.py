@@ -90,7 +90,6 @@ import base64
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -104,6 +103,7 @@ from autoinvoice.connectors.base import (
     RemoteInvoice,
     RemoteStatus,
     TokenSource,
+    paid_on,
 )
 from autoinvoice.connectors.errors import (
     AuthError,
@@ -427,18 +427,9 @@ def remote_status(obj: Obj, currency: str) -> RemoteStatus:
     return RemoteStatus(status=str(obj.get("Status") or "Open").lower(),
                         total=Money(total, currency), amount_paid=Money(total - balance, currency),
                         balance=Money(balance, currency),
-                        paid_at=_paid_at(obj.get("LastPaymentDate")))
+                        paid_at=paid_on(obj.get("LastPaymentDate"), platform=PLATFORM,
+                                        field="LastPaymentDate"))
 
-
-def _paid_at(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        day = date.fromisoformat(str(value)[:10])
-    except ValueError:
-        raise PermanentError(f"MYOB sent an invalid LastPaymentDate: {value!r}",
-                             platform=PLATFORM) from None
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _field(obj: Obj, name: str) -> Any:

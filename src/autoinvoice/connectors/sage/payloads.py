@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
-from autoinvoice.connectors.base import RemoteCreditNote, RemoteInvoice, RemoteStatus
+from autoinvoice.connectors.base import RemoteCreditNote, RemoteInvoice, RemoteStatus, paid_on
 from autoinvoice.connectors.errors import PermanentError
 from autoinvoice.connectors.http import exact_json
 from autoinvoice.domain.invoice import Invoice, InvoiceLine, TaxCategory
@@ -247,16 +246,6 @@ def remote_status(obj: Obj, fallback_currency: str) -> RemoteStatus:
                         total=amount(obj, "total_amount", currency),
                         amount_paid=amount(obj, "total_paid", currency),
                         balance=amount(obj, "outstanding_amount", currency),
-                        paid_at=_paid_at(obj.get("last_paid")))
+                        paid_at=paid_on(obj.get("last_paid"), platform=PLATFORM,
+                                        field="last_paid"))
 
-
-def _paid_at(value: Any) -> datetime | None:
-    """``last_paid`` is a date (Swagger: ``format: date``): midnight UTC of that day."""
-    if not value:
-        return None
-    try:
-        day = date.fromisoformat(str(value)[:10])
-    except ValueError:
-        raise PermanentError(f"Sage response has an invalid last_paid: {value!r}",
-                             platform=PLATFORM) from None
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
